@@ -10,6 +10,7 @@
 //!   `output_norm.weight`, ...). The safetensors reader maps Hugging Face names onto them.
 
 pub mod metadata;
+pub mod quant;
 
 pub use metadata::{MetaValue, Metadata};
 
