@@ -1,0 +1,35 @@
+# hearth — the README's commands.
+SHELL := /bin/bash
+export XDG_RUNTIME_DIR ?= /tmp
+
+.PHONY: test test-native test-wasm e2e web demo bench models lint package
+
+## Everything CI runs: native tests on the GPU-less Vulkan driver, the wasm build, browser tests.
+test: models test-native test-wasm web e2e
+
+models:
+	scripts/fetch-models.sh smollm2
+
+test-native: models
+	HEARTH_REQUIRE_GPU=1 cargo test
+
+test-wasm:
+	cargo build --release --target wasm32-unknown-unknown --lib
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+## Build the wasm engine and the JS package into pkg/ (git-ignored).
+web:
+	scripts/build-web.sh
+
+e2e: web models
+	node tests/e2e/run.mjs
+
+## Build everything, fetch the default model, serve the chat page on http://localhost:8080.
+demo: web models
+	node scripts/serve.mjs --port 8080
+
+bench: models
+	cargo run --release --bin hearth -- bench models/SmolLM2-135M-Instruct.Q4_1.gguf
