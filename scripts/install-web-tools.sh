@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what `make web` and `make e2e` need, skipping whatever is already in place:
+#   - the wasm32 Rust target,
+#   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock (the CLI and the
+#     crate must match, or the generated glue does not fit the wasm),
+#   - npm packages: binaryen (wasm-opt; Debian's /usr/bin/wasm-opt v108 breaks wasm-bindgen
+#     output, so it is never used), marked + dompurify (vendored into the built page),
+#     playwright-core (drives Debian's Chromium; it never downloads a browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    rustup target add wasm32-unknown-unknown
+fi
+
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if [ -z "$want" ]; then
+    echo "error: no wasm-bindgen entry in Cargo.lock; run 'cargo generate-lockfile' first" >&2
+    exit 1
+fi
+have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+if [ "$have" != "$want" ]; then
+    echo "installing wasm-bindgen-cli $want (found: ${have:-none}); this takes several minutes"
+    # No --locked: a version pinned in the CLI's own lockfile is missing from the index.
+    cargo install wasm-bindgen-cli --version "$want"
+fi
+
+for dir in js www tests/e2e; do
+    if [ -f "$dir/package-lock.json" ]; then
+        npm ci --prefix "$dir" --no-audit --no-fund
+    else
+        npm install --prefix "$dir" --no-audit --no-fund
+    fi
+done
