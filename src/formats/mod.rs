@@ -9,6 +9,7 @@
 //! - Tensor names are canonical GGUF names (`token_embd.weight`, `blk.3.attn_q.weight`,
 //!   `output_norm.weight`, ...). The safetensors reader maps Hugging Face names onto them.
 
+pub mod gguf;
 pub mod metadata;
 pub mod quant;
 
@@ -50,7 +51,7 @@ impl DType {
     /// Bytes taken by `n_elements` elements; an error when they do not fill whole blocks
     /// or the size overflows.
     pub fn bytes_for(self, n_elements: usize) -> Result<usize> {
-        if n_elements % self.block_len() != 0 {
+        if !n_elements.is_multiple_of(self.block_len()) {
             return Err(Error::Malformed(format!(
                 "{n_elements} elements do not fill whole {self:?} blocks of {}",
                 self.block_len()

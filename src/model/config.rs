@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+use crate::formats::{Metadata, TensorInfo};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Arch {
     /// Llama, SmolLM2, Mistral (no biases, RMSNorm, SiLU-gated FFN).
@@ -53,4 +56,138 @@ impl ModelConfig {
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
     }
+}
+
+/// Upper bounds that no real model reaches; values past them are treated as corrupt
+/// rather than used to size buffers.
+const MAX_VOCAB: usize = 1 << 22;
+const MAX_EMBD: usize = 1 << 16;
+const MAX_LAYERS: usize = 1024;
+const MAX_HEADS: usize = 1024;
+const MAX_HEAD_DIM: usize = 1024;
+const MAX_FF: usize = 1 << 18;
+const MAX_CTX: usize = 1 << 24;
+
+impl ModelConfig {
+    /// The configuration described by GGUF metadata. `tensors` supplies what metadata may
+    /// leave out: the vocabulary size (from `token_embd.weight`) and whether the LM head is
+    /// tied (no `output.weight`).
+    pub fn from_gguf(metadata: &Metadata, tensors: &[TensorInfo]) -> Result<ModelConfig> {
+        let arch_name = metadata.str("general.architecture")?;
+        let arch = match arch_name {
+            // Mistral GGUFs are written with the llama architecture.
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            other => return Err(Error::UnsupportedArchitecture(other.to_string())),
+        };
+        let key = |suffix: &str| format!("{arch_name}.{suffix}");
+        let n_embd = metadata.usize(&key("embedding_length"))?;
+        let n_layer = metadata.usize(&key("block_count"))?;
+        let n_head = metadata.usize(&key("attention.head_count"))?;
+        let n_head_kv = match metadata.opt_u64(&key("attention.head_count_kv"))? {
+            Some(v) => to_usize(&key("attention.head_count_kv"), v)?,
+            None => n_head,
+        };
+        let n_ff = metadata.usize(&key("feed_forward_length"))?;
+        let n_ctx_train = metadata.usize(&key("context_length"))?;
+        let rope_theta = metadata
+            .opt_f64(&key("rope.freq_base"))?
+            .unwrap_or(10_000.0) as f32;
+        let norm_eps = metadata.f64(&key("attention.layer_norm_rms_epsilon"))? as f32;
+        let head_dim = match (
+            metadata.opt_u64(&key("attention.key_length"))?,
+            metadata.opt_u64(&key("rope.dimension_count"))?,
+        ) {
+            (Some(v), _) => to_usize(&key("attention.key_length"), v)?,
+            (None, Some(v)) => to_usize(&key("rope.dimension_count"), v)?,
+            (None, None) if n_head > 0 => n_embd / n_head,
+            (None, None) => 0,
+        };
+        let n_vocab = if metadata.contains("tokenizer.ggml.tokens") {
+            metadata.array("tokenizer.ggml.tokens")?.len()
+        } else {
+            tensors
+                .iter()
+                .find(|t| t.name == "token_embd.weight")
+                .and_then(|t| t.shape.first().copied())
+                .ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?
+        };
+        let config = ModelConfig {
+            arch,
+            name: metadata.opt_str("general.name")?.map(str::to_string),
+            n_vocab,
+            n_embd,
+            n_layer,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff,
+            n_ctx_train,
+            rope_theta,
+            // llama.cpp's converter permutes llama Q/K rows so that rope rotates adjacent
+            // pairs; Qwen2 files keep the Hugging Face (NEOX) layout.
+            rope_style: match arch {
+                Arch::Llama => RopeStyle::Pairwise,
+                Arch::Qwen2 => RopeStyle::RotateHalf,
+            },
+            norm_eps,
+            tied_embeddings: !tensors.iter().any(|t| t.name == "output.weight"),
+            qkv_bias: arch == Arch::Qwen2,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects zero sizes, head counts that do not divide, and values beyond any real model.
+    pub fn validate(&self) -> Result<()> {
+        let sizes = [
+            ("n_vocab", self.n_vocab, MAX_VOCAB),
+            ("n_embd", self.n_embd, MAX_EMBD),
+            ("n_layer", self.n_layer, MAX_LAYERS),
+            ("n_head", self.n_head, MAX_HEADS),
+            ("n_head_kv", self.n_head_kv, MAX_HEADS),
+            ("head_dim", self.head_dim, MAX_HEAD_DIM),
+            ("n_ff", self.n_ff, MAX_FF),
+            ("n_ctx_train", self.n_ctx_train, MAX_CTX),
+        ];
+        for (name, value, max) in sizes {
+            if value == 0 || value > max {
+                return Err(Error::InvalidConfig(format!(
+                    "{name} = {value} (must be 1..={max})"
+                )));
+            }
+        }
+        if !self.n_head.is_multiple_of(self.n_head_kv) {
+            return Err(Error::InvalidConfig(format!(
+                "n_head {} is not a multiple of n_head_kv {}",
+                self.n_head, self.n_head_kv
+            )));
+        }
+        if !self.head_dim.is_multiple_of(2) {
+            return Err(Error::InvalidConfig(format!(
+                "head_dim {} is odd; rope needs pairs",
+                self.head_dim
+            )));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(Error::InvalidConfig(format!(
+                "rope_theta {} is not a positive number",
+                self.rope_theta
+            )));
+        }
+        if !(self.norm_eps.is_finite() && self.norm_eps >= 0.0 && self.norm_eps < 1.0) {
+            return Err(Error::InvalidConfig(format!(
+                "norm_eps {} is outside [0, 1)",
+                self.norm_eps
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn to_usize(key: &str, v: u64) -> Result<usize> {
+    usize::try_from(v).map_err(|_| Error::WrongType {
+        key: key.to_string(),
+        expected: "size",
+    })
 }

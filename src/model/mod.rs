@@ -1,5 +1,6 @@
 //! Model architectures: a `ModelConfig` plus named tensors mapped to roles.
 
 pub mod config;
+pub mod tensors;
 
 pub use config::{Arch, ModelConfig, RopeStyle};
