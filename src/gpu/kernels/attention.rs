@@ -1,0 +1,75 @@
+//! `shaders/attention.wgsl`: causal grouped-query attention over the KV cache with an
+//! online softmax, one workgroup per (query head, token).
+
+use super::rope::Heads;
+use super::{constant, Kernel, Slot};
+use crate::error::{Error, Result};
+use crate::gpu::context::GpuContext;
+
+pub(super) const SOURCE: &str = include_str!("../../../shaders/attention.wgsl");
+
+/// Largest head dimension the kernel holds (4 dimensions per thread × 64 threads).
+pub const MAX_HEAD_DIM: usize = 256;
+
+pub struct Attention {
+    pub kernel: Kernel,
+    pub heads: Heads,
+}
+
+impl Attention {
+    pub async fn new(ctx: &GpuContext, heads: Heads) -> Result<Self> {
+        if heads.head_dim == 0
+            || heads.head_dim > MAX_HEAD_DIM
+            || heads.n_head_kv == 0
+            || heads.n_head % heads.n_head_kv != 0
+        {
+            return Err(Error::InvalidConfig(format!(
+                "attention needs head_dim in 1..={MAX_HEAD_DIM} and query heads a multiple of \
+                 KV heads; got {heads:?}"
+            )));
+        }
+        let constants = [
+            ("N_HEAD", constant(heads.n_head)),
+            ("N_HEAD_KV", constant(heads.n_head_kv)),
+            ("HEAD_DIM", constant(heads.head_dim)),
+        ];
+        let label = format!(
+            "attention[h{}/{}x{}]",
+            heads.n_head, heads.n_head_kv, heads.head_dim
+        );
+        let slots = [
+            Slot::Uniform,
+            Slot::Read,
+            Slot::Read,
+            Slot::Read,
+            Slot::ReadWrite,
+        ];
+        Ok(Self {
+            kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &constants).await?,
+            heads,
+        })
+    }
+
+    /// Queries are read from `qkv` [n_tokens, q_dim + 2 kv_dim]; `out` is [n_tokens, q_dim].
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        step: &wgpu::Buffer,
+        qkv: &wgpu::Buffer,
+        k_cache: &wgpu::Buffer,
+        v_cache: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+    ) -> Result<wgpu::BindGroup> {
+        self.kernel.bind(ctx, &[step, qkv, k_cache, v_cache, out])
+    }
+
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind: &wgpu::BindGroup,
+        n_tokens: usize,
+    ) {
+        self.kernel
+            .dispatch(pass, bind, [self.heads.n_head as u32, n_tokens as u32, 1]);
+    }
+}

@@ -1,0 +1,287 @@
+//! The compute kernels: one Rust type per WGSL file in `shaders/`. Each type creates its
+//! pipeline (model-fixed sizes as `override` constants, labelled with the kernel and
+//! variant), creates bind groups from named buffers, and records its dispatches.
+//!
+//! Bind group layouts are explicit (not derived from the shader), so a variant that skips
+//! a binding (no bias, no norm) still takes the same bind group; unused slots get a small
+//! placeholder buffer.
+
+mod argmax;
+mod attention;
+mod embedding;
+mod matmul;
+mod matvec;
+mod rmsnorm;
+pub mod rope;
+mod softmax;
+
+pub use argmax::Argmax;
+pub use attention::Attention;
+pub use embedding::Embedding;
+pub use matmul::Matmul;
+pub use matvec::Matvec;
+pub use rmsnorm::RmsNorm;
+pub use rope::Rope;
+pub use softmax::Softmax;
+
+use super::context::GpuContext;
+use crate::error::{Error, Result};
+
+/// Every WGSL source, by file name (for tests that parse them all).
+pub const SHADERS: [(&str, &str); 8] = [
+    ("argmax.wgsl", argmax::SOURCE),
+    ("attention.wgsl", attention::SOURCE),
+    ("embedding.wgsl", embedding::SOURCE),
+    ("matmul.wgsl", matmul::SOURCE),
+    ("matvec.wgsl", matvec::SOURCE),
+    ("rmsnorm.wgsl", rmsnorm::SOURCE),
+    ("rope.wgsl", rope::SOURCE),
+    ("softmax.wgsl", softmax::SOURCE),
+];
+
+/// How a kernel sees one binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// A compute pipeline with its explicit bind group layout.
+pub struct Kernel {
+    pub label: String,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    slots: Vec<Slot>,
+}
+
+impl Kernel {
+    /// Compiles `source`'s `entry` with the given override constants. Validation errors
+    /// become `Error::Gpu` naming `label`.
+    pub async fn new(
+        ctx: &GpuContext,
+        label: &str,
+        source: &str,
+        entry: &str,
+        slots: &[Slot],
+        constants: &[(&str, f64)],
+    ) -> Result<Self> {
+        let storage = slots.iter().filter(|s| **s != Slot::Uniform).count() as u32;
+        if storage > super::context::MAX_STORAGE_BUFFERS_PER_STAGE {
+            return Err(Error::Gpu(format!(
+                "{label}: {storage} storage bindings is too many"
+            )));
+        }
+        let device = ctx.device();
+        ctx.checked(label, || {
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
+                .iter()
+                .enumerate()
+                .map(|(i, slot)| wgpu::BindGroupLayoutEntry {
+                    binding: i as u32,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: match slot {
+                        Slot::Uniform => wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Uniform,
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        Slot::Read | Slot::ReadWrite => wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Storage {
+                                read_only: *slot == Slot::Read,
+                            },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                    },
+                    count: None,
+                })
+                .collect();
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries: &entries,
+            });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+            Self {
+                label: label.to_string(),
+                pipeline,
+                layout,
+                slots: slots.to_vec(),
+            }
+        })
+        .await
+    }
+
+    /// A bind group over whole buffers, one per slot in order.
+    pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> Result<wgpu::BindGroup> {
+        if buffers.len() != self.slots.len() {
+            return Err(Error::Gpu(format!(
+                "{}: {} buffers for {} bindings",
+                self.label,
+                buffers.len(),
+                self.slots.len()
+            )));
+        }
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        Ok(ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.label),
+            layout: &self.layout,
+            entries: &entries,
+        }))
+    }
+
+    /// Records one dispatch of `groups` workgroups.
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind: &wgpu::BindGroup,
+        groups: [u32; 3],
+    ) {
+        if groups.contains(&0) {
+            return;
+        }
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, bind, &[]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+    }
+}
+
+/// Workgroups for `n` independent groups as an (x, y) grid within the per-dimension limit
+/// of 65535; kernels flatten it as `x + y * num_workgroups.x` and ignore the excess.
+pub fn grid(n: u32) -> [u32; 3] {
+    const MAX: u32 = 65535;
+    if n <= MAX {
+        [n, 1, 1]
+    } else {
+        [MAX, n.div_ceil(MAX), 1]
+    }
+}
+
+/// What a linear kernel (matvec, matmul) computes from its input buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LinearInput {
+    /// The input as is.
+    Plain,
+    /// RMSNorm of the input times a norm weight (matvec only), with this epsilon.
+    RmsNorm { eps: f32 },
+    /// silu(x[:, :k]) * x[:, k:2k]: gate and up projections stacked in one row.
+    SiluMul,
+}
+
+/// The fixed shape and fusions of one linear kernel variant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinearSpec {
+    /// Input length (matrix columns).
+    pub k: usize,
+    /// Rows of the whole (unsharded) matrix: the output row stride.
+    pub n_out: usize,
+    pub input: LinearInput,
+    /// Add the result into the output buffer instead of overwriting it.
+    pub residual: bool,
+    /// Add a per-row bias.
+    pub bias: bool,
+}
+
+impl LinearSpec {
+    fn variant(&self) -> String {
+        let input = match self.input {
+            LinearInput::Plain => "",
+            LinearInput::RmsNorm { .. } => "+rmsnorm",
+            LinearInput::SiluMul => "+silu_mul",
+        };
+        format!(
+            "k{}n{}{input}{}{}",
+            self.k,
+            self.n_out,
+            if self.bias { "+bias" } else { "" },
+            if self.residual { "+residual" } else { "" }
+        )
+    }
+
+    fn input_mode(&self) -> f64 {
+        match self.input {
+            LinearInput::Plain => 0.0,
+            LinearInput::RmsNorm { .. } => 1.0,
+            LinearInput::SiluMul => 2.0,
+        }
+    }
+}
+
+/// The buffers a linear kernel reads and writes, for one shard of its weight.
+pub struct LinearBindings<'a> {
+    /// Uniform `params::Step`.
+    pub step: &'a wgpu::Buffer,
+    /// Uniform `params::Shard` of this shard (`MatrixShard::params`).
+    pub shard: &'a wgpu::Buffer,
+    pub x: &'a wgpu::Buffer,
+    /// The shard's packed fp16 rows.
+    pub w: &'a wgpu::Buffer,
+    pub y: &'a wgpu::Buffer,
+    /// Norm weight for `LinearInput::RmsNorm`.
+    pub norm: Option<&'a wgpu::Buffer>,
+    /// Bias of the whole matrix, when the spec has one.
+    pub bias: Option<&'a wgpu::Buffer>,
+}
+
+const LINEAR_SLOTS: [Slot; 7] = [
+    Slot::Uniform,
+    Slot::Uniform,
+    Slot::Read,
+    Slot::Read,
+    Slot::ReadWrite,
+    Slot::Read,
+    Slot::Read,
+];
+
+fn bind_linear(
+    kernel: &Kernel,
+    ctx: &GpuContext,
+    spec: &LinearSpec,
+    b: &LinearBindings,
+) -> Result<wgpu::BindGroup> {
+    let norm = match (spec.input, b.norm) {
+        (LinearInput::RmsNorm { .. }, None) => {
+            return Err(Error::Gpu(format!(
+                "{}: no norm weight bound",
+                kernel.label
+            )))
+        }
+        (_, n) => n.unwrap_or(ctx.placeholder()),
+    };
+    let bias = match (spec.bias, b.bias) {
+        (true, None) => return Err(Error::Gpu(format!("{}: no bias bound", kernel.label))),
+        (_, bias) => bias.unwrap_or(ctx.placeholder()),
+    };
+    kernel.bind(ctx, &[b.step, b.shard, b.x, b.w, b.y, norm, bias])
+}
+
+/// Converts a size to a WGSL override constant value.
+fn constant(v: usize) -> f64 {
+    v as f64
+}

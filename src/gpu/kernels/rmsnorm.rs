@@ -1,0 +1,41 @@
+//! `shaders/rmsnorm.wgsl`: y[t] = x[t] / rms(x[t]) * w, one workgroup per token.
+
+use super::{constant, Kernel, Slot};
+use crate::error::Result;
+use crate::gpu::context::GpuContext;
+
+pub(super) const SOURCE: &str = include_str!("../../../shaders/rmsnorm.wgsl");
+
+pub struct RmsNorm {
+    pub kernel: Kernel,
+}
+
+impl RmsNorm {
+    pub async fn new(ctx: &GpuContext, dim: usize, eps: f32) -> Result<Self> {
+        let constants = [("DIM", constant(dim)), ("EPS", f64::from(eps))];
+        let label = format!("rmsnorm[dim{dim}]");
+        let slots = [Slot::Read, Slot::Read, Slot::ReadWrite];
+        Ok(Self {
+            kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &constants).await?,
+        })
+    }
+
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Result<wgpu::BindGroup> {
+        self.kernel.bind(ctx, &[x, w, y])
+    }
+
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind: &wgpu::BindGroup,
+        n_tokens: usize,
+    ) {
+        self.kernel.dispatch(pass, bind, [n_tokens as u32, 1, 1]);
+    }
+}
