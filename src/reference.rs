@@ -1,1 +1,328 @@
-//! reference
+//! A plain f32 CPU forward pass: the oracle the kernel and model tests compare the GPU
+//! against. It favours being obviously right over being fast: one loop per equation, every
+//! buffer's shape in a comment. Give it the fp16-rounded weights the GPU holds
+//! (`quant::to_f16_rounded_f32`) and the two differ only in summation order.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::model::{ModelConfig, RopeStyle};
+
+/// Weight names of layer `l`, as in GGUF.
+fn blk(l: usize, what: &str) -> String {
+    format!("blk.{l}.{what}")
+}
+
+/// `x / sqrt(mean(x²) + eps) * w` over one row.
+pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let ss: f32 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let scale = 1.0 / (ss + eps).sqrt();
+    x.iter().zip(w).map(|(v, w)| v * scale * w).collect()
+}
+
+/// The rotary table `[n_ctx, head_dim / 2]` of `(cos, sin)` of `pos · theta^(-2i/head_dim)`,
+/// computed in f64 (the GPU reads the same table).
+pub fn rope_table(theta: f32, head_dim: usize, n_ctx: usize) -> Vec<[f32; 2]> {
+    (0..n_ctx)
+        .flat_map(|pos| rope_row(theta, head_dim, pos))
+        .collect()
+}
+
+/// One position's row of [`rope_table`]: `[head_dim / 2]` of `(cos, sin)`.
+pub fn rope_row(theta: f32, head_dim: usize, pos: usize) -> Vec<[f32; 2]> {
+    (0..head_dim / 2)
+        .map(|i| {
+            let freq = f64::from(theta).powf(-2.0 * i as f64 / head_dim as f64);
+            let angle = pos as f64 * freq;
+            [angle.cos() as f32, angle.sin() as f32]
+        })
+        .collect()
+}
+
+/// Rotates every head of `x` [n_heads * head_dim] in place for position `pos`.
+/// Pairwise rotates (2i, 2i+1); RotateHalf rotates (i, i + head_dim/2).
+pub fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta: f32, style: RopeStyle) {
+    let half = head_dim / 2;
+    let row = rope_row(theta, head_dim, pos);
+    for head in x.chunks_exact_mut(head_dim) {
+        for (i, [c, s]) in row.iter().enumerate() {
+            let (ia, ib) = match style {
+                RopeStyle::Pairwise => (2 * i, 2 * i + 1),
+                RopeStyle::RotateHalf => (i, i + half),
+            };
+            let (a, b) = (head[ia], head[ib]);
+            head[ia] = a * c - b * s;
+            head[ib] = a * s + b * c;
+        }
+    }
+}
+
+/// `y[t, r] = Σ_j x[t, j] · w[r, j]`: x [n, k], w [rows, k] → y [n, rows].
+pub fn matmul(x: &[f32], w: &[f32], k: usize) -> Vec<f32> {
+    let mut y = Vec::with_capacity((x.len() / k) * (w.len() / k));
+    for xt in x.chunks_exact(k) {
+        for wr in w.chunks_exact(k) {
+            y.push(xt.iter().zip(wr).map(|(a, b)| a * b).sum());
+        }
+    }
+    y
+}
+
+/// In-place softmax of one row, max-subtracted.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// `silu(g) * u` elementwise.
+pub fn silu_mul(g: &[f32], u: &[f32]) -> Vec<f32> {
+    g.iter()
+        .zip(u)
+        .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+        .collect()
+}
+
+/// Index of the largest value; ties go to the lowest index. `None` for an empty slice.
+pub fn argmax(x: &[f32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in x.iter().enumerate() {
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Attention head layout.
+#[derive(Debug, Clone, Copy)]
+pub struct Heads {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+}
+
+/// Causal grouped-query attention of `n` query rows at positions `pos..pos+n`.
+/// q [n, n_head * head_dim] (already rotated); k_cache, v_cache [>= pos+n, n_head_kv *
+/// head_dim] (rotated keys). Query head h reads KV head h / (n_head / n_head_kv).
+/// Returns [n, n_head * head_dim].
+pub fn attention(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    pos: usize,
+    heads: Heads,
+) -> Vec<f32> {
+    let Heads {
+        n_head,
+        n_head_kv,
+        head_dim,
+    } = heads;
+    let q_dim = n_head * head_dim;
+    let kv_dim = n_head_kv * head_dim;
+    let group = n_head / n_head_kv;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let mut out = vec![0.0; q.len()];
+    for (t, qt) in q.chunks_exact(q_dim).enumerate() {
+        let n_keys = pos + t + 1;
+        for h in 0..n_head {
+            let qh = &qt[h * head_dim..(h + 1) * head_dim];
+            let kv_off = (h / group) * head_dim;
+            // scores [n_keys]
+            let mut scores: Vec<f32> = (0..n_keys)
+                .map(|p| {
+                    let kp = &k_cache[p * kv_dim + kv_off..p * kv_dim + kv_off + head_dim];
+                    qh.iter().zip(kp).map(|(a, b)| a * b).sum::<f32>() * scale
+                })
+                .collect();
+            softmax(&mut scores);
+            let oh = &mut out[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
+            for (p, a) in scores.iter().enumerate() {
+                let vp = &v_cache[p * kv_dim + kv_off..p * kv_dim + kv_off + head_dim];
+                for (o, v) in oh.iter_mut().zip(vp) {
+                    *o += a * v;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The CPU model: weights by GGUF name as f32, plus its own KV cache.
+pub struct ReferenceModel {
+    config: ModelConfig,
+    weights: HashMap<String, Vec<f32>>,
+    /// Per layer: keys and values [positions so far, kv_dim] (rotated keys).
+    k_cache: Vec<Vec<f32>>,
+    v_cache: Vec<Vec<f32>>,
+}
+
+impl ReferenceModel {
+    /// Checks that every tensor the config needs is present with the right size.
+    pub fn new(config: ModelConfig, weights: HashMap<String, Vec<f32>>) -> Result<Self> {
+        let c = &config;
+        let mut needed = vec![
+            ("token_embd.weight".to_string(), c.n_vocab * c.n_embd),
+            ("output_norm.weight".to_string(), c.n_embd),
+        ];
+        if !c.tied_embeddings {
+            needed.push(("output.weight".to_string(), c.n_vocab * c.n_embd));
+        }
+        for l in 0..c.n_layer {
+            needed.extend([
+                (blk(l, "attn_norm.weight"), c.n_embd),
+                (blk(l, "attn_q.weight"), c.q_dim() * c.n_embd),
+                (blk(l, "attn_k.weight"), c.kv_dim() * c.n_embd),
+                (blk(l, "attn_v.weight"), c.kv_dim() * c.n_embd),
+                (blk(l, "attn_output.weight"), c.n_embd * c.q_dim()),
+                (blk(l, "ffn_norm.weight"), c.n_embd),
+                (blk(l, "ffn_gate.weight"), c.n_ff * c.n_embd),
+                (blk(l, "ffn_up.weight"), c.n_ff * c.n_embd),
+                (blk(l, "ffn_down.weight"), c.n_embd * c.n_ff),
+            ]);
+            if c.qkv_bias {
+                needed.extend([
+                    (blk(l, "attn_q.bias"), c.q_dim()),
+                    (blk(l, "attn_k.bias"), c.kv_dim()),
+                    (blk(l, "attn_v.bias"), c.kv_dim()),
+                ]);
+            }
+        }
+        for (name, len) in needed {
+            match weights.get(&name) {
+                None => return Err(Error::MissingTensor(name)),
+                Some(w) if w.len() != len => {
+                    return Err(Error::ShapeMismatch {
+                        tensor: name,
+                        expected: vec![len],
+                        found: vec![w.len()],
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        let n_layer = c.n_layer;
+        Ok(Self {
+            config,
+            weights,
+            k_cache: vec![Vec::new(); n_layer],
+            v_cache: vec![Vec::new(); n_layer],
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    fn w(&self, name: &str) -> &[f32] {
+        // Presence and size were checked in `new`.
+        self.weights.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Runs `tokens` at positions `pos..`, returning the logits of every token
+    /// ([tokens.len()][n_vocab]). The cache keeps positions `< pos` from earlier calls.
+    pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<Vec<f32>>> {
+        let c = self.config.clone();
+        let (dim, kv_dim) = (c.n_embd, c.kv_dim());
+        if self.k_cache.first().is_some_and(|k| pos * kv_dim > k.len()) {
+            return Err(Error::InvalidRequest(format!(
+                "position {pos} is past the {} cached positions",
+                self.k_cache[0].len() / kv_dim.max(1)
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(Error::InvalidRequest(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                c.n_vocab
+            )));
+        }
+        let heads = Heads {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+        };
+        let n = tokens.len();
+        // x [n, dim]: the residual stream
+        let embd = self.w("token_embd.weight");
+        let mut x: Vec<f32> = tokens
+            .iter()
+            .flat_map(|&t| embd[t as usize * dim..(t as usize + 1) * dim].to_vec())
+            .collect();
+        for l in 0..c.n_layer {
+            // xb [n, dim]
+            let xb: Vec<f32> = x
+                .chunks_exact(dim)
+                .flat_map(|r| rmsnorm(r, self.w(&blk(l, "attn_norm.weight")), c.norm_eps))
+                .collect();
+            // q [n, q_dim], k and v [n, kv_dim]
+            let mut q = matmul(&xb, self.w(&blk(l, "attn_q.weight")), dim);
+            let mut k = matmul(&xb, self.w(&blk(l, "attn_k.weight")), dim);
+            let mut v = matmul(&xb, self.w(&blk(l, "attn_v.weight")), dim);
+            if c.qkv_bias {
+                for (m, b) in [
+                    (&mut q, "attn_q.bias"),
+                    (&mut k, "attn_k.bias"),
+                    (&mut v, "attn_v.bias"),
+                ] {
+                    let bias = self.w(&blk(l, b));
+                    for row in m.chunks_exact_mut(bias.len()) {
+                        row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+                    }
+                }
+            }
+            for t in 0..n {
+                rope(
+                    &mut q[t * c.q_dim()..(t + 1) * c.q_dim()],
+                    c.head_dim,
+                    pos + t,
+                    c.rope_theta,
+                    c.rope_style,
+                );
+                rope(
+                    &mut k[t * kv_dim..(t + 1) * kv_dim],
+                    c.head_dim,
+                    pos + t,
+                    c.rope_theta,
+                    c.rope_style,
+                );
+            }
+            // caches [pos + n, kv_dim]
+            self.k_cache[l].truncate(pos * kv_dim);
+            self.k_cache[l].extend_from_slice(&k);
+            self.v_cache[l].truncate(pos * kv_dim);
+            self.v_cache[l].extend_from_slice(&v);
+            // att [n, q_dim]
+            let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads);
+            let o = matmul(&att, self.w(&blk(l, "attn_output.weight")), c.q_dim());
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+
+            let xb: Vec<f32> = x
+                .chunks_exact(dim)
+                .flat_map(|r| rmsnorm(r, self.w(&blk(l, "ffn_norm.weight")), c.norm_eps))
+                .collect();
+            // gate, up [n, n_ff]
+            let gate = matmul(&xb, self.w(&blk(l, "ffn_gate.weight")), dim);
+            let up = matmul(&xb, self.w(&blk(l, "ffn_up.weight")), dim);
+            let hidden = silu_mul(&gate, &up);
+            let down = matmul(&hidden, self.w(&blk(l, "ffn_down.weight")), c.n_ff);
+            x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+        }
+        let head = if c.tied_embeddings {
+            "token_embd.weight"
+        } else {
+            "output.weight"
+        };
+        Ok(x.chunks_exact(dim)
+            .map(|r| {
+                let xn = rmsnorm(r, self.w("output_norm.weight"), c.norm_eps);
+                matmul(&xn, self.w(head), dim)
+            })
+            .collect())
+    }
+}
