@@ -1,0 +1,136 @@
+//! Chat messages and chat templates. A model's template (Jinja, from the GGUF key
+//! `tokenizer.chat_template` or `tokenizer_config.json`) turns messages into the prompt
+//! text it was trained on. Templates run in minijinja, set up like Hugging Face's
+//! renderer: blocks trimmed, loop controls, Python string and dict methods, and the
+//! globals HF provides (`raise_exception`, `strftime_now`, a Python-style `tojson`).
+
+mod fit;
+mod strftime;
+mod tojson;
+
+use minijinja::value::Value;
+use minijinja::{context, Environment, ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::formats::Metadata;
+use crate::tokenizer::Tokenizer;
+
+pub use fit::fit_to_context;
+
+/// GGUF key of the chat template (the Hugging Face loader stores it under the same key).
+pub const CHAT_TEMPLATE_KEY: &str = "tokenizer.chat_template";
+
+/// ChatML, for models that ship no template.
+pub const CHATML_TEMPLATE: &str = "{% for message in messages %}\
+{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}\
+{% endfor %}\
+{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+const TEMPLATE_NAME: &str = "chat_template";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// A parsed chat template, ready to render.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    source: String,
+    bos_token: String,
+    eos_token: String,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("source", &self.source)
+            .field("bos_token", &self.bos_token)
+            .field("eos_token", &self.eos_token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatTemplate {
+    /// Parses `source`; `bos_token`/`eos_token` are the texts the template may print.
+    pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
+        let mut env = Environment::new();
+        // Hugging Face renders with trim_blocks and lstrip_blocks; templates are written
+        // for that whitespace handling.
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        minijinja_contrib::add_to_environment(&mut env);
+        env.add_filter("tojson", tojson::tojson);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", |format: String| {
+            strftime::strftime(&format, strftime::unix_seconds_now())
+        });
+        env.add_template_owned(TEMPLATE_NAME, source.to_string())
+            .map_err(|e| Error::Template(format!("cannot parse the template: {e}")))?;
+        Ok(ChatTemplate {
+            env,
+            source: source.to_string(),
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+        })
+    }
+
+    /// The ChatML fallback.
+    pub fn chatml() -> Result<Self> {
+        Self::new(CHATML_TEMPLATE, "", "")
+    }
+
+    /// The model's own template (ChatML when it has none), with its BOS/EOS texts.
+    pub fn from_metadata(metadata: &Metadata, tokenizer: &Tokenizer) -> Result<Self> {
+        let source = metadata
+            .opt_str(CHAT_TEMPLATE_KEY)?
+            .unwrap_or(CHATML_TEMPLATE);
+        let text = |id: Option<u32>| {
+            id.and_then(|id| tokenizer.id_to_token(id))
+                .unwrap_or_default()
+        };
+        Self::new(source, &text(tokenizer.bos_id()), &text(tokenizer.eos_id()))
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The prompt for `messages`; with `add_generation_prompt`, ending where the
+    /// assistant's reply begins.
+    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| Error::Template(e.to_string()))?;
+        template
+            .render(context! {
+                messages => Value::from_serialize(messages),
+                add_generation_prompt => add_generation_prompt,
+                bos_token => self.bos_token.as_str(),
+                eos_token => self.eos_token.as_str(),
+            })
+            .map_err(|e| Error::Template(format!("rendering failed: {e}")))
+    }
+}
+
+/// `raise_exception(message)`: templates call it to reject conversations they cannot
+/// express (e.g. roles out of order).
+fn raise_exception(message: String) -> std::result::Result<Value, minijinja::Error> {
+    Err(minijinja::Error::new(
+        ErrorKind::InvalidOperation,
+        format!("the template raised an exception: {message}"),
+    ))
+}
