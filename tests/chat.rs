@@ -61,6 +61,12 @@ fn render(source: &str, messages: &[ChatMessage]) -> Result<String, Error> {
 }
 
 #[test]
+fn shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ChatTemplate>();
+}
+
+#[test]
 fn model_template_renders_fixture_prompts_exactly() {
     let (metadata, tokenizer) = model();
     let template = ChatTemplate::from_metadata(metadata, tokenizer).unwrap();

@@ -87,6 +87,13 @@ fn all_cases(fixture: &Fixture) -> Vec<(String, Vec<u32>, bool)> {
 }
 
 #[test]
+fn shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tokenizer>();
+    assert_send_sync::<hearth::tokenizer::Detokenizer>();
+}
+
+#[test]
 fn special_ids_of_the_test_model() {
     let tok = gguf_tokenizer();
     assert_eq!(tok.vocab_size(), 49152);
@@ -378,6 +385,13 @@ fn gguf_errors_are_typed() {
 
 #[test]
 fn malformed_tokenizer_json_is_an_error() {
+    let sparse_ids =
+        br#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 4000000000}, "merges": []}}"#;
+    let err = Tokenizer::from_json(sparse_ids).unwrap_err();
+    assert!(
+        matches!(err, Error::Tokenizer(ref m) if m.contains("4000000000")),
+        "{err}"
+    );
     for bad in [
         &b"not json"[..],
         br#"{"model": {"type": "BPE"}}"#,
@@ -445,10 +459,47 @@ fn sentencepiece_vocabulary_from_scores() {
     assert_eq!(tok.encode("</s>", true).unwrap(), vec![2]);
     assert!(tok.encode("</s>", false).unwrap() != vec![2]);
 
+    // Through tokenizer.json and back: same ids, same bytes, same first-space rule.
+    let reloaded = Tokenizer::from_json(tok.to_json().unwrap().as_bytes()).unwrap();
+    assert_eq!(reloaded.encode("hello 我", true).unwrap(), ids);
+    assert_eq!(reloaded.bos_id(), Some(1));
+    assert_eq!(reloaded.eos_id(), Some(2));
+    let mut detok = reloaded.detokenizer();
+    let streamed: String = ids.iter().map(|id| detok.push(*id)).collect();
+    assert_eq!(streamed, "hello 我");
+
     let mut meta = tiny_llama();
     meta.entries.remove("tokenizer.ggml.scores");
     assert!(matches!(
         Tokenizer::from_gguf(&meta),
         Err(Error::MissingKey(k)) if k == "tokenizer.ggml.scores"
     ));
+}
+
+/// The perplexity protocol tokenizes a whole license text with specials not parsed;
+/// llama.cpp counted 7639 tokens. A long English text exercises the pre-tokenizer
+/// regexes far more than the short cases.
+#[test]
+fn perplexity_text_token_count_matches_llama_cpp() {
+    #[derive(Deserialize)]
+    struct Perplexity {
+        file: String,
+        text_tokens: usize,
+    }
+    #[derive(Deserialize)]
+    struct WithPerplexity {
+        perplexity: Perplexity,
+    }
+    let path = manifest_path("tests/fixtures/smollm2-135m-q4_1.json");
+    let fixture: WithPerplexity = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&fixture.perplexity.file).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} (Debian's base-files provides it): {e}",
+            fixture.perplexity.file
+        )
+    });
+    let tok = gguf_tokenizer();
+    let ids = tok.encode(&text, false).unwrap();
+    assert_eq!(ids.len(), fixture.perplexity.text_tokens);
+    assert_eq!(tok.decode(&ids).unwrap(), text);
 }

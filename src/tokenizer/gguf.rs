@@ -287,6 +287,9 @@ fn sentencepiece_bpe(
     Ok(inner)
 }
 
+/// Longest piece (in bytes) that merges are derived for.
+const MAX_MERGED_PIECE: usize = 1024;
+
 /// Every way to write a normal token as two tokens, ranked by the joined token's score
 /// (highest first; ties by id, so the ranking is deterministic).
 fn merges_from_scores(
@@ -297,7 +300,10 @@ fn merges_from_scores(
 ) -> Vec<(String, String)> {
     let mut ranked: Vec<(f64, u32, u32, &str, &str)> = Vec::new();
     for ((id, token), (&kind, &score)) in (0u32..).zip(tokens).zip(types.iter().zip(scores)) {
-        if matches!(kind, TYPE_CONTROL | TYPE_UNKNOWN | TYPE_BYTE) {
+        // Trying every split costs the square of a token's length; SentencePiece pieces
+        // are a few dozen bytes, so a giant one is not worth a quadratic scan.
+        if matches!(kind, TYPE_CONTROL | TYPE_UNKNOWN | TYPE_BYTE) || token.len() > MAX_MERGED_PIECE
+        {
             continue;
         }
         for (split, _) in token.char_indices().skip(1) {

@@ -114,11 +114,18 @@ impl Tokenizer {
         strip_leading_space: bool,
         mut ids: SpecialIds,
     ) -> Result<Self> {
-        let n_ids = inner
-            .get_vocab(true)
-            .values()
-            .max()
-            .map_or(0, |max| max.saturating_add(1));
+        let vocab = inner.get_vocab(true);
+        let n_ids = vocab.values().max().map_or(0, |max| max.saturating_add(1));
+        // The byte table has a slot per id: ids far beyond the number of tokens would
+        // make it allocate for tokens that do not exist.
+        let n_tokens = vocab.len();
+        drop(vocab);
+        if usize::try_from(n_ids).map_or(true, |n| n > n_tokens.saturating_mul(2).max(1024)) {
+            return Err(Error::Tokenizer(format!(
+                "token ids go up to {} but there are only {n_tokens} tokens",
+                n_ids.saturating_sub(1)
+            )));
+        }
         let added = inner.get_added_tokens_decoder();
         let pieces: Vec<(Option<String>, bool)> = (0..n_ids)
             .map(|id| {
