@@ -1,0 +1,92 @@
+// Typed errors of the hearth JS API.
+//
+// The engine reports every failure as a stable `code` (the same strings as
+// `hearth::Error::code()` in Rust, plus a few that only JS can detect) and a technical
+// `detail`. Errors cross the worker boundary as plain `{ code, message }` objects and are
+// rebuilt here, so callers can branch on `error.code` and show `error.message`, which says
+// what the user can do about it.
+
+/** Advice shown to the user for each code; the technical detail follows it. */
+const ADVICE = {
+  no_webgpu:
+    "WebGPU is not available in this browser. Use Chrome or Edge 113+ (or another browser with WebGPU enabled) on a device with a supported GPU.",
+  no_adapter:
+    "WebGPU is present but no GPU adapter could be obtained. Check that hardware acceleration is enabled in the browser settings.",
+  gpu: "The GPU reported an error.",
+  does_not_fit:
+    "This model does not fit in this device's GPU memory. Pick a smaller model or a shorter context length.",
+  bad_magic: "This file is not a GGUF model (bad magic). Pick a .gguf file.",
+  truncated: "The model file is incomplete (truncated). Download it again.",
+  unsupported_version: "This GGUF version is not supported.",
+  unsupported_tensor_type:
+    "This model uses a tensor type hearth does not support yet. Pick a model with another quantization.",
+  malformed: "The model file is damaged or not a model.",
+  missing_key: "The model file lacks required metadata.",
+  wrong_type: "The model file has invalid metadata.",
+  missing_tensor: "The model file lacks a required tensor.",
+  shape_mismatch: "The model file has a tensor of the wrong shape.",
+  unsupported_architecture: "This model architecture is not supported.",
+  invalid_config: "The model's configuration is invalid.",
+  tokenizer: "The model's tokenizer could not be used.",
+  template: "The model's chat template could not be rendered.",
+  invalid_request: "The request is invalid.",
+  context_overflow:
+    "The conversation is too long for the model's context. Start a new conversation or shorten the message.",
+  io: "The model could not be read.",
+  network: "The model could not be downloaded. Check the URL and the network connection.",
+  aborted: "The operation was cancelled.",
+  unloaded: "The engine was unloaded. Load a model again.",
+  worker: "The engine's worker stopped unexpectedly. Reload the model.",
+  internal: "An internal error occurred in the engine.",
+};
+
+/** An error raised by the hearth engine or its JS API. */
+export class HearthError extends Error {
+  /**
+   * @param {string} code    stable machine-readable code (see ADVICE)
+   * @param {string} detail  technical description of what went wrong
+   */
+  constructor(code, detail) {
+    const advice = ADVICE[code] ?? ADVICE.internal;
+    super(detail && detail !== advice ? `${advice} (${detail})` : advice);
+    this.name = "HearthError";
+    this.code = ADVICE[code] ? code : "internal";
+    this.detail = detail ?? "";
+  }
+
+  /** The plain object that crosses the worker boundary. */
+  toWire() {
+    return { code: this.code, message: this.detail };
+  }
+
+  /** Rebuilds an error sent by `toWire` or by `wireError`. */
+  static fromWire(wire) {
+    return new HearthError(wire?.code ?? "internal", wire?.message ?? "");
+  }
+}
+
+/**
+ * Turns anything thrown (a HearthError, an Error carrying a `code` set by the wasm glue,
+ * a DOMException, a string) into the `{ code, message }` object sent across the worker.
+ */
+export function wireError(error) {
+  if (error instanceof HearthError) return error.toWire();
+  if (error && typeof error === "object") {
+    if (error.name === "AbortError") return { code: "aborted", message: String(error.message ?? "") };
+    if (typeof error.code === "string" && ADVICE[error.code]) {
+      return { code: error.code, message: String(error.message ?? "") };
+    }
+    if (error instanceof RangeError && /memory|allocat/i.test(String(error.message))) {
+      return { code: "does_not_fit", message: String(error.message) };
+    }
+    return { code: "internal", message: String(error.message ?? error) };
+  }
+  return { code: "internal", message: String(error) };
+}
+
+/** The error a rejected promise or ended stream carries after `signal` fires. */
+export function abortError(signal) {
+  const reason = signal?.reason;
+  if (reason instanceof Error) return reason;
+  return new DOMException("The operation was aborted.", "AbortError");
+}

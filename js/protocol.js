@@ -1,0 +1,43 @@
+// The protocol between the page's thread (index.js) and the engine's worker (worker.js).
+// This file is the one place it is written down; both sides import these names.
+//
+// Every message is a plain object `{ kind, id, ... }`. `id` ties replies to the request
+// that caused them. The union is closed: a message of any other kind is a bug, and the
+// receiver answers it with an `error`.
+//
+// Page → worker
+//   load      { id, source, contextLength }   source: { url } | { file: Blob }
+//   generate  { id, request }                 request: a validated completion request
+//                                             (see index.js) with `prompt` or `messages`
+//   abort     { id }                          id of a queued or running `generate`
+//   unload    { id }
+//
+// Worker → page
+//   progress  { id, phase, bytes, total, rate, tensorsDone, tensorsTotal }
+//             phase: "download" (bytes arriving and being uploaded tensor by tensor),
+//             "upload" (the last tensors), "compile" (building GPU pipelines)
+//   loaded    { id, info, adapter, memory: { before, after }, loadMs }
+//             memory: the wasm linear memory in bytes before and after loading; it stays
+//             far below the model's size because tensors stream straight to the GPU
+//   chunk     { id, delta, token }            one generated token (delta may be "")
+//   done      { id, finishReason, usage, tokenIds, timings }
+//             finishReason: "stop" | "length" | "abort"
+//   unloaded  { id }
+//   error     { id, error: { code, message } }   the request `id` failed; the engine
+//             stays usable unless the request was `load`
+
+export const ToWorker = Object.freeze({
+  load: "load",
+  generate: "generate",
+  abort: "abort",
+  unload: "unload",
+});
+
+export const FromWorker = Object.freeze({
+  progress: "progress",
+  loaded: "loaded",
+  chunk: "chunk",
+  done: "done",
+  unloaded: "unloaded",
+  error: "error",
+});

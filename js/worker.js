@@ -1,0 +1,246 @@
+// The engine's dedicated module worker: it owns the wasm instance and the GPU device, so
+// neither loading nor generating ever blocks the page's thread. The messages it accepts
+// and sends are documented in protocol.js.
+
+import init, { createLoader } from "./pkg/hearth.js";
+import { FromWorker, ToWorker } from "./protocol.js";
+import { HearthError, wireError } from "./errors.js";
+
+/** Minimum interval between two progress messages, in ms. */
+const PROGRESS_INTERVAL_MS = 100;
+
+/** The wasm exports (for the memory size), set once `init` resolved. */
+let wasm = null;
+/** The loaded engine (a wasm-bindgen `WebEngine`), or null. */
+let engine = null;
+/** Set after a wasm trap: the instance's state is undefined, so every request fails. */
+let broken = null;
+
+/** Generation requests waiting for the engine, oldest first. */
+const queue = [];
+/** The running generation: `{ id, request, abortRequested }`, or null. */
+let running = null;
+
+const post = (message) => self.postMessage(message);
+const postError = (id, error) => post({ kind: FromWorker.error, id, error: wireError(error) });
+
+self.onmessage = (event) => {
+  const message = event.data ?? {};
+  const { kind, id } = message;
+  switch (kind) {
+    case ToWorker.load:
+      load(message).catch((error) => postError(id, error));
+      break;
+    case ToWorker.generate:
+      queue.push({ id, request: message.request, abortRequested: false });
+      pump();
+      break;
+    case ToWorker.abort:
+      abort(id);
+      break;
+    case ToWorker.unload:
+      unload(id);
+      break;
+    default:
+      postError(id, new HearthError("internal", `unknown message kind '${kind}'`));
+  }
+};
+
+/** A wasm trap (panic, out of memory) leaves the instance unusable; remember it. */
+function noteTrap(error) {
+  if (error instanceof WebAssembly.RuntimeError) {
+    broken = new HearthError("worker", `the engine crashed: ${error.message}`);
+    engine = null;
+  }
+}
+
+async function load({ id, source, contextLength }) {
+  if (!self.navigator?.gpu) throw new HearthError("no_webgpu", "navigator.gpu is undefined");
+  const started = performance.now();
+  wasm ??= await init();
+  const memoryBefore = wasm.memory.buffer.byteLength;
+
+  const { reader, total, phase } = await openSource(source);
+  const loader = await createLoader(contextLength ?? undefined);
+  try {
+    let bytes = 0;
+    let progress = { tensors_done: 0, tensors_total: 0 };
+    let lastPost = 0;
+    const report = (phaseNow, force) => {
+      const now = performance.now();
+      if (!force && now - lastPost < PROGRESS_INTERVAL_MS) return;
+      lastPost = now;
+      const seconds = (now - started) / 1000;
+      post({
+        kind: FromWorker.progress,
+        id,
+        phase: phaseNow,
+        bytes,
+        total,
+        rate: seconds > 0 ? bytes / seconds : 0,
+        tensorsDone: progress.tensors_done,
+        tensorsTotal: progress.tensors_total,
+      });
+    };
+    report(phase, true);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+      progress = loader.feed(value);
+      report(phase, false);
+    }
+    report("upload", true);
+    report("compile", true);
+    // `finish` consumes the loader: wasm-bindgen invalidates the JS handle.
+    const ready = loader.finish();
+    const info = ready.info();
+    engine = ready;
+    post({
+      kind: FromWorker.loaded,
+      id,
+      info,
+      adapter: info.adapter ?? null,
+      memory: { before: memoryBefore, after: wasm.memory.buffer.byteLength },
+      loadMs: performance.now() - started,
+    });
+  } catch (error) {
+    noteTrap(error);
+    try {
+      loader.free();
+    } catch {
+      // Already consumed by `finish`, or the instance trapped: nothing left to free.
+    }
+    reader.cancel().catch(() => {});
+    throw error;
+  }
+}
+
+/** A byte reader for a model source, its size in bytes (0 if unknown) and its phase name. */
+async function openSource(source) {
+  if (source?.file instanceof Blob) {
+    return { reader: source.file.stream().getReader(), total: source.file.size, phase: "upload" };
+  }
+  if (typeof source?.url !== "string") {
+    throw new HearthError("invalid_request", "the model source must be a URL or a File");
+  }
+  let response;
+  try {
+    response = await fetch(source.url);
+  } catch (error) {
+    throw new HearthError("network", `${source.url}: ${error.message}`);
+  }
+  if (!response.ok || !response.body) {
+    throw new HearthError("network", `${source.url}: HTTP ${response.status} ${response.statusText}`);
+  }
+  const length = Number(response.headers.get("content-length"));
+  return {
+    reader: response.body.getReader(),
+    total: Number.isFinite(length) ? length : 0,
+    phase: "download",
+  };
+}
+
+function abort(id) {
+  if (running?.id === id) {
+    running.abortRequested = true;
+    return;
+  }
+  const index = queue.findIndex((job) => job.id === id);
+  if (index >= 0) {
+    queue.splice(index, 1);
+    post({
+      kind: FromWorker.done,
+      id,
+      finishReason: "abort",
+      usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+      tokenIds: [],
+      timings: null,
+    });
+  }
+}
+
+function unload(id) {
+  for (const job of queue.splice(0)) {
+    postError(job.id, new HearthError("unloaded", "the engine was unloaded before this request ran"));
+  }
+  if (running) running.abortRequested = true;
+  // Dropping the Rust engine destroys its GPU buffers and device.
+  const dropping = engine;
+  engine = null;
+  const free = () => {
+    try {
+      dropping?.free();
+    } catch (error) {
+      noteTrap(error);
+    }
+    post({ kind: FromWorker.unloaded, id });
+  };
+  // A running step holds the engine borrowed; free it once that generation returns.
+  if (running) running.onFinished = free;
+  else free();
+}
+
+/** Runs queued generations one after another. */
+async function pump() {
+  if (running) return;
+  while (queue.length > 0) {
+    running = queue.shift();
+    try {
+      await generate(running);
+    } catch (error) {
+      noteTrap(error);
+      postError(running.id, error);
+    }
+    running.onFinished?.();
+    running = null;
+  }
+}
+
+async function generate(job) {
+  if (broken) throw broken;
+  if (!engine) throw new HearthError("unloaded", "no model is loaded");
+  const current = engine;
+  const started = performance.now();
+  const promptTokens = current.start(job.request);
+  const tokenIds = [];
+  let firstTokenMs = null;
+  let abortSent = false;
+  for (;;) {
+    if (job.abortRequested && !abortSent) {
+      // Takes effect at this step: the engine answers with finish_reason "abort".
+      current.abort();
+      abortSent = true;
+    }
+    const step = await current.step();
+    if (step.token !== undefined && step.token !== null) {
+      tokenIds.push(step.token);
+      firstTokenMs ??= performance.now() - started;
+      post({ kind: FromWorker.chunk, id: job.id, delta: step.delta ?? "", token: step.token });
+    } else if (step.delta) {
+      post({ kind: FromWorker.chunk, id: job.id, delta: step.delta, token: null });
+    }
+    if (step.finish_reason) {
+      const elapsedMs = performance.now() - started;
+      const usage = step.usage ?? {
+        prompt_tokens: promptTokens,
+        completion_tokens: tokenIds.length,
+        total_tokens: promptTokens + tokenIds.length,
+      };
+      post({
+        kind: FromWorker.done,
+        id: job.id,
+        finishReason: step.finish_reason,
+        usage,
+        tokenIds,
+        timings: {
+          ttft_ms: firstTokenMs,
+          total_ms: elapsedMs,
+          prefill_ms: step.prefill_ms ?? null,
+          decode_ms: step.decode_ms ?? null,
+        },
+      });
+      return;
+    }
+  }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds the browser engine and the static site.
+#   js/pkg/   wasm-bindgen output (hearth.js + hearth_bg.wasm, optimized by wasm-opt -O3):
+#             the wasm half of the npm package in js/
+#   dist/     the chat and bench pages, ready for any static server: www/ + js/ (as dist/js/)
+#             + vendored marked and DOMPurify (dist/vendor/) + a link to models/
+# Both folders are git-ignored. Tools come from scripts/install-web-tools.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in wasm-bindgen node; do
+    command -v "$tool" >/dev/null || { echo "error: $tool not found; run scripts/install-web-tools.sh" >&2; exit 1; }
+done
+# npm's binaryen, never Debian's /usr/bin/wasm-opt (v108 breaks wasm-bindgen output).
+wasm_opt=js/node_modules/.bin/wasm-opt
+vendor_marked=www/node_modules/marked/lib/marked.esm.js
+vendor_purify=www/node_modules/dompurify/dist/purify.es.mjs
+for file in "$wasm_opt" "$vendor_marked" "$vendor_purify"; do
+    [ -e "$file" ] || { echo "error: $file is missing; run scripts/install-web-tools.sh" >&2; exit 1; }
+done
+
+cargo build --release --target wasm32-unknown-unknown --lib
+
+rm -rf js/pkg
+wasm-bindgen --target web --no-typescript --out-dir js/pkg --out-name hearth \
+    target/wasm32-unknown-unknown/release/hearth.wasm
+"$wasm_opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    js/pkg/hearth_bg.wasm -o js/pkg/hearth_bg.wasm.opt
+mv js/pkg/hearth_bg.wasm.opt js/pkg/hearth_bg.wasm
+
+rm -rf dist
+mkdir -p dist/js/pkg dist/vendor
+for file in www/*; do
+    case "$(basename "$file")" in
+        node_modules | package.json | package-lock.json) ;;
+        *) cp -R "$file" dist/ ;;
+    esac
+done
+cp js/*.js js/index.d.ts js/package.json dist/js/
+cp js/pkg/hearth.js js/pkg/hearth_bg.wasm dist/js/pkg/
+cp "$vendor_marked" dist/vendor/marked.esm.js
+cp "$vendor_purify" dist/vendor/purify.es.mjs
+cp www/node_modules/marked/LICENSE dist/vendor/marked.LICENSE
+cp www/node_modules/dompurify/LICENSE dist/vendor/dompurify.LICENSE
+ln -s ../models dist/models
+
+size=$(stat -c %s js/pkg/hearth_bg.wasm)
+echo "built js/pkg/hearth_bg.wasm ($((size / 1024)) KiB) and dist/ (serve it: node scripts/serve.mjs)"

@@ -1,0 +1,331 @@
+// The chat page: loads a model through the hearth JS API (which runs the engine in a
+// Web Worker, so this thread never blocks) and streams answers into the conversation.
+
+import { Engine, checkSupport } from "./js/index.js";
+import { renderInto } from "./markdown.js";
+
+const DEFAULT_MODEL = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $("model-status"),
+  modelPanel: $("model-panel"),
+  loadForm: $("load-form"),
+  loadButton: $("load-button"),
+  cancelLoad: $("cancel-load"),
+  modelUrl: $("model-url"),
+  modelFile: $("model-file"),
+  progress: $("progress"),
+  progressBar: $("progress-bar"),
+  progressText: $("progress-text"),
+  error: $("error"),
+  systemPrompt: $("system-prompt"),
+  temperature: $("temperature"),
+  topP: $("top-p"),
+  maxTokens: $("max-tokens"),
+  conversation: $("conversation"),
+  composer: $("composer"),
+  prompt: $("prompt"),
+  send: $("send"),
+  stop: $("stop"),
+  regenerate: $("regenerate"),
+  newChat: $("new-chat"),
+};
+
+const state = {
+  engine: null,
+  /** AbortController of the model load in progress. */
+  loading: null,
+  /** AbortController of the answer being generated. */
+  generating: null,
+  /** The conversation: `{ role, content }`, user and assistant turns alternating. */
+  turns: [],
+};
+
+// ---------------------------------------------------------------- formatting
+
+function formatBytes(bytes) {
+  if (!Number.isFinite(bytes) || bytes <= 0) return "0 B";
+  const units = ["B", "KB", "MB", "GB"];
+  const exponent = Math.min(units.length - 1, Math.floor(Math.log(bytes) / Math.log(1000)));
+  return `${(bytes / 1000 ** exponent).toFixed(exponent === 0 ? 0 : 1)} ${units[exponent]}`;
+}
+
+const PHASES = { download: "Downloading", upload: "Uploading to GPU", compile: "Compiling kernels" };
+
+function describeProgress(p) {
+  const phase = PHASES[p.phase] ?? p.phase;
+  const amount = p.total > 0 ? `${formatBytes(p.bytes)} / ${formatBytes(p.total)}` : formatBytes(p.bytes);
+  const rate = p.rate > 0 && p.phase !== "compile" ? ` · ${formatBytes(p.rate)}/s` : "";
+  const tensors = p.tensorsTotal > 0 ? ` · ${p.tensorsDone}/${p.tensorsTotal} tensors` : "";
+  return `${phase}: ${amount}${rate}${tensors}`;
+}
+
+// ---------------------------------------------------------------- errors
+
+function showError(error) {
+  ui.error.textContent = error?.message ?? String(error);
+  ui.error.hidden = false;
+}
+
+function clearError() {
+  ui.error.hidden = true;
+  ui.error.textContent = "";
+}
+
+// ---------------------------------------------------------------- controls
+
+function updateControls() {
+  const loaded = state.engine !== null;
+  const busy = state.generating !== null;
+  const loading = state.loading !== null;
+  ui.loadButton.disabled = loading;
+  ui.cancelLoad.hidden = !loading;
+  ui.prompt.disabled = !loaded;
+  ui.prompt.placeholder = loaded
+    ? "Ask something… (Enter to send, Shift+Enter for a new line)"
+    : "Load a model, then ask something…";
+  ui.send.disabled = !loaded || busy;
+  ui.stop.disabled = !busy;
+  const last = state.turns.at(-1);
+  ui.regenerate.disabled = !loaded || busy || !last || last.role !== "assistant";
+}
+
+// ---------------------------------------------------------------- loading
+
+function selectedSource() {
+  const choice = ui.loadForm.elements.source.value;
+  if (choice === "url") {
+    const url = ui.modelUrl.value.trim();
+    if (!url) throw new Error("Enter a model URL first.");
+    return { source: url, label: url.split("/").pop() || url };
+  }
+  if (choice === "file") {
+    const file = ui.modelFile.files?.[0];
+    if (!file) throw new Error("Choose a .gguf file first.");
+    return { source: file, label: file.name };
+  }
+  return { source: DEFAULT_MODEL, label: "SmolLM2-135M-Instruct" };
+}
+
+async function loadModel() {
+  clearError();
+  let picked;
+  try {
+    picked = selectedSource();
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  state.generating?.abort();
+  const previous = state.engine;
+  state.engine = null;
+  state.loading = new AbortController();
+  updateControls();
+  previous?.unload();
+
+  ui.status.textContent = `Loading ${picked.label}…`;
+  ui.progress.hidden = false;
+  ui.progressBar.removeAttribute("value");
+  ui.progressText.textContent = "Starting…";
+  try {
+    const engine = await Engine.load(picked.source, {
+      signal: state.loading.signal,
+      onProgress(p) {
+        if (p.fraction !== null) ui.progressBar.value = p.fraction;
+        ui.progressText.textContent = describeProgress(p);
+      },
+    });
+    state.engine = engine;
+    const seconds = (engine.loadStats.loadMs / 1000).toFixed(1);
+    const adapter = engine.adapter?.name ?? engine.adapter?.description ?? "WebGPU";
+    ui.status.textContent = `${engine.info?.name ?? picked.label} · loaded in ${seconds} s · ${adapter}`;
+    ui.progress.hidden = true;
+    // The model is chosen: give the room to the conversation (the summary reopens it).
+    ui.modelPanel.open = false;
+    ui.prompt.focus();
+  } catch (error) {
+    ui.status.textContent = "No model loaded";
+    ui.progress.hidden = true;
+    if (error?.name !== "AbortError") showError(error);
+  } finally {
+    state.loading = null;
+    updateControls();
+  }
+}
+
+// ---------------------------------------------------------------- conversation
+
+/** Appends a message element and returns its parts. */
+function addMessage(role, text) {
+  const item = document.createElement("li");
+  item.className = `message ${role}`;
+  const body = document.createElement("div");
+  body.className = "body";
+  const stats = document.createElement("div");
+  stats.className = "stats";
+  item.append(body, stats);
+  if (role === "user") body.textContent = text;
+  else renderInto(body, text);
+  ui.conversation.append(item);
+  item.scrollIntoView({ block: "end" });
+  return { item, body, stats };
+}
+
+function requestMessages() {
+  const system = ui.systemPrompt.value.trim();
+  const messages = state.turns.map(({ role, content }) => ({ role, content }));
+  return system ? [{ role: "system", content: system }, ...messages] : messages;
+}
+
+function readSettings() {
+  const number = (input, fallback) => {
+    const value = Number(input.value);
+    return Number.isFinite(value) && input.checkValidity() ? value : fallback;
+  };
+  return {
+    temperature: number(ui.temperature, 0.7),
+    top_p: number(ui.topP, 0.95),
+    max_tokens: Math.round(number(ui.maxTokens, 512)),
+  };
+}
+
+/** Streams one assistant answer for the current turns. */
+async function answer() {
+  const engine = state.engine;
+  if (!engine) return;
+  clearError();
+  const controller = new AbortController();
+  state.generating = controller;
+  updateControls();
+
+  const view = addMessage("assistant", "");
+  view.item.dataset.state = "streaming";
+  view.item.dataset.updates = "0";
+  let text = "";
+  let renderScheduled = false;
+  const render = () => {
+    renderScheduled = false;
+    renderInto(view.body, text);
+    view.item.dataset.updates = String(Number(view.item.dataset.updates) + 1);
+    view.item.scrollIntoView({ block: "end" });
+  };
+
+  const sentAt = performance.now();
+  let firstAt = null;
+  let final = null;
+  try {
+    const stream = await engine.chat.completions.create({
+      messages: requestMessages(),
+      stream: true,
+      signal: controller.signal,
+      ...readSettings(),
+    });
+    for await (const chunk of stream) {
+      const delta = chunk.choices[0]?.delta?.content ?? "";
+      if (delta) {
+        firstAt ??= performance.now();
+        text += delta;
+        if (!renderScheduled) {
+          renderScheduled = true;
+          requestAnimationFrame(render);
+        }
+      }
+      if (chunk.choices[0]?.finish_reason) final = chunk;
+    }
+    const endedAt = performance.now();
+    render();
+    state.turns.push({ role: "assistant", content: text });
+    view.item.dataset.state = "done";
+    view.stats.textContent = describeAnswer(final, sentAt, firstAt, endedAt);
+  } catch (error) {
+    view.item.dataset.state = "error";
+    if (text) {
+      render();
+      state.turns.push({ role: "assistant", content: text });
+    } else {
+      view.item.remove();
+      // The question goes back into the message box so it can be sent again.
+      if (state.turns.at(-1)?.role === "user") {
+        const question = state.turns.pop();
+        ui.conversation.lastElementChild?.remove();
+        if (!ui.prompt.value) ui.prompt.value = question.content;
+      }
+    }
+    showError(error);
+  } finally {
+    state.generating = null;
+    updateControls();
+  }
+}
+
+function describeAnswer(final, sentAt, firstAt, endedAt) {
+  const usage = final?.usage ?? {};
+  const tokens = usage.completion_tokens ?? 0;
+  const parts = [`${tokens} tokens`];
+  if (firstAt !== null) {
+    const decodeSeconds = (endedAt - firstAt) / 1000;
+    if (tokens > 1 && decodeSeconds > 0) parts.push(`${((tokens - 1) / decodeSeconds).toFixed(1)} tok/s`);
+    parts.push(`TTFT ${((firstAt - sentAt) / 1000).toFixed(2)} s`);
+  }
+  const reason = final?.choices[0]?.finish_reason;
+  if (reason === "abort") parts.push("stopped");
+  if (reason === "length") parts.push("reached max tokens");
+  return parts.join(" · ");
+}
+
+function send() {
+  const content = ui.prompt.value.trim();
+  if (!content || !state.engine || state.generating) return;
+  ui.prompt.value = "";
+  state.turns.push({ role: "user", content });
+  addMessage("user", content);
+  answer();
+}
+
+function regenerate() {
+  if (!state.engine || state.generating || state.turns.at(-1)?.role !== "assistant") return;
+  state.turns.pop();
+  ui.conversation.lastElementChild?.remove();
+  answer();
+}
+
+function newChat() {
+  state.generating?.abort();
+  state.turns = [];
+  ui.conversation.replaceChildren();
+  clearError();
+  updateControls();
+}
+
+// ---------------------------------------------------------------- wiring
+
+ui.loadForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadModel();
+});
+ui.cancelLoad.addEventListener("click", () => state.loading?.abort());
+ui.modelUrl.addEventListener("input", () => (ui.loadForm.elements.source.value = "url"));
+ui.modelFile.addEventListener("change", () => (ui.loadForm.elements.source.value = "file"));
+ui.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  send();
+});
+ui.prompt.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    send();
+  }
+});
+ui.stop.addEventListener("click", () => state.generating?.abort());
+ui.regenerate.addEventListener("click", regenerate);
+ui.newChat.addEventListener("click", newChat);
+
+updateControls();
+checkSupport().then(({ supported, reason }) => {
+  if (!supported) {
+    showError(reason);
+    ui.loadButton.disabled = true;
+    ui.status.textContent = "WebGPU unavailable";
+  }
+});

@@ -1,0 +1,110 @@
+// The bench page: load time, prefill and decode speed, time to first token and the GPU
+// adapter, shown as text and as JSON (read by tests/e2e and by people comparing runs).
+
+import { Engine } from "./js/index.js";
+
+// A fixed English paragraph of about 128 tokens, completed as raw text (no chat template)
+// so that runs on different days and machines measure the same work.
+const PROMPT =
+  "The lighthouse keeper climbed the spiral stairs every evening at dusk, carrying a lantern, " +
+  "a notebook and a flask of tea. From the gallery he could see the whole bay: the fishing boats " +
+  "returning with their catch, the gulls circling above the harbour, and the long line of cliffs " +
+  "that turned gold in the last light. He wrote down the wind, the clouds and the colour of the sea, " +
+  "as his father had done before him, and his grandfather before that. One night, as the lamp " +
+  "began to turn, he noticed a small light blinking far out on the water, where no ship should be. " +
+  "He watched it for a long time, and then he";
+
+const $ = (id) => document.getElementById(id);
+
+function show(result) {
+  const rows = [
+    ["Model", result.model],
+    ["Adapter", result.adapter_summary],
+    ["Load time", `${(result.load_ms / 1000).toFixed(2)} s`],
+    [
+      "wasm memory",
+      `${(result.wasm_memory_before / 2 ** 20).toFixed(1)} → ${(result.wasm_memory_after / 2 ** 20).toFixed(1)} MiB`,
+    ],
+    ["Prompt tokens", result.prompt_tokens],
+    ["Prefill", `${result.prefill_tokens_per_s.toFixed(1)} tok/s`],
+    ["Decode", `${result.decode_tokens_per_s.toFixed(1)} tok/s (${result.completion_tokens} tokens)`],
+    ["TTFT", `${(result.ttft_ms / 1000).toFixed(3)} s (cold: ${(result.cold_ttft_ms / 1000).toFixed(3)} s)`],
+  ];
+  $("summary").replaceChildren(
+    ...rows.flatMap(([name, value]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = name;
+      const dd = document.createElement("dd");
+      dd.textContent = String(value);
+      return [dt, dd];
+    }),
+  );
+  $("result-json").textContent = JSON.stringify(result, null, 2);
+}
+
+async function run() {
+  const status = $("status");
+  $("error").hidden = true;
+  $("run").disabled = true;
+  document.body.dataset.state = "running";
+  let engine = null;
+  try {
+    status.textContent = "Loading…";
+    engine = await Engine.load($("model-url").value.trim(), {
+      onProgress: (p) => (status.textContent = `Loading: ${p.phase} ${Math.round((p.fraction ?? 0) * 100)}%`),
+    });
+    const decodeTokens = Math.max(2, Number($("decode-tokens").value) || 64);
+
+    status.textContent = "Warm-up…";
+    const cold = await engine.completions.create({ prompt: "Hello", max_tokens: 2, temperature: 0 });
+
+    status.textContent = "Running…";
+    const started = performance.now();
+    const measured = await engine.completions.create({ prompt: PROMPT, max_tokens: decodeTokens, temperature: 0 });
+    const wallMs = performance.now() - started;
+
+    const timings = measured.hearth.timings;
+    const { prompt_tokens, completion_tokens } = measured.usage;
+    // Engine timings when it reports them; wall-clock figures otherwise.
+    const prefillMs = timings.prefill_ms ?? timings.ttft_ms;
+    const decodeMs = timings.decode_ms ?? wallMs - timings.ttft_ms;
+    const adapter = engine.adapter ?? {};
+    const result = {
+      model: engine.info?.name ?? null,
+      adapter,
+      adapter_summary:
+        [adapter.name, adapter.backend, adapter.vendor, adapter.architecture].filter(Boolean).join(" · ") || "WebGPU",
+      user_agent: navigator.userAgent,
+      load_ms: engine.loadStats.loadMs,
+      wasm_memory_before: engine.loadStats.memory.before,
+      wasm_memory_after: engine.loadStats.memory.after,
+      prompt_tokens,
+      completion_tokens,
+      prefill_ms: prefillMs,
+      decode_ms: decodeMs,
+      prefill_tokens_per_s: (prompt_tokens * 1000) / prefillMs,
+      decode_tokens_per_s: completion_tokens > 1 ? ((completion_tokens - 1) * 1000) / decodeMs : 0,
+      ttft_ms: timings.ttft_ms,
+      cold_ttft_ms: cold.hearth.timings.ttft_ms,
+      finish_reason: measured.choices[0].finish_reason,
+      text: measured.choices[0].text,
+    };
+    show(result);
+    status.textContent = "Done";
+    document.body.dataset.state = "done";
+  } catch (error) {
+    $("error").textContent = error?.message ?? String(error);
+    $("error").hidden = false;
+    status.textContent = "Failed";
+    document.body.dataset.state = "error";
+  } finally {
+    await engine?.unload();
+    $("run").disabled = false;
+  }
+}
+
+$("bench-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  run();
+});
+if (new URLSearchParams(location.search).has("autorun")) run();
