@@ -295,6 +295,31 @@ fn tiny_gguf_vocabulary_works() {
 }
 
 #[test]
+fn user_defined_tokens_are_always_one_token_and_printed() {
+    let mut meta = tiny_gpt2();
+    meta.insert(
+        "tokenizer.ggml.tokens",
+        strings(&["<|endoftext|>", "a", "b", "ab", "Ġ", "<tool>"]),
+    );
+    meta.insert(
+        "tokenizer.ggml.token_type",
+        MetaValue::Array([3, 1, 1, 1, 1, 4].into_iter().map(MetaValue::I32).collect()),
+    );
+    let tok = Tokenizer::from_gguf(&meta).unwrap();
+    for parse_special in [true, false] {
+        assert_eq!(
+            tok.encode("a<tool>b", parse_special).unwrap(),
+            vec![1, 5, 2]
+        );
+    }
+    assert!(!tok.is_special(5));
+    assert_eq!(tok.decode(&[1, 5, 2]).unwrap(), "a<tool>b");
+    let mut detok = tok.detokenizer();
+    let streamed: String = [1, 5, 0, 2].iter().map(|id| detok.push(*id)).collect();
+    assert_eq!(streamed, "a<tool>b");
+}
+
+#[test]
 fn gguf_errors_are_typed() {
     let mut meta = tiny_gpt2();
     meta.entries.remove("tokenizer.ggml.tokens");

@@ -84,9 +84,11 @@ pub(super) fn build(meta: &Metadata) -> Result<Tokenizer> {
     };
     let (inner, spelling, strip_leading_space) = match model {
         "gpt2" => {
+            // llama.cpp's default when the key is absent: only Llama 3 wants BOS.
+            let llama3 = matches!(meta.opt_str(KEY_PRE)?, Some("llama-bpe" | "llama3"));
             ids.add_bos = meta
                 .opt_bool("tokenizer.ggml.add_bos_token")?
-                .unwrap_or(false);
+                .unwrap_or(llama3);
             (
                 byte_level_bpe(meta, &tokens, &types)?,
                 PieceSpelling::ByteLevel,
