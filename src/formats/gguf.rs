@@ -17,7 +17,8 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
-use crate::formats::{DType, MetaValue, Metadata, Tensor, TensorInfo};
+use crate::formats::tensor_stream::TensorStream;
+use crate::formats::{DType, MetaValue, Metadata, TensorInfo};
 
 /// `GGUF` read as a little-endian u32.
 pub const GGUF_MAGIC: u32 = 0x4655_4747;
@@ -121,7 +122,7 @@ pub struct GgufHeader {
 #[derive(Debug, Clone)]
 pub enum GgufEvent {
     Header(GgufHeader),
-    Tensor(Tensor),
+    Tensor(crate::formats::Tensor),
 }
 
 /// An array value being filled, one element at a time.
@@ -160,19 +161,6 @@ struct HeaderProgress {
     names: HashSet<String>,
 }
 
-/// The data section, once the header is known.
-struct DataState {
-    data_offset: u64,
-    /// Tensors sorted by offset.
-    order: Vec<TensorInfo>,
-    next: usize,
-    /// Absolute file position of the next byte fed.
-    pos: u64,
-    current: Vec<u8>,
-    /// Tensor sizes were checked against the file length, so they may be reserved up front.
-    sizes_checked: bool,
-}
-
 /// Outcome of one attempt to parse a header item.
 enum Parsed {
     /// The item was consumed: this many bytes.
@@ -194,7 +182,7 @@ pub struct GgufReader {
     pending_base: u64,
     /// Bytes `pending` must hold before parsing is worth retrying.
     need: u64,
-    data: Option<DataState>,
+    data: Option<TensorStream>,
 }
 
 impl Default for GgufReader {
@@ -234,8 +222,9 @@ impl GgufReader {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<GgufEvent>> {
         let mut events = Vec::new();
         if let Some(data) = self.data.as_mut() {
-            data.consume(chunk, &mut events)?;
-            return Ok(events);
+            let mut tensors = Vec::new();
+            data.consume(chunk, &mut tensors);
+            return Ok(tensors.into_iter().map(GgufEvent::Tensor).collect());
         }
         self.pending.extend_from_slice(chunk);
         if (self.pending.len() as u64) < self.need {
@@ -283,9 +272,16 @@ impl GgufReader {
                     pos += n;
                     let header_end = self.pending_base + pos as u64;
                     let header = self.finish_header(header_end)?;
-                    let mut data = DataState::new(&header, header_end, self.file_len.is_some());
+                    let mut data = TensorStream::new(
+                        header.tensors.clone(),
+                        header.data_offset,
+                        header_end,
+                        self.file_len.is_some(),
+                    );
                     events.push(GgufEvent::Header(header));
-                    data.consume(&pending[pos..], events)?;
+                    let mut tensors = Vec::new();
+                    data.consume(&pending[pos..], &mut tensors);
+                    events.extend(tensors.into_iter().map(GgufEvent::Tensor));
                     self.data = Some(data);
                     return Ok(pending.len());
                 }
@@ -302,11 +298,12 @@ impl GgufReader {
                 self.pending_base + self.pending.len() as u64
             )));
         };
-        match data.order.get(data.next) {
+        match data.incomplete() {
             None => Ok(()),
             Some(t) => Err(Error::Truncated(format!(
                 "GGUF tensor '{}' incomplete: file ended at byte {}",
-                t.name, data.pos
+                t.name,
+                data.pos()
             ))),
         }
     }
@@ -527,60 +524,6 @@ fn check_count(what: &str, count: u64, min_bytes_each: u64, room: u64) -> Result
         _ => Err(Error::Malformed(format!(
             "GGUF {what} {count} cannot fit in the {room} bytes left for the header"
         ))),
-    }
-}
-
-impl DataState {
-    fn new(header: &GgufHeader, header_end: u64, sizes_checked: bool) -> Self {
-        let mut order = header.tensors.clone();
-        order.sort_by_key(|t| t.offset);
-        DataState {
-            data_offset: header.data_offset,
-            order,
-            next: 0,
-            pos: header_end,
-            current: Vec::new(),
-            sizes_checked,
-        }
-    }
-
-    /// Routes a chunk of the data section into the tensors it belongs to.
-    fn consume(&mut self, mut chunk: &[u8], events: &mut Vec<GgufEvent>) -> Result<()> {
-        loop {
-            let Some(info) = self.order.get(self.next) else {
-                // Bytes after the last tensor (padding) are ignored.
-                self.pos += chunk.len() as u64;
-                return Ok(());
-            };
-            let start = self.data_offset + info.offset;
-            if self.pos < start {
-                let skip = (start - self.pos).min(chunk.len() as u64);
-                self.pos += skip;
-                chunk = &chunk[skip as usize..];
-                if self.pos < start {
-                    return Ok(());
-                }
-            }
-            let missing = info.size - self.current.len();
-            let take = missing.min(chunk.len());
-            if self.current.is_empty() && self.sizes_checked {
-                // Otherwise the buffer grows with the bytes that actually arrive.
-                self.current.reserve_exact(info.size);
-            }
-            self.current.extend_from_slice(&chunk[..take]);
-            self.pos += take as u64;
-            chunk = &chunk[take..];
-            if self.current.len() < info.size {
-                return Ok(());
-            }
-            events.push(GgufEvent::Tensor(Tensor {
-                name: info.name.clone(),
-                dtype: info.dtype,
-                shape: info.shape.clone(),
-                data: std::mem::take(&mut self.current),
-            }));
-            self.next += 1;
-        }
     }
 }
 

@@ -9,9 +9,14 @@
 //! - Tensor names are canonical GGUF names (`token_embd.weight`, `blk.3.attn_q.weight`,
 //!   `output_norm.weight`, ...). The safetensors reader maps Hugging Face names onto them.
 
+pub mod convert;
 pub mod gguf;
+pub mod hf;
+pub mod loader;
 pub mod metadata;
 pub mod quant;
+pub mod safetensors;
+mod tensor_stream;
 
 pub use metadata::{MetaValue, Metadata};
 

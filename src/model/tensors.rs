@@ -42,7 +42,7 @@ pub fn check_tensors(config: &ModelConfig, tensors: &[TensorInfo]) -> Result<()>
         let info = by_name
             .get(name.as_str())
             .ok_or_else(|| Error::MissingTensor(name.clone()))?;
-        if !same_shape(&expected, &info.shape) {
+        if !shape_matches(&expected, &info.shape) {
             return Err(Error::ShapeMismatch {
                 tensor: name,
                 expected,
@@ -54,7 +54,7 @@ pub fn check_tensors(config: &ModelConfig, tensors: &[TensorInfo]) -> Result<()>
 }
 
 /// Shapes match exactly, or a 1-D vector is stored as a single row `[1, n]`.
-fn same_shape(expected: &[usize], found: &[usize]) -> bool {
+pub fn shape_matches(expected: &[usize], found: &[usize]) -> bool {
     expected == found
         || (expected.len() == 1 && found.len() == 2 && found[0] == 1 && found[1] == expected[0])
 }

@@ -211,3 +211,80 @@ pub fn tiny_llama() -> GgufBuilder {
     }
     b.f32_tensor("output_norm.weight", &[8], 9.0)
 }
+
+/// One safetensors entry: HF name, dtype string, shape, raw bytes.
+pub type StEntry = (String, String, Vec<u64>, Vec<u8>);
+
+/// A safetensors file from entries laid out in order.
+pub fn safetensors_bytes(entries: &[StEntry]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
+    let mut offset = 0usize;
+    for (name, dtype, shape, data) in entries {
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": dtype, "shape": shape,
+                "data_offsets": [offset, offset + data.len()]}),
+        );
+        offset += data.len();
+    }
+    safetensors_with_header(&serde_json::Value::Object(header).to_string(), entries)
+}
+
+/// A safetensors file with a hand-written JSON header.
+pub fn safetensors_with_header(header: &str, entries: &[StEntry]) -> Vec<u8> {
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.as_bytes());
+    for (_, _, _, data) in entries {
+        out.extend(data);
+    }
+    out
+}
+
+pub fn f32_entry(name: &str, shape: &[u64], seed: f32) -> StEntry {
+    let n: u64 = shape.iter().product();
+    let data = (0..n)
+        .flat_map(|i| (seed + i as f32 * 0.25).to_le_bytes())
+        .collect();
+    (name.to_string(), "F32".to_string(), shape.to_vec(), data)
+}
+
+/// The Hugging Face twin of `tiny_llama()`'s shapes (untied: it has an lm_head).
+pub fn tiny_hf_entries() -> Vec<StEntry> {
+    let mut e = vec![f32_entry("model.embed_tokens.weight", &[4, 8], 0.0)];
+    for l in 0..2 {
+        let p = |s: &str| format!("model.layers.{l}.{s}");
+        let s = l as f32;
+        e.push(f32_entry(&p("input_layernorm.weight"), &[8], s));
+        e.push(f32_entry(&p("self_attn.q_proj.weight"), &[8, 8], s + 1.0));
+        e.push(f32_entry(&p("self_attn.k_proj.weight"), &[4, 8], s + 2.0));
+        e.push(f32_entry(&p("self_attn.v_proj.weight"), &[4, 8], s + 3.0));
+        e.push(f32_entry(&p("self_attn.o_proj.weight"), &[8, 8], s + 4.0));
+        e.push(f32_entry(&p("self_attn.rotary_emb.inv_freq"), &[2], 0.0));
+        e.push(f32_entry(
+            &p("post_attention_layernorm.weight"),
+            &[8],
+            s + 5.0,
+        ));
+        e.push(f32_entry(&p("mlp.gate_proj.weight"), &[16, 8], s + 6.0));
+        e.push(f32_entry(&p("mlp.up_proj.weight"), &[16, 8], s + 7.0));
+        e.push(f32_entry(&p("mlp.down_proj.weight"), &[8, 16], s + 8.0));
+    }
+    e.push(f32_entry("model.norm.weight", &[8], 9.0));
+    e.push(f32_entry("lm_head.weight", &[4, 8], 10.0));
+    e
+}
+
+pub const TINY_HF_CONFIG: &str = r#"{
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 2,
+  "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 64,
+  "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "vocab_size": 4,
+  "tie_word_embeddings": false, "torch_dtype": "float32", "rope_scaling": null
+}"#;
+
+pub const TINY_TOKENIZER_CONFIG: &str = r#"{
+  "chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}",
+  "bos_token": {"content": "<s>", "lstrip": false},
+  "eos_token": "</s>"
+}"#;
