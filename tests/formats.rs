@@ -596,3 +596,19 @@ fn real_model_header_in_tiny_chunks() {
     }
     assert_eq!(header.as_ref(), Some(&expected));
 }
+
+#[test]
+fn a_failed_reader_stays_failed() {
+    let mut b = tiny_llama();
+    b.magic = 0;
+    let bytes = b.build();
+    let mut reader = GgufReader::new();
+    assert!(matches!(
+        reader.feed(&bytes[..8]),
+        Err(Error::BadMagic { .. })
+    ));
+    assert!(matches!(
+        reader.feed(&bytes[8..]),
+        Err(Error::InvalidRequest(_))
+    ));
+}

@@ -183,6 +183,8 @@ pub struct GgufReader {
     /// Bytes `pending` must hold before parsing is worth retrying.
     need: u64,
     data: Option<TensorStream>,
+    /// Set by the first error: the parse state is then not to be trusted.
+    failed: bool,
 }
 
 impl Default for GgufReader {
@@ -201,6 +203,7 @@ impl GgufReader {
             pending_base: 0,
             need: 4,
             data: None,
+            failed: false,
         }
     }
 
@@ -220,6 +223,17 @@ impl GgufReader {
 
     /// Consumes the next chunk of the file; returns the events it completed.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<GgufEvent>> {
+        if self.failed {
+            return Err(Error::InvalidRequest(
+                "the GGUF reader already failed".into(),
+            ));
+        }
+        let result = self.feed_inner(chunk);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn feed_inner(&mut self, chunk: &[u8]) -> Result<Vec<GgufEvent>> {
         let mut events = Vec::new();
         if let Some(data) = self.data.as_mut() {
             let mut tensors = Vec::new();

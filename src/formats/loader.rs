@@ -44,6 +44,8 @@ pub enum LoadEvent {
 /// Push loader for a GGUF file or a Hugging Face safetensors model.
 pub struct ModelLoader {
     source: Source,
+    /// Set by the first error: a loader that failed part-way must not go on emitting.
+    failed: bool,
 }
 
 enum Source {
@@ -85,6 +87,7 @@ impl ModelLoader {
                 fed: 0,
                 begun: false,
             }),
+            failed: false,
         }
     }
 
@@ -125,6 +128,7 @@ impl ModelLoader {
                 expected,
                 seen: HashSet::new(),
             }),
+            failed: false,
         })
     }
 
@@ -150,8 +154,9 @@ impl ModelLoader {
         Ok(self)
     }
 
-    /// Starts the next file (a safetensors shard; optional for GGUF, a single file).
-    pub fn begin_file(&mut self, name: &str) -> Result<Vec<LoadEvent>> {
+    /// Starts the next file (a safetensors shard; optional for GGUF, a single file). A
+    /// sharded model's `Ready` comes from its index, with the first `feed` of the first file.
+    pub fn begin_file(&mut self, name: &str) -> Result<()> {
         match &mut self.source {
             Source::Gguf(g) => {
                 if g.begun || g.fed > 0 {
@@ -160,7 +165,7 @@ impl ModelLoader {
                     ));
                 }
                 g.begun = true;
-                Ok(Vec::new())
+                Ok(())
             }
             Source::Hf(h) => h.begin_file(name),
         }
@@ -186,14 +191,22 @@ impl ModelLoader {
 
     /// Consumes the next chunk of the current file.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<LoadEvent>> {
-        match &mut self.source {
+        if self.failed {
+            return Err(failed_before());
+        }
+        let result = match &mut self.source {
             Source::Gguf(g) => g.feed(chunk),
             Source::Hf(h) => h.feed(chunk),
-        }
+        };
+        self.failed = result.is_err();
+        result
     }
 
     /// Checks that every file and every tensor arrived complete.
     pub fn finish(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(failed_before());
+        }
         match &mut self.source {
             Source::Gguf(g) => g.reader.finish(),
             Source::Hf(h) => h.finish(),
@@ -236,7 +249,7 @@ impl HfSource {
         }
     }
 
-    fn begin_file(&mut self, name: &str) -> Result<Vec<LoadEvent>> {
+    fn begin_file(&mut self, name: &str) -> Result<()> {
         if !self.files.iter().any(|f| f == name) {
             return Err(Error::InvalidRequest(format!(
                 "'{name}' is not one of the model's safetensors files"
@@ -249,22 +262,17 @@ impl HfSource {
             reader.finish()?;
         }
         self.current = Some((name.to_string(), SafetensorsReader::new(), 0));
-        let mut out = Vec::new();
-        if !self.ready_sent && self.files.len() > 1 {
-            out.push(LoadEvent::Ready(self.header(self.index_tensors()?)));
-            self.ready_sent = true;
+        if self.files.len() > 1 && self.index.is_none() {
+            return Err(needs_index());
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The tensor list of a sharded model, from its index.
     fn index_tensors(&self) -> Result<Vec<TensorInfo>> {
-        let index = self.index.as_ref().ok_or_else(|| {
-            Error::InvalidConfig(
-                "a model split into several safetensors files needs model.safetensors.index.json"
-                    .into(),
-            )
-        })?;
+        let Some(index) = &self.index else {
+            return Err(needs_index());
+        };
         let listed: HashSet<String> = index
             .weight_map
             .keys()
@@ -300,6 +308,10 @@ impl HfSource {
         let file = file.clone();
         let events = reader.feed(chunk)?;
         let mut out = Vec::new();
+        if !self.ready_sent && self.files.len() > 1 {
+            out.push(LoadEvent::Ready(self.header(self.index_tensors()?)));
+            self.ready_sent = true;
+        }
         for event in events {
             match event {
                 SafetensorsEvent::Header(header) => {
@@ -373,6 +385,16 @@ impl HfSource {
     }
 }
 
+fn failed_before() -> Error {
+    Error::InvalidRequest("the model loader already failed".into())
+}
+
+fn needs_index() -> Error {
+    Error::InvalidConfig(
+        "a model split into several safetensors files needs model.safetensors.index.json".into(),
+    )
+}
+
 /// Loads a `.gguf` file or a Hugging Face folder (config.json, tokenizer.json, optional
 /// tokenizer_config.json, and model.safetensors or shards with
 /// model.safetensors.index.json), reading `chunk_size` bytes at a time. `on_event` gets
@@ -433,14 +455,10 @@ pub fn load_path(
     let mut done = 0u64;
     let mut buf = vec![0u8; chunk_size];
     for ((name, file), len) in files.iter().zip(lens) {
-        let mut events = match name {
-            Some(name) => loader.begin_file(name)?,
-            None => Vec::new(),
-        };
-        loader.set_file_len(len)?;
-        for event in events.drain(..) {
-            on_event(event, done, total)?;
+        if let Some(name) = name {
+            loader.begin_file(name)?;
         }
+        loader.set_file_len(len)?;
         let mut f = std::fs::File::open(file).map_err(|e| io(file, e))?;
         loop {
             let n = f.read(&mut buf).map_err(|e| io(file, e))?;

@@ -39,6 +39,8 @@ pub struct SafetensorsReader {
     /// header, so the data section is not copied through it.
     pending: Vec<u8>,
     data: Option<TensorStream>,
+    /// Set by the first error: the parse state is then not to be trusted.
+    failed: bool,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +62,7 @@ impl SafetensorsReader {
             file_len: None,
             pending: Vec::new(),
             data: None,
+            failed: false,
         }
     }
 
@@ -71,7 +74,18 @@ impl SafetensorsReader {
         }
     }
 
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<Vec<SafetensorsEvent>> {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SafetensorsEvent>> {
+        if self.failed {
+            return Err(Error::InvalidRequest(
+                "the safetensors reader already failed".into(),
+            ));
+        }
+        let result = self.feed_inner(chunk);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn feed_inner(&mut self, mut chunk: &[u8]) -> Result<Vec<SafetensorsEvent>> {
         if let Some(data) = self.data.as_mut() {
             let mut tensors = Vec::new();
             data.consume(chunk, &mut tensors);
