@@ -1,6 +1,7 @@
 //! Model architectures: a `ModelConfig` plus named tensors mapped to roles.
 
 pub mod config;
+pub mod llama;
 pub mod tensors;
 
 pub use config::{Arch, ModelConfig, RopeStyle};

@@ -1,0 +1,263 @@
+//! The real model (SmolLM2-135M-Instruct Q4_1) on the GPU against the CPU reference (same
+//! fp16-rounded weights: they differ only by summation order) and against llama.cpp's
+//! outputs in tests/fixtures (computed with f32 dequantized weights).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use common::{gpu_context, max_abs_diff, smollm2_path};
+use hearth::formats::gguf::{GgufEvent, GgufReader};
+use hearth::formats::{quant, Tensor};
+use hearth::gpu::GpuContext;
+use hearth::model::llama::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
+use hearth::model::ModelConfig;
+use hearth::reference::{self, ReferenceModel};
+use hearth::Error;
+
+/// GPU vs CPU reference on the same fp16 weights: only summation order differs, through
+/// 30 layers, on logits of magnitude ~20.
+const GPU_VS_REFERENCE_TOL: f32 = 0.01;
+/// GPU vs llama.cpp on f32 weights (we round weights to fp16).
+const GPU_VS_FIXTURE_TOL: f32 = 0.05;
+/// Greedy divergence is acceptable only where the top-2 margin is below this.
+const NEAR_TIE: f64 = 0.1;
+/// The same logits through the prefill (matmul) and decode (matvec) kernels.
+const PREFILL_VS_DECODE_TOL: f32 = 1e-3;
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    pollster::block_on(f)
+}
+
+fn fixture() -> serde_json::Value {
+    let text = include_str!("fixtures/smollm2-135m-q4_1.json");
+    serde_json::from_str(text).expect("fixture JSON")
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .expect("an array of ids")
+        .iter()
+        .map(|x| x.as_u64().expect("an id") as u32)
+        .collect()
+}
+
+/// Streams the GGUF file through the push reader in 1 MiB chunks.
+fn load_tensors() -> (ModelConfig, Vec<Tensor>) {
+    let mut file = std::fs::File::open(smollm2_path()).expect("open model");
+    let mut reader = GgufReader::new();
+    let mut config = None;
+    let mut tensors = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).expect("read model");
+        if n == 0 {
+            break;
+        }
+        for event in reader.feed(&buf[..n]).expect("parse GGUF") {
+            match event {
+                GgufEvent::Header(h) => {
+                    config = Some(ModelConfig::from_gguf(&h.metadata, &h.tensors).expect("config"))
+                }
+                GgufEvent::Tensor(t) => tensors.push(t),
+            }
+        }
+    }
+    reader.finish().expect("complete file");
+    (config.expect("a header"), tensors)
+}
+
+fn gpu_model(
+    ctx: &GpuContext,
+    config: &ModelConfig,
+    tensors: &[Tensor],
+    max_context: usize,
+) -> GpuModel {
+    let mut b = GpuModelBuilder::new(ctx, config, max_context).expect("builder");
+    for t in tensors {
+        b.add_tensor(t.clone()).expect("upload tensor");
+    }
+    block(b.finish()).expect("finish model")
+}
+
+fn reference_model(config: &ModelConfig, tensors: &[Tensor]) -> ReferenceModel {
+    let weights: HashMap<String, Vec<f32>> = tensors
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                quant::to_f16_rounded_f32(t).expect("dequantize"),
+            )
+        })
+        .collect();
+    ReferenceModel::new(config.clone(), weights).expect("reference model")
+}
+
+fn last_logits(m: &mut GpuModel, tokens: &[u32], pos: usize) -> Vec<f32> {
+    match block(m.forward(tokens, pos, ForwardOutput::LastLogits)).expect("forward") {
+        ForwardResult::LastLogits(l) => l,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn argmax(m: &mut GpuModel, tokens: &[u32], pos: usize) -> u32 {
+    match block(m.forward(tokens, pos, ForwardOutput::Argmax)).expect("forward") {
+        ForwardResult::Argmax(id) => id,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn smollm2_on_gpu_matches_reference_and_llama_cpp() {
+    let ctx = gpu_context();
+    let (config, tensors) = load_tensors();
+    let mut gpu = gpu_model(&ctx, &config, &tensors, 512);
+    let mut cpu = reference_model(&config, &tensors);
+    let fx = fixture();
+
+    // Logits of the fixture prompts: vs the reference and vs llama.cpp's top logits.
+    for case in fx["logits"].as_array().expect("logits cases") {
+        let prompt = ids(&case["prompt_ids"]);
+        let got = last_logits(&mut gpu, &prompt, 0);
+        let want = cpu.forward(&prompt, 0).expect("reference forward");
+        let want = want.last().expect("logits");
+        let diff = max_abs_diff(&got, want);
+        assert!(
+            diff <= GPU_VS_REFERENCE_TOL,
+            "GPU vs reference: max diff {diff}"
+        );
+        assert_eq!(
+            reference::argmax(&got),
+            reference::argmax(want),
+            "top-1 vs reference"
+        );
+        let top = case["top"].as_array().expect("top logits");
+        for (rank, pair) in top.iter().enumerate() {
+            let id = pair[0].as_u64().expect("id") as usize;
+            let logit = pair[1].as_f64().expect("logit") as f32;
+            assert!(
+                (got[id] - logit).abs() <= GPU_VS_FIXTURE_TOL,
+                "token {id} (rank {rank}): GPU {} vs llama.cpp {logit}",
+                got[id]
+            );
+        }
+        let top1 = top[0][0].as_u64().expect("id") as usize;
+        assert_eq!(reference::argmax(&got), Some(top1), "top-1 vs llama.cpp");
+    }
+
+    // The same last-token logits through the decode path (prefill all but the last token,
+    // then one matvec step) and through AllLogits.
+    let prompt = ids(&fx["logits"][0]["prompt_ids"]);
+    let prefilled = last_logits(&mut gpu, &prompt, 0);
+    let n = prompt.len();
+    block(gpu.forward(&prompt[..n - 1], 0, ForwardOutput::Argmax)).expect("prefill");
+    let decoded = last_logits(&mut gpu, &prompt[n - 1..], n - 1);
+    let diff = max_abs_diff(&prefilled, &decoded);
+    assert!(diff <= PREFILL_VS_DECODE_TOL, "prefill vs decode: {diff}");
+    let all = match block(gpu.forward(&prompt, 0, ForwardOutput::AllLogits)).expect("forward") {
+        ForwardResult::AllLogits(l) => l,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(all.len(), n * config.n_vocab);
+    assert!(max_abs_diff(&all[(n - 1) * config.n_vocab..], &prefilled) <= PREFILL_VS_DECODE_TOL);
+
+    // Greedy decoding of the fixture's chat and raw prompts, token by token with Argmax.
+    let cases = fx["chat"]
+        .as_array()
+        .into_iter()
+        .chain(fx["raw"].as_array())
+        .flatten();
+    for case in cases {
+        let prompt = ids(&case["prompt_ids"]);
+        let want = ids(&case["greedy_ids"]);
+        let margins: Vec<f64> = case["top2_margins"]
+            .as_array()
+            .expect("margins")
+            .iter()
+            .map(|m| m.as_f64().expect("margin"))
+            .collect();
+        let mut next = argmax(&mut gpu, &prompt, 0);
+        let mut pos = prompt.len();
+        for (step, &expected) in want.iter().enumerate() {
+            if next != expected {
+                assert!(
+                    margins.get(step).is_some_and(|&m| m < NEAR_TIE),
+                    "greedy step {step}: GPU chose {next}, llama.cpp {expected} (margin {:?})",
+                    margins.get(step)
+                );
+                break;
+            }
+            if step + 1 == want.len() {
+                break;
+            }
+            next = argmax(&mut gpu, &[next], pos);
+            pos += 1;
+        }
+    }
+}
+
+#[test]
+fn prefill_is_chunked_and_requests_are_checked() {
+    let ctx = gpu_context();
+    let (config, tensors) = load_tensors();
+    let mut gpu = gpu_model(&ctx, &config, &tensors, 200);
+    assert_eq!(gpu.max_context(), 200);
+
+    // 150 tokens: more than one chunk. Their last logits must equal running 149 tokens
+    // then one, and an AllLogits pass must agree with both.
+    let base = ids(&fixture()["raw"][0]["prompt_ids"]);
+    let tokens: Vec<u32> = base.iter().copied().cycle().take(150).collect();
+    assert!(tokens.len() > gpu.max_batch());
+    let whole = last_logits(&mut gpu, &tokens, 0);
+    block(gpu.forward(&tokens[..149], 0, ForwardOutput::Argmax)).expect("prefill");
+    let stepped = last_logits(&mut gpu, &tokens[149..], 149);
+    assert!(max_abs_diff(&whole, &stepped) <= PREFILL_VS_DECODE_TOL);
+    let all = match block(gpu.forward(&tokens, 0, ForwardOutput::AllLogits)).expect("forward") {
+        ForwardResult::AllLogits(l) => l,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(max_abs_diff(&all[149 * config.n_vocab..], &whole) <= PREFILL_VS_DECODE_TOL);
+
+    assert!(matches!(
+        block(gpu.forward(&[1, 2], 199, ForwardOutput::Argmax)),
+        Err(Error::ContextOverflow {
+            needed: 201,
+            limit: 200
+        })
+    ));
+    assert!(matches!(
+        block(gpu.forward(&[config.n_vocab as u32], 0, ForwardOutput::Argmax)),
+        Err(Error::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        block(gpu.forward(&[], 0, ForwardOutput::Argmax)),
+        Err(Error::InvalidRequest(_))
+    ));
+
+    // A builder missing a tensor names it; a wrong shape is rejected.
+    let mut b = GpuModelBuilder::new(&ctx, &config, 16).expect("builder");
+    let norm = tensors
+        .iter()
+        .find(|t| t.name == "blk.0.attn_norm.weight")
+        .expect("norm tensor");
+    let mut wrong = norm.clone();
+    wrong.shape = vec![norm.shape[0] / 2, 2];
+    assert!(matches!(
+        b.add_tensor(wrong),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    b.add_tensor(norm.clone()).expect("upload");
+    match block(b.finish()) {
+        Err(Error::MissingTensor(name)) => assert_eq!(name, "token_embd.weight"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a model without weights finished"),
+    }
+
+    // A context whose KV cache cannot be bound is refused with the numbers.
+    let narrow = ctx.with_max_binding(1 << 20);
+    assert!(matches!(
+        GpuModelBuilder::new(&narrow, &config, 100_000),
+        Err(Error::DoesNotFit(_))
+    ));
+}
