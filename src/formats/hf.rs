@@ -15,6 +15,8 @@ use crate::model::config::{Arch, ModelConfig, RopeStyle};
 pub const BOS_TOKEN_KEY: &str = "tokenizer.bos_token";
 pub const EOS_TOKEN_KEY: &str = "tokenizer.eos_token";
 pub const CHAT_TEMPLATE_KEY: &str = "tokenizer.chat_template";
+/// Whether BOS is prepended, under GGUF's key.
+pub const ADD_BOS_KEY: &str = "tokenizer.ggml.add_bos_token";
 
 fn parse_object(bytes: &[u8], file: &str) -> Result<Map<String, Value>> {
     match serde_json::from_slice(bytes) {
@@ -125,53 +127,9 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
     Ok(config)
 }
 
-/// What `tokenizer_config.json` says about chat formatting.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HfTokenizerConfig {
-    pub chat_template: Option<String>,
-    pub bos_token: Option<String>,
-    pub eos_token: Option<String>,
-}
-
-/// A special token given either as a string or as an added-token object `{"content": ..}`.
-fn token_string(map: &Map<String, Value>, key: &str) -> Option<String> {
-    match field(map, key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
-        _ => None,
-    }
-}
-
-pub fn parse_tokenizer_config(bytes: &[u8]) -> Result<HfTokenizerConfig> {
-    let map = parse_object(bytes, "tokenizer_config.json")?;
-    let chat_template = match field(&map, "chat_template") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        // A list of named templates: use the default one.
-        Some(Value::Array(templates)) => templates
-            .iter()
-            .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
-            .or_else(|| templates.first())
-            .and_then(|t| t.get("template"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        Some(_) => {
-            return Err(Error::WrongType {
-                key: "chat_template".into(),
-                expected: "string or list of templates",
-            })
-        }
-    };
-    Ok(HfTokenizerConfig {
-        chat_template,
-        bos_token: token_string(&map, "bos_token"),
-        eos_token: token_string(&map, "eos_token"),
-    })
-}
-
 /// Metadata for a Hugging Face model, under the same keys a GGUF file uses, so that
 /// downstream code reads one shape.
-pub fn hf_metadata(config: &ModelConfig, tokenizer: &HfTokenizerConfig) -> Metadata {
+pub fn hf_metadata(config: &ModelConfig, tokenizer: &crate::tokenizer::HfTokenizerConfig) -> Metadata {
     let mut metadata = Metadata::default();
     let arch = match config.arch {
         Arch::Llama => "llama",
@@ -190,6 +148,9 @@ pub fn hf_metadata(config: &ModelConfig, tokenizer: &HfTokenizerConfig) -> Metad
         if let Some(v) = value {
             metadata.insert(key, MetaValue::String(v.clone()));
         }
+    }
+    if let Some(add_bos) = tokenizer.add_bos_token {
+        metadata.insert(ADD_BOS_KEY, MetaValue::Bool(add_bos));
     }
     metadata
 }

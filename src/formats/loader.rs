@@ -102,8 +102,8 @@ impl ModelLoader {
     ) -> Result<Self> {
         let config = hf::config_from_hf(config_json)?;
         let tokenizer = match tokenizer_config_json {
-            Some(bytes) => hf::parse_tokenizer_config(bytes)?,
-            None => hf::HfTokenizerConfig::default(),
+            Some(bytes) => crate::tokenizer::HfTokenizerConfig::parse(bytes)?,
+            None => crate::tokenizer::HfTokenizerConfig::default(),
         };
         let metadata = hf::hf_metadata(&config, &tokenizer);
         let tokenizer_json = String::from_utf8(tokenizer_json.to_vec())

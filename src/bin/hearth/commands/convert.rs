@@ -1,0 +1,44 @@
+//! `hearth convert`: a model (GGUF or folder) → a Hugging Face folder with fp16 weights.
+
+use std::path::Path;
+
+use half::f16;
+use hearth::formats::loader::{load_path, LoadEvent, ModelHeader};
+use hearth::formats::{convert, quant};
+use hearth::tokenizer::Tokenizer;
+use hearth::{Error, Result};
+
+use crate::load;
+
+pub fn convert(model: &Path, outdir: &Path) -> Result<()> {
+    let mut header: Option<ModelHeader> = None;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f16>)> = Vec::new();
+    let bar = load::progress_bar("reading");
+    load_path(model, 1 << 20, |event, done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        match event {
+            LoadEvent::Ready(h) => header = Some(h),
+            LoadEvent::Tensor(t) => {
+                let data = quant::to_f16(&t)?;
+                tensors.push((t.name, t.shape, data));
+            }
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let header =
+        header.ok_or_else(|| Error::Truncated("the model header never completed".into()))?;
+    let tokenizer_json = match &header.tokenizer_json {
+        Some(json) => json.clone(),
+        None => Tokenizer::from_gguf(&header.metadata)?.to_json()?,
+    };
+    convert::write_hf_folder(
+        outdir,
+        &header,
+        tensors.into_iter().map(Ok),
+        &tokenizer_json,
+    )?;
+    println!("wrote {}", outdir.display());
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Loading a model from disk with a progress bar on a terminal.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use hearth::engine::{Engine, EngineLoader, LoadOptions};
+use hearth::gpu::GpuContext;
+use hearth::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub async fn gpu() -> Result<GpuContext> {
+    GpuContext::new().await
+}
+
+/// Loads `path` (a `.gguf` file or a Hugging Face folder) onto the GPU.
+pub async fn engine(path: &Path, context_length: Option<usize>) -> Result<Engine> {
+    let gpu = gpu().await?;
+    let bar = progress_bar("loading");
+    let engine =
+        EngineLoader::load_path(gpu, LoadOptions { context_length }, path, |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await;
+    bar.finish_and_clear();
+    engine
+}
+
+/// A byte progress bar when stderr is a terminal, hidden otherwise (scripts, CI logs).
+pub fn progress_bar(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// A count progress bar (windows, tokens) when stderr is a terminal.
+pub fn count_bar(what: &str, total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} eta {eta}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}

@@ -1,0 +1,196 @@
+//! Push loading: bytes in (from a file, the network or a cache), tensors uploaded to the
+//! GPU as they complete. The same path serves the CLI and the browser.
+
+use serde::Serialize;
+
+use crate::chat::ChatTemplate;
+use crate::error::{Error, Result};
+use crate::formats::loader::{LoadEvent, ModelHeader, ModelLoader};
+use crate::gpu::GpuContext;
+use crate::model::llama::GpuModelBuilder;
+use crate::tokenizer::Tokenizer;
+
+use super::{Engine, ModelInfo};
+
+/// Default context length when the caller sets none: the model's, capped so the KV cache
+/// stays modest on small devices.
+pub const DEFAULT_CONTEXT: usize = 4096;
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Tokens of context (KV cache size). Default: min(model's, 4096).
+    pub context_length: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LoadProgress {
+    /// Bytes fed so far.
+    pub bytes: u64,
+    pub tensors_done: usize,
+    /// Known once the header has been read (0 before).
+    pub tensors_total: usize,
+}
+
+/// Everything known once the header is read: the model is being built on the GPU.
+struct Building {
+    header: ModelHeader,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    builder: GpuModelBuilder,
+    context_length: usize,
+}
+
+pub struct EngineLoader {
+    gpu: GpuContext,
+    options: LoadOptions,
+    parser: ModelLoader,
+    building: Option<Building>,
+    progress: LoadProgress,
+}
+
+impl EngineLoader {
+    /// A loader for one GGUF file, fed in order.
+    pub fn gguf(gpu: GpuContext, options: LoadOptions) -> Self {
+        Self::with_parser(gpu, options, ModelLoader::gguf())
+    }
+
+    /// A loader for a Hugging Face folder: the small JSON files up front, then each
+    /// safetensors file in turn (announced with [`EngineLoader::begin_file`]).
+    pub fn hf(
+        gpu: GpuContext,
+        options: LoadOptions,
+        config_json: &[u8],
+        tokenizer_json: &[u8],
+        tokenizer_config_json: Option<&[u8]>,
+        safetensors_files: Vec<String>,
+    ) -> Result<Self> {
+        let parser = ModelLoader::hf(
+            config_json,
+            tokenizer_json,
+            tokenizer_config_json,
+            safetensors_files,
+        )?;
+        Ok(Self::with_parser(gpu, options, parser))
+    }
+
+    fn with_parser(gpu: GpuContext, options: LoadOptions, parser: ModelLoader) -> Self {
+        EngineLoader {
+            gpu,
+            options,
+            parser,
+            building: None,
+            progress: LoadProgress::default(),
+        }
+    }
+
+    pub fn begin_file(&mut self, name: &str) -> Result<()> {
+        self.parser.begin_file(name)
+    }
+
+    /// Feeds the next bytes; tensors completed by them are uploaded before this returns.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<LoadProgress> {
+        self.progress.bytes += chunk.len() as u64;
+        for event in self.parser.feed(chunk)? {
+            self.handle(event)?;
+        }
+        Ok(self.progress)
+    }
+
+    pub fn progress(&self) -> LoadProgress {
+        self.progress
+    }
+
+    fn handle(&mut self, event: LoadEvent) -> Result<()> {
+        match event {
+            LoadEvent::Ready(header) => {
+                if self.building.is_some() {
+                    return Err(Error::Malformed("the model header appeared twice".into()));
+                }
+                self.building = Some(self.start_building(header)?);
+            }
+            LoadEvent::Tensor(tensor) => {
+                let building = self.building.as_mut().ok_or_else(|| {
+                    Error::Malformed(format!(
+                        "tensor '{}' arrived before the header",
+                        tensor.name
+                    ))
+                })?;
+                building.builder.add_tensor(tensor)?;
+                self.progress.tensors_done += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The header is known: the tokenizer and template are checked now, so a bad one fails
+    /// before the weights are downloaded.
+    fn start_building(&mut self, header: ModelHeader) -> Result<Building> {
+        let tokenizer = Tokenizer::from_header(&header)?;
+        let template = ChatTemplate::from_metadata(&header.metadata, &tokenizer)?;
+        let context_length =
+            resolve_context(self.options.context_length, header.config.n_ctx_train)?;
+        let builder = GpuModelBuilder::new(&self.gpu, &header.config, context_length)?;
+        self.progress.tensors_total = header.tensors.len();
+        Ok(Building {
+            header,
+            tokenizer,
+            template,
+            builder,
+            context_length,
+        })
+    }
+
+    /// All bytes are in: checks that nothing is missing and returns the ready engine.
+    pub async fn finish(mut self) -> Result<Engine> {
+        self.parser.finish()?;
+        self.into_engine().await
+    }
+
+    async fn into_engine(mut self) -> Result<Engine> {
+        let b = self
+            .building
+            .take()
+            .ok_or_else(|| Error::Truncated("the model header never completed".into()))?;
+        let model = b.builder.finish().await?;
+        let info = ModelInfo::new(&b.header, &b.tokenizer, &self.gpu, b.context_length);
+        Ok(Engine::new(model, b.tokenizer, b.template, info))
+    }
+}
+
+fn resolve_context(requested: Option<usize>, trained: usize) -> Result<usize> {
+    let trained = if trained == 0 {
+        DEFAULT_CONTEXT
+    } else {
+        trained
+    };
+    match requested {
+        None => Ok(trained.min(DEFAULT_CONTEXT)),
+        Some(0) => Err(Error::InvalidRequest(
+            "context length must be at least 1".into(),
+        )),
+        Some(n) if n > trained => Err(Error::InvalidRequest(format!(
+            "context length {n} exceeds the model's trained context of {trained}"
+        ))),
+        Some(n) => Ok(n),
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl EngineLoader {
+    /// Loads a `.gguf` file or a Hugging Face folder from disk; `on_progress(done, total)`
+    /// is called as bytes are read.
+    pub async fn load_path(
+        gpu: GpuContext,
+        options: LoadOptions,
+        path: &std::path::Path,
+        mut on_progress: impl FnMut(u64, u64),
+    ) -> Result<Engine> {
+        let mut loader = Self::with_parser(gpu, options, ModelLoader::gguf());
+        crate::formats::loader::load_path(path, 1 << 20, |event, done, total| {
+            on_progress(done, total);
+            loader.handle(event)
+        })?;
+        // `load_path` drove its own parser (and checked completeness); ours stays unused.
+        loader.into_engine().await
+    }
+}

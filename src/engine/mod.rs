@@ -1,0 +1,311 @@
+//! The engine: prefill and decode with the KV cache, sampling, incremental detokenization,
+//! stop conditions, abort and usage counts. One token per [`Engine::step`], so a caller
+//! (the CLI, or the browser worker between awaits) can stream and abort between tokens.
+
+mod load;
+mod request;
+mod stop;
+
+pub use load::{EngineLoader, LoadOptions, LoadProgress, DEFAULT_CONTEXT};
+pub use request::{FinishReason, GenerateRequest, Step, Timings, Usage};
+
+use serde::Serialize;
+use web_time::Instant;
+
+use crate::chat::{ChatMessage, ChatTemplate};
+use crate::error::{Error, Result};
+use crate::formats::loader::ModelHeader;
+use crate::gpu::GpuContext;
+use crate::model::llama::{ForwardOutput, ForwardResult, GpuModel};
+use crate::model::ModelConfig;
+use crate::sampler::Sampler;
+use crate::tokenizer::{Detokenizer, Tokenizer};
+use stop::{StopMatcher, StopOutcome};
+
+/// What a loaded model is, for `hearth info`, the JS `Engine.info` and the bench page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: Option<String>,
+    pub format: String,
+    pub config: ModelConfig,
+    pub n_params: u64,
+    pub context_length: usize,
+    pub bos_id: Option<u32>,
+    pub eos_id: Option<u32>,
+    pub has_chat_template: bool,
+    pub adapter: String,
+}
+
+impl ModelInfo {
+    fn new(header: &ModelHeader, tokenizer: &Tokenizer, gpu: &GpuContext, context: usize) -> Self {
+        ModelInfo {
+            name: header.config.name.clone(),
+            format: header.source_format.to_string(),
+            config: header.config.clone(),
+            n_params: header.tensors.iter().map(|t| t.n_elements() as u64).sum(),
+            context_length: context,
+            bos_id: tokenizer.bos_id(),
+            eos_id: tokenizer.eos_id(),
+            has_chat_template: header.metadata.contains("tokenizer.chat_template"),
+            adapter: gpu.describe(),
+        }
+    }
+}
+
+/// The state of one generation.
+struct Generation {
+    /// Tokens to feed into the model before the next sample (the prompt's uncached tail, then
+    /// each sampled token).
+    to_feed: Vec<u32>,
+    sampler: Sampler,
+    greedy_on_gpu: bool,
+    detok: Detokenizer,
+    stops: StopMatcher,
+    max_tokens: usize,
+    ignore_eos: bool,
+    usage: Usage,
+    timings: Timings,
+    aborted: bool,
+}
+
+pub struct Engine {
+    model: GpuModel,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    info: ModelInfo,
+    add_bos: bool,
+    /// Tokens whose keys and values are in the KV cache, in order: a new prompt that starts
+    /// with them reuses them (multi-turn chat skips re-reading the conversation).
+    cached: Vec<u32>,
+    generation: Option<Generation>,
+}
+
+impl Engine {
+    fn new(model: GpuModel, tokenizer: Tokenizer, template: ChatTemplate, info: ModelInfo) -> Self {
+        let add_bos = tokenizer.add_bos();
+        Engine {
+            model,
+            tokenizer,
+            template,
+            info,
+            add_bos,
+            cached: Vec::new(),
+            generation: None,
+        }
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn context_length(&self) -> usize {
+        self.model.max_context()
+    }
+
+    /// The model's chat template applied to `messages`, with the generation prompt.
+    pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
+        self.template.render(messages, true)
+    }
+
+    /// Token ids of a chat prompt (special tokens parsed; BOS added if the model asks).
+    pub fn chat_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        let text = self.render_chat(messages)?;
+        self.prompt_tokens(&text, true)
+    }
+
+    /// Token ids of a raw text prompt (BOS added if the model asks for it).
+    pub fn prompt_tokens(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
+        let mut ids = self.tokenizer.encode(text, parse_special)?;
+        if self.add_bos {
+            if let Some(bos) = self.tokenizer.bos_id() {
+                if ids.first() != Some(&bos) {
+                    ids.insert(0, bos);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Starts a generation; returns the number of prompt tokens (after dropping the oldest
+    /// turns of a chat that would not fit). A generation still running is replaced.
+    pub fn start(&mut self, request: GenerateRequest) -> Result<usize> {
+        request.validate()?;
+        let ctx = self.context_length();
+        // Room kept for the answer when trimming a conversation.
+        let reserve = request.max_tokens.unwrap_or(ctx / 4).min(ctx / 2).max(1);
+        let prompt = if let Some(messages) = &request.messages {
+            let fitted = crate::chat::fit_to_context(messages, ctx - reserve, |m| {
+                self.chat_tokens(m).map(|t| t.len())
+            })?;
+            self.chat_tokens(&fitted)?
+        } else if let Some(text) = &request.prompt {
+            self.prompt_tokens(text, false)?
+        } else {
+            request.prompt_tokens.clone().unwrap_or_default()
+        };
+        if prompt.is_empty() {
+            return Err(Error::InvalidRequest("the prompt is empty".into()));
+        }
+        if let Some(&bad) = prompt
+            .iter()
+            .find(|&&t| t as usize >= self.info.config.n_vocab)
+        {
+            return Err(Error::InvalidRequest(format!(
+                "token id {bad} is outside the vocabulary"
+            )));
+        }
+        if prompt.len() >= ctx {
+            return Err(Error::ContextOverflow {
+                needed: prompt.len() + 1,
+                limit: ctx,
+            });
+        }
+        // Reuse the cached prefix, but always recompute at least the last prompt token:
+        // its logits give the first sample.
+        let reuse = common_prefix(&self.cached, &prompt).min(prompt.len() - 1);
+        self.cached.truncate(reuse);
+        let sampling = request.sampling();
+        let fallback_seed = web_time::SystemTime::now()
+            .duration_since(web_time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let greedy_on_gpu = sampling.is_plain_greedy();
+        let n_prompt = prompt.len();
+        self.generation = Some(Generation {
+            to_feed: prompt[reuse..].to_vec(),
+            sampler: Sampler::new(sampling, fallback_seed)?,
+            greedy_on_gpu,
+            detok: self.tokenizer.detokenizer(),
+            stops: StopMatcher::new(request.stop.clone()),
+            max_tokens: request.max_tokens.unwrap_or(usize::MAX),
+            ignore_eos: request.ignore_eos,
+            usage: Usage {
+                prompt_tokens: n_prompt,
+                completion_tokens: 0,
+                total_tokens: n_prompt,
+            },
+            timings: Timings::default(),
+            aborted: false,
+        });
+        // `cached` describes the KV cache after the feed below; prompt tokens are recorded
+        // as soon as they are computed.
+        Ok(n_prompt)
+    }
+
+    /// Ends the current generation: the next `step` returns `finish_reason: abort`.
+    pub fn abort(&mut self) {
+        if let Some(g) = self.generation.as_mut() {
+            g.aborted = true;
+        }
+    }
+
+    pub fn is_generating(&self) -> bool {
+        self.generation.is_some()
+    }
+
+    /// Computes and returns the next token. After a step with a `finish_reason`, the
+    /// generation is over and `step` fails until the next `start`.
+    pub async fn step(&mut self) -> Result<Step> {
+        let mut g = self.generation.take().ok_or_else(|| {
+            Error::InvalidRequest("no generation is running; call start first".into())
+        })?;
+        if g.aborted {
+            return Ok(finish(&mut g, FinishReason::Abort, String::new(), None));
+        }
+        let pos = self.cached.len();
+        if pos + g.to_feed.len() > self.context_length() {
+            let tail = g.detok.flush() + &g.stops.flush();
+            return Ok(finish(&mut g, FinishReason::Length, tail, None));
+        }
+        let first = g.usage.completion_tokens == 0;
+        let started = Instant::now();
+        let output = if g.greedy_on_gpu {
+            ForwardOutput::Argmax
+        } else {
+            ForwardOutput::LastLogits
+        };
+        let result = self.model.forward(&g.to_feed, pos, output).await;
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // The cache past `pos` is in an unknown state: forget it.
+                self.cached.truncate(pos);
+                return Err(e);
+            }
+        };
+        self.cached.append(&mut g.to_feed);
+        let token = match result {
+            ForwardResult::Argmax(t) => t,
+            ForwardResult::LastLogits(mut logits) | ForwardResult::AllLogits(mut logits) => {
+                g.sampler.sample(&mut logits, &self.cached)?
+            }
+        };
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        if first {
+            g.timings.prefill_tokens = self.cached.len() - pos;
+            g.timings.prefill_ms = elapsed;
+        } else {
+            g.timings.decode_tokens += 1;
+            g.timings.decode_ms += elapsed;
+        }
+        g.usage.completion_tokens += 1;
+        g.usage.total_tokens += 1;
+
+        if !g.ignore_eos && self.tokenizer.stop_ids().contains(&token) {
+            let tail = g.detok.flush() + &g.stops.flush();
+            return Ok(finish(&mut g, FinishReason::Stop, tail, Some(token)));
+        }
+        let text = g.detok.push(token);
+        match g.stops.push(&text) {
+            StopOutcome::Stopped(before) => {
+                Ok(finish(&mut g, FinishReason::Stop, before, Some(token)))
+            }
+            StopOutcome::Continue(delta) => {
+                if g.usage.completion_tokens >= g.max_tokens {
+                    let delta = delta + &g.detok.flush() + &g.stops.flush();
+                    return Ok(finish(&mut g, FinishReason::Length, delta, Some(token)));
+                }
+                g.to_feed.push(token);
+                self.generation = Some(g);
+                Ok(Step {
+                    delta,
+                    token: Some(token),
+                    ..Default::default()
+                })
+            }
+        }
+    }
+
+    /// Logits for every position of `tokens`, computed from an empty cache (for perplexity
+    /// and tests). Row `i` predicts token `i + 1`.
+    pub async fn logits_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.generation = None;
+        self.cached.clear();
+        match self
+            .model
+            .forward(tokens, 0, ForwardOutput::AllLogits)
+            .await?
+        {
+            ForwardResult::AllLogits(l) => Ok(l),
+            _ => Err(Error::Gpu("expected the logits of every token".into())),
+        }
+    }
+}
+
+fn finish(g: &mut Generation, reason: FinishReason, delta: String, token: Option<u32>) -> Step {
+    Step {
+        delta,
+        token,
+        finish_reason: Some(reason),
+        usage: Some(g.usage),
+        timings: Some(g.timings),
+    }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}

@@ -1,0 +1,133 @@
+//! The `hearth` binary, as scripts use it: tokenize, info, run, perplexity, convert, and
+//! its errors on bad files.
+
+mod model_support;
+
+use std::process::Command;
+
+use model_support::*;
+
+fn hearth(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .expect("run hearth");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn tokenize_json_matches_llama_cpp() {
+    let model = model_path();
+    let fx = fixture();
+    for case in fx["tokenize"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let (ok, out, err) = hearth(&["tokenize", model.to_str().unwrap(), text, "--json"]);
+        assert!(ok, "{err}");
+        let got: Vec<u32> = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(got, ids(&case["ids"]), "{text:?}");
+    }
+}
+
+#[test]
+fn info_describes_the_model() {
+    let (ok, out, err) = hearth(&["info", model_path().to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for needle in [
+        "Llama",
+        "layers:        30",
+        "hidden size:   576",
+        "vocabulary:    49152",
+        "Q4_1",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn chat_run_answers_paris() {
+    let (ok, out, err) = hearth(&[
+        "run",
+        model_path().to_str().unwrap(),
+        "--chat",
+        "--prompt",
+        "What is the capital of France?",
+        "--temperature",
+        "0",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Paris"), "{out}");
+}
+
+#[test]
+fn run_json_reports_ids_and_timings() {
+    let (ok, out, err) = hearth(&[
+        "run",
+        model_path().to_str().unwrap(),
+        "--prompt",
+        "The quick brown fox",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "8",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let fx = fixture();
+    let case = &fx["raw"][1];
+    assert_eq!(ids(&v["prompt_ids"]), ids(&case["prompt_ids"]));
+    assert_eq!(ids(&v["generated_ids"]).len(), 8);
+    check_greedy("run --json", &ids(&v["generated_ids"]), case);
+    assert!(v["timings"]["prefill_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn perplexity_on_gpl3_is_within_one_percent_of_llama_cpp() {
+    let fx = fixture();
+    let want = fx["perplexity"]["ppl"].as_f64().unwrap();
+    let file = fx["perplexity"]["file"].as_str().unwrap();
+    let (ok, out, err) = hearth(&[
+        "perplexity",
+        model_path().to_str().unwrap(),
+        "--file",
+        file,
+        "--ctx",
+        "512",
+    ]);
+    assert!(ok, "{err}");
+    let last = out.lines().last().unwrap_or_default();
+    let ppl: f64 = last
+        .strip_prefix("ppl: ")
+        .expect("last line is `ppl: X`")
+        .parse()
+        .unwrap();
+    assert!(
+        (ppl - want).abs() / want < 0.01,
+        "ppl {ppl}, llama.cpp {want}"
+    );
+    let scored = format!("scored: {}", fx["perplexity"]["scored_tokens"]);
+    assert!(out.contains(&scored), "{out}");
+}
+
+#[test]
+fn bad_files_fail_with_a_message() {
+    let dir = std::env::temp_dir().join(format!("hearth-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_gguf = dir.join("notes.gguf");
+    std::fs::write(&not_gguf, b"this is not a model file at all").unwrap();
+    let truncated = dir.join("truncated.gguf");
+    let bytes = std::fs::read(model_path()).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    for (file, needle) in [(&not_gguf, "magic"), (&truncated, "truncated")] {
+        let (ok, _, err) = hearth(&["run", file.to_str().unwrap(), "--prompt", "hi"]);
+        assert!(!ok);
+        assert!(err.to_lowercase().contains(needle), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

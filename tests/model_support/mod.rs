@@ -1,0 +1,117 @@
+//! Shared by the tests that run the real model: paths, the llama.cpp fixture, the
+//! fixture's greedy-comparison rule, and one engine per test binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use hearth::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions};
+use hearth::gpu::GpuContext;
+use serde_json::Value;
+
+pub const MODEL_FILE: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// A step whose top-1/top-2 logit gap in llama.cpp was below this may legitimately differ.
+pub const NEAR_TIE: f64 = 0.1;
+/// Greedy continuations are compared over at most this many tokens (the acceptance rule).
+pub const GREEDY_COMPARE: usize = 32;
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn model_path() -> PathBuf {
+    let p = repo_path(MODEL_FILE);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/fetch-models.sh",
+        p.display()
+    );
+    p
+}
+
+pub fn fixture() -> Value {
+    let path = repo_path("tests/fixtures/smollm2-135m-q4_1.json");
+    let text = std::fs::read_to_string(&path).expect("tests/fixtures/smollm2-135m-q4_1.json");
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .expect("array of ids")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
+}
+
+pub fn load_engine(path: &Path, context_length: Option<usize>) -> Engine {
+    std::env::set_var(
+        "XDG_RUNTIME_DIR",
+        std::env::var("XDG_RUNTIME_DIR").unwrap_or("/tmp".into()),
+    );
+    let gpu = pollster::block_on(GpuContext::new()).unwrap_or_else(|e| {
+        panic!("no GPU adapter ({e}); install mesa-vulkan-drivers (lavapipe) to run these tests")
+    });
+    pollster::block_on(EngineLoader::load_path(
+        gpu,
+        LoadOptions { context_length },
+        path,
+        |_, _| {},
+    ))
+    .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+/// One engine on the real GGUF model, shared by the tests of a binary.
+pub fn engine() -> &'static Mutex<Engine> {
+    static ENGINE: OnceLock<Mutex<Engine>> = OnceLock::new();
+    ENGINE.get_or_init(|| Mutex::new(load_engine(&model_path(), Some(1024))))
+}
+
+/// Greedy generation of up to `max_tokens` tokens from `prompt`.
+pub fn greedy(engine: &mut Engine, prompt: Vec<u32>, max_tokens: usize) -> Vec<u32> {
+    engine
+        .start(GenerateRequest {
+            prompt_tokens: Some(prompt),
+            temperature: Some(0.0),
+            max_tokens: Some(max_tokens),
+            ..Default::default()
+        })
+        .expect("start");
+    let mut out = Vec::new();
+    loop {
+        let step = pollster::block_on(engine.step()).expect("step");
+        out.extend(step.token);
+        if step.finish_reason.is_some() {
+            return out;
+        }
+    }
+}
+
+/// The fixture's rule: tokens must be identical for the first 32 steps; a divergence is
+/// accepted only at a step where llama.cpp's top-2 margin is below 0.1 (after which the
+/// contexts differ and comparison stops). Returns how many steps were compared.
+pub fn check_greedy(case: &str, ours: &[u32], case_json: &Value) -> usize {
+    let expected = ids(&case_json["greedy_ids"]);
+    let margins: Vec<f64> = case_json["top2_margins"]
+        .as_array()
+        .expect("top2_margins")
+        .iter()
+        .map(|m| m.as_f64().expect("margin"))
+        .collect();
+    let n = expected.len().min(GREEDY_COMPARE);
+    for i in 0..n {
+        match ours.get(i) {
+            Some(&t) if t == expected[i] => continue,
+            other => {
+                assert!(
+                    margins.get(i).is_some_and(|&m| m < NEAR_TIE),
+                    "{case}: step {i} gave {other:?}, llama.cpp gave {} with margin {:?} (not a near-tie)\n ours: {ours:?}\n want: {expected:?}",
+                    expected[i],
+                    margins.get(i)
+                );
+                return i;
+            }
+        }
+    }
+    n
+}
