@@ -76,12 +76,18 @@ export interface LoadOptions {
 
 /** What the engine reports about the loaded model. */
 export interface ModelInfo {
-  name?: string;
-  arch?: string;
-  n_vocab?: number;
-  context_length?: number;
-  adapter?: unknown;
-  [key: string]: unknown;
+  name: string | null;
+  /** "gguf" or "safetensors". */
+  format: string;
+  /** The model's configuration (architecture, sizes, rope, ...). */
+  config: Record<string, unknown>;
+  n_params: number;
+  context_length: number;
+  bos_id: number | null;
+  eos_id: number | null;
+  has_chat_template: boolean;
+  /** A description of the GPU adapter. */
+  adapter: string;
 }
 
 export interface LoadStats {
@@ -106,6 +112,8 @@ export interface SamplingOptions {
   seed?: number;
   stop?: string | string[];
   n?: 1;
+  /** Non-standard: keep generating past end-of-sequence tokens (for benchmarks). */
+  ignore_eos?: boolean;
   /** Aborting ends the generation within one token; the reply ends with finish_reason "abort". */
   signal?: AbortSignal;
 }
@@ -133,7 +141,11 @@ export interface Timings {
   /** From the start of the request's turn in the engine to the first token. */
   ttft_ms: number | null;
   total_ms: number;
+  /** Prompt tokens computed (a prefix shared with the previous request is reused). */
+  prefill_tokens: number | null;
   prefill_ms: number | null;
+  /** Tokens decoded after the first one. */
+  decode_tokens: number | null;
   decode_ms: number | null;
   prefill_tokens_per_s?: number;
   decode_tokens_per_s?: number;
@@ -198,7 +210,8 @@ export class Engine {
   private constructor(worker: Worker);
 
   readonly info: ModelInfo | null;
-  readonly adapter: unknown;
+  /** A description of the GPU adapter. */
+  readonly adapter: string | null;
   readonly loadStats: LoadStats | null;
 
   readonly chat: {

@@ -122,6 +122,11 @@ function toEngineRequest(request, kind) {
     throw invalid("stop must be a non-empty string or an array of them");
   }
   out.stop = stops;
+  // Non-standard: keep generating past end-of-sequence tokens (for benchmarks).
+  if (request.ignore_eos !== undefined) {
+    if (typeof request.ignore_eos !== "boolean") throw invalid("ignore_eos must be a boolean");
+    out.ignore_eos = request.ignore_eos;
+  }
   if (request.stream !== undefined && typeof request.stream !== "boolean") throw invalid("stream must be a boolean");
   return out;
 }
@@ -129,11 +134,13 @@ function toEngineRequest(request, kind) {
 /** Derived speed figures for the non-standard `hearth` field of a completion. */
 function timingsOf(done) {
   const timings = { ...(done.timings ?? {}) };
-  const { prompt_tokens: prompt, completion_tokens: completion } = done.usage ?? {};
-  if (timings.prefill_ms > 0 && prompt > 0) timings.prefill_tokens_per_s = (prompt * 1000) / timings.prefill_ms;
-  if (timings.decode_ms > 0 && completion > 1) {
-    // The first token comes out of the prefill; the decode steps make the others.
-    timings.decode_tokens_per_s = ((completion - 1) * 1000) / timings.decode_ms;
+  // Engine figures: prefill_tokens excludes a prompt prefix reused from the previous turn;
+  // decode_tokens counts the tokens after the first (which comes out of the prefill).
+  if (timings.prefill_ms > 0 && timings.prefill_tokens > 0) {
+    timings.prefill_tokens_per_s = (timings.prefill_tokens * 1000) / timings.prefill_ms;
+  }
+  if (timings.decode_ms > 0 && timings.decode_tokens > 0) {
+    timings.decode_tokens_per_s = (timings.decode_tokens * 1000) / timings.decode_ms;
   }
   return timings;
 }

@@ -93,14 +93,14 @@ async function load({ id, source, contextLength }) {
     report("upload", true);
     report("compile", true);
     // `finish` consumes the loader: wasm-bindgen invalidates the JS handle.
-    const ready = loader.finish();
+    const ready = await loader.finish();
     const info = ready.info();
     engine = ready;
     post({
       kind: FromWorker.loaded,
       id,
       info,
-      adapter: info.adapter ?? null,
+      adapter: info?.adapter ?? null,
       memory: { before: memoryBefore, after: wasm.memory.buffer.byteLength },
       loadMs: performance.now() - started,
     });
@@ -236,8 +236,10 @@ async function generate(job) {
         timings: {
           ttft_ms: firstTokenMs,
           total_ms: elapsedMs,
-          prefill_ms: step.prefill_ms ?? null,
-          decode_ms: step.decode_ms ?? null,
+          prefill_tokens: step.timings?.prefill_tokens ?? null,
+          prefill_ms: step.timings?.prefill_ms ?? null,
+          decode_tokens: step.timings?.decode_tokens ?? null,
+          decode_ms: step.timings?.decode_ms ?? null,
         },
       });
       return;

@@ -6,7 +6,8 @@ override N: u32;
 
 const WG: u32 = 256u;
 const CHUNK: u32 = 1024u;
-const NEG_INF: f32 = -3.4028235e38;
+// The lowest finite f32, written exactly: Chrome rejects -3.4028235e38 (beyond the f32 range).
+const NEG_INF: f32 = -0x1.fffffep+127f;
 const NONE: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;

@@ -13,7 +13,7 @@ var<workgroup> partial: array<f32, 256>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) tid: u32) {
     let base = wid.x * N;
-    var m = -3.4028235e38;
+    var m = -0x1.fffffep+127f; // the lowest finite f32 (a decimal -3.4028235e38 is out of range in Chrome)
     for (var j = tid; j < N; j += WG) { m = max(m, x[base + j]); }
     partial[tid] = m;
     workgroupBarrier();

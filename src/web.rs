@@ -1,1 +1,112 @@
-//! wasm-bindgen surface.
+//! The wasm-bindgen surface: everything JavaScript can call, and nothing else. It converts
+//! types at the boundary and keeps no logic of its own; `js/worker.js` is its only caller.
+//!
+//! - values cross as plain JS objects (serde, JSON-compatible: maps become objects);
+//! - every `hearth::Error` becomes a JS `Error` named `HearthError` with a stable `code`
+//!   property (`Error::code`), which the worker forwards and `js/errors.js` turns into a
+//!   message for the user.
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions};
+use crate::gpu::GpuContext;
+use crate::Error;
+
+/// A JS `Error` carrying the hearth error code.
+fn js_error(code: &str, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name("HearthError");
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&error, &JsValue::from_str("code"), &JsValue::from_str(code));
+    error.into()
+}
+
+fn to_js(error: Error) -> JsValue {
+    js_error(error.code(), &error.to_string())
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error("internal", &format!("cannot convert a result to JS: {e}")))
+}
+
+/// Makes a panic readable in the console (a panic is a bug: the instance is unusable after
+/// it, and the worker reports that to the page).
+#[wasm_bindgen(start)]
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&JsValue::from_str(&format!("hearth panicked: {info}")));
+    }));
+}
+
+/// Opens the GPU and returns a loader for a GGUF model, to be fed its bytes in order.
+/// `context_length` caps the context (default: the model's own, as far as memory allows).
+#[wasm_bindgen(js_name = createLoader)]
+pub async fn create_loader(context_length: Option<u32>) -> Result<WebLoader, JsValue> {
+    let context = GpuContext::new().await.map_err(to_js)?;
+    let options = LoadOptions {
+        context_length: context_length.map(|n| n as usize),
+    };
+    Ok(WebLoader {
+        inner: EngineLoader::gguf(context, options),
+    })
+}
+
+/// Push parser of a model file: tensors are uploaded to the GPU as their bytes complete,
+/// so the wasm memory never holds the whole model.
+#[wasm_bindgen]
+pub struct WebLoader {
+    inner: EngineLoader,
+}
+
+#[wasm_bindgen]
+impl WebLoader {
+    /// Feeds the next bytes of the file; returns `{ bytes, tensors_done, tensors_total }`.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<JsValue, JsValue> {
+        let progress = self.inner.feed(chunk).map_err(to_js)?;
+        to_value(&progress)
+    }
+
+    /// Ends the file: checks that every tensor arrived and builds the engine (compiles the
+    /// GPU pipelines). Consumes the loader (its JS handle becomes unusable).
+    pub async fn finish(self) -> Result<WebEngine, JsValue> {
+        let engine = self.inner.finish().await.map_err(to_js)?;
+        Ok(WebEngine { inner: engine })
+    }
+}
+
+/// A loaded model, ready to generate. `free()` (from wasm-bindgen) releases its GPU memory.
+#[wasm_bindgen]
+pub struct WebEngine {
+    inner: Engine,
+}
+
+#[wasm_bindgen]
+impl WebEngine {
+    /// `ModelInfo`: name, format, config, parameter count, context length, adapter, ...
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_value(self.inner.info())
+    }
+
+    /// Starts a generation from a `GenerateRequest` object (OpenAI-like fields, snake_case).
+    /// Returns the number of prompt tokens, after the oldest turns were dropped to fit.
+    pub fn start(&mut self, request: JsValue) -> Result<usize, JsValue> {
+        let request: GenerateRequest = serde_wasm_bindgen::from_value(request)
+            .map_err(|e| to_js(Error::InvalidRequest(e.to_string())))?;
+        self.inner.start(request).map_err(to_js)
+    }
+
+    /// Generates one token: `{ delta, token, finish_reason, usage, timings }` (the last three
+    /// on the final step only).
+    pub async fn step(&mut self) -> Result<JsValue, JsValue> {
+        let step = self.inner.step().await.map_err(to_js)?;
+        to_value(&step)
+    }
+
+    /// Ends the current generation: the next `step` returns finish_reason "abort".
+    pub fn abort(&mut self) {
+        self.inner.abort();
+    }
+}

@@ -53,27 +53,33 @@ async function run() {
     engine = await Engine.load($("model-url").value.trim(), {
       onProgress: (p) => (status.textContent = `Loading: ${p.phase} ${Math.round((p.fraction ?? 0) * 100)}%`),
     });
-    const decodeTokens = Math.max(2, Number($("decode-tokens").value) || 64);
+    const maxTokens = Math.max(2, Number($("decode-tokens").value) || 64);
 
     status.textContent = "Warm-up…";
     const cold = await engine.completions.create({ prompt: "Hello", max_tokens: 2, temperature: 0 });
 
     status.textContent = "Running…";
     const started = performance.now();
-    const measured = await engine.completions.create({ prompt: PROMPT, max_tokens: decodeTokens, temperature: 0 });
+    const measured = await engine.completions.create({
+      prompt: PROMPT,
+      max_tokens: maxTokens,
+      temperature: 0,
+      ignore_eos: true,
+    });
     const wallMs = performance.now() - started;
 
     const timings = measured.hearth.timings;
     const { prompt_tokens, completion_tokens } = measured.usage;
-    // Engine timings when it reports them; wall-clock figures otherwise.
+    // Engine timings (GPU work of prefill and decode steps), wall clock as a fallback.
     const prefillMs = timings.prefill_ms ?? timings.ttft_ms;
+    const prefillTokens = timings.prefill_tokens ?? prompt_tokens;
     const decodeMs = timings.decode_ms ?? wallMs - timings.ttft_ms;
-    const adapter = engine.adapter ?? {};
+    const decodeTokens = timings.decode_tokens ?? completion_tokens - 1;
+    const adapter = engine.adapter ?? "";
     const result = {
       model: engine.info?.name ?? null,
       adapter,
-      adapter_summary:
-        [adapter.name, adapter.backend, adapter.vendor, adapter.architecture].filter(Boolean).join(" · ") || "WebGPU",
+      adapter_summary: adapter.split("\n")[0].replace(/^adapter:\s*/, "") || "WebGPU",
       user_agent: navigator.userAgent,
       load_ms: engine.loadStats.loadMs,
       wasm_memory_before: engine.loadStats.memory.before,
@@ -82,8 +88,9 @@ async function run() {
       completion_tokens,
       prefill_ms: prefillMs,
       decode_ms: decodeMs,
-      prefill_tokens_per_s: (prompt_tokens * 1000) / prefillMs,
-      decode_tokens_per_s: completion_tokens > 1 ? ((completion_tokens - 1) * 1000) / decodeMs : 0,
+      prefill_tokens_per_s: (prefillTokens * 1000) / prefillMs,
+      decode_tokens_per_s: decodeTokens > 0 ? (decodeTokens * 1000) / decodeMs : 0,
+      wall_ms: wallMs,
       ttft_ms: timings.ttft_ms,
       cold_ttft_ms: cold.hearth.timings.ttft_ms,
       finish_reason: measured.choices[0].finish_reason,

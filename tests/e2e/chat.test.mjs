@@ -69,6 +69,13 @@ async function waitForLoaded() {
   assert.ok(await page.locator("#error").isHidden(), `the model did not load: ${error}`);
 }
 
+/** Sets the sampling settings of the page (in its collapsible Settings panel). */
+async function setSettings({ temperature, maxTokens }) {
+  await page.evaluate(() => (document.querySelector("#settings").open = true));
+  await page.locator("#temperature").fill(String(temperature));
+  await page.locator("#max-tokens").fill(String(maxTokens));
+}
+
 /** Sends a message and records every distinct text of the answer as it streams. */
 async function ask(question) {
   await page.evaluate(() => {
@@ -185,9 +192,7 @@ test("after those errors the default model loads and answers: Paris, streamed", 
     failed(t);
     throw error;
   });
-  await page.locator("#settings summary").click();
-  await page.locator("#temperature").fill("0");
-  await page.locator("#max-tokens").fill("64");
+  await setSettings({ temperature: 0, maxTokens: 64 });
   await ask("What is the capital of France?");
   const answer = await waitForAnswer();
   await page.screenshot({ path: path.join(ARTIFACTS, "chat.png"), fullPage: true });
@@ -203,8 +208,7 @@ test("after those errors the default model loads and answers: Paris, streamed", 
 });
 
 test("Stop ends a long answer within a second and the next question works", async (t) => {
-  await page.locator("#temperature").fill("0.8");
-  await page.locator("#max-tokens").fill("2000");
+  await setSettings({ temperature: 0.8, maxTokens: 2000 });
   await ask("Write a very long story about a dragon who learns to cook. Use at least ten paragraphs.");
   await page.waitForFunction(() => window.__answerUpdates.length >= 3, null, { timeout: ANSWER_TIMEOUT_MS });
   const stoppedAt = Date.now();
@@ -223,8 +227,7 @@ test("Stop ends a long answer within a second and the next question works", asyn
   assert.equal(stopped.state, "done");
   assert.match(stopped.stats, /stopped/);
 
-  await page.locator("#temperature").fill("0");
-  await page.locator("#max-tokens").fill("64");
+  await setSettings({ temperature: 0, maxTokens: 64 });
   await ask("What is the capital of France?");
   const next = await waitForAnswer();
   await page.screenshot({ path: path.join(ARTIFACTS, "chat-after-stop.png"), fullPage: true });
@@ -235,9 +238,13 @@ test("Stop ends a long answer within a second and the next question works", asyn
 
 test("phone-sized window: the page fits without horizontal scrolling", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  const overflow = await page.evaluate(
-    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-  );
+  const { overflow, wide } = await page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > width + 1)
+      .map((el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${el.className}`);
+    return { overflow: document.documentElement.scrollWidth - width, wide };
+  });
   await page.screenshot({ path: path.join(ARTIFACTS, "chat-phone.png"), fullPage: false });
-  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the window`);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the window: ${wide.join(", ")}`);
 });
