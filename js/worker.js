@@ -143,7 +143,10 @@ async function openSource(source) {
 
 function abort(id) {
   if (running?.id === id) {
+    // The page hears "abort" now; the engine ends after the step in flight (one token),
+    // and requests queued behind it wait for that.
     running.abortRequested = true;
+    finishJob(running, "abort", null);
     return;
   }
   const index = queue.findIndex((job) => job.id === id);
@@ -197,14 +200,42 @@ async function pump() {
   }
 }
 
+/** Sends the `done` message of a job, once. */
+function finishJob(job, finishReason, step) {
+  if (job.finished) return;
+  job.finished = true;
+  const elapsedMs = performance.now() - job.started;
+  const generated = job.tokenIds.length;
+  const usage = step?.usage ?? {
+    prompt_tokens: job.promptTokens,
+    completion_tokens: generated,
+    total_tokens: job.promptTokens + generated,
+  };
+  post({
+    kind: FromWorker.done,
+    id: job.id,
+    finishReason,
+    usage,
+    tokenIds: job.tokenIds,
+    timings: {
+      ttft_ms: job.firstTokenMs,
+      total_ms: elapsedMs,
+      prefill_tokens: step?.timings?.prefill_tokens ?? null,
+      prefill_ms: step?.timings?.prefill_ms ?? null,
+      decode_tokens: step?.timings?.decode_tokens ?? null,
+      decode_ms: step?.timings?.decode_ms ?? null,
+    },
+  });
+}
+
 async function generate(job) {
   if (broken) throw broken;
   if (!engine) throw new HearthError("unloaded", "no model is loaded");
   const current = engine;
-  const started = performance.now();
-  const promptTokens = current.start(job.request);
-  const tokenIds = [];
-  let firstTokenMs = null;
+  job.started = performance.now();
+  job.tokenIds = [];
+  job.firstTokenMs = null;
+  job.promptTokens = current.start(job.request);
   let abortSent = false;
   for (;;) {
     if (job.abortRequested && !abortSent) {
@@ -213,35 +244,17 @@ async function generate(job) {
       abortSent = true;
     }
     const step = await current.step();
-    if (step.token !== undefined && step.token !== null) {
-      tokenIds.push(step.token);
-      firstTokenMs ??= performance.now() - started;
-      post({ kind: FromWorker.chunk, id: job.id, delta: step.delta ?? "", token: step.token });
-    } else if (step.delta) {
-      post({ kind: FromWorker.chunk, id: job.id, delta: step.delta, token: null });
+    if (!job.finished) {
+      if (step.token !== undefined && step.token !== null) {
+        job.tokenIds.push(step.token);
+        job.firstTokenMs ??= performance.now() - job.started;
+        post({ kind: FromWorker.chunk, id: job.id, delta: step.delta ?? "", token: step.token });
+      } else if (step.delta) {
+        post({ kind: FromWorker.chunk, id: job.id, delta: step.delta, token: null });
+      }
     }
     if (step.finish_reason) {
-      const elapsedMs = performance.now() - started;
-      const usage = step.usage ?? {
-        prompt_tokens: promptTokens,
-        completion_tokens: tokenIds.length,
-        total_tokens: promptTokens + tokenIds.length,
-      };
-      post({
-        kind: FromWorker.done,
-        id: job.id,
-        finishReason: step.finish_reason,
-        usage,
-        tokenIds,
-        timings: {
-          ttft_ms: firstTokenMs,
-          total_ms: elapsedMs,
-          prefill_tokens: step.timings?.prefill_tokens ?? null,
-          prefill_ms: step.timings?.prefill_ms ?? null,
-          decode_tokens: step.timings?.decode_tokens ?? null,
-          decode_ms: step.timings?.decode_ms ?? null,
-        },
-      });
+      finishJob(job, step.finish_reason, step);
       return;
     }
   }

@@ -139,7 +139,9 @@ async function loadModel() {
     state.engine = engine;
     const seconds = (engine.loadStats.loadMs / 1000).toFixed(1);
     // The engine describes the adapter in a paragraph; its first line names it.
-    const adapter = (engine.adapter ?? "WebGPU").split("\n")[0].replace(/^adapter:\s*/, "");
+    const adapter = String(engine.adapter ?? "WebGPU")
+      .split("\n")[0]
+      .replace(/^adapter:\s*/, "");
     ui.status.textContent = `${engine.info?.name ?? picked.label} · loaded in ${seconds} s · ${adapter}`;
     ui.progress.hidden = true;
     // The model is chosen: give the room to the conversation (the summary reopens it).

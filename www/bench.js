@@ -114,4 +114,7 @@ $("bench-form").addEventListener("submit", (event) => {
   event.preventDefault();
   run();
 });
-if (new URLSearchParams(location.search).has("autorun")) run();
+const params = new URLSearchParams(location.search);
+if (params.has("decode")) $("decode-tokens").value = params.get("decode");
+if (params.has("model")) $("model-url").value = params.get("model");
+if (params.has("autorun")) run();

@@ -18,7 +18,7 @@ after(async () => {
 });
 
 test("bench page reports load time, prefill and decode speed, TTFT and the adapter", async (t) => {
-  const page = await harness.openPage("bench.html?autorun");
+  const page = await harness.openPage("bench.html?autorun&decode=8");
   await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, {
     timeout: LOAD_TIMEOUT_MS * 2,
   });
