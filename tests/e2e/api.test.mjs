@@ -2,8 +2,19 @@
 // llama.cpp's, OpenAI-shaped streaming, abort, queueing, typed errors, unload.
 
 import assert from "node:assert/strict";
+import { statSync } from "node:fs";
+import path from "node:path";
 import { after, before, test } from "node:test";
-import { LOAD_TIMEOUT_MS, MODEL_URL_PATH, compareGreedy, fixture, requireWebGpu, startHarness } from "./harness.mjs";
+import {
+  LOAD_TIMEOUT_MS,
+  MODEL_FILE,
+  MODEL_URL_PATH,
+  REPO,
+  compareGreedy,
+  fixture,
+  requireWebGpu,
+  startHarness,
+} from "./harness.mjs";
 
 let harness;
 let page;
@@ -51,8 +62,11 @@ test("load reports progress and keeps the model out of wasm memory", () => {
   assert.ok(progressEvents > 1, `expected progress events, got ${progressEvents}`);
   assert.ok(phases.includes("download"), `phases seen: ${phases}`);
   assert.ok(phases.includes("compile"), `phases seen: ${phases}`);
-  // The model file is 98 MB; streaming it to the GPU must not copy it into the wasm heap.
-  assert.ok(stats.memory.after < 64 * 2 ** 20, `wasm memory grew to ${stats.memory.after} bytes`);
+  // Tensors stream to the GPU as they complete, so the wasm heap holds at most a tensor or
+  // two (the largest, the token embedding, with its fp16 conversion), never the whole file.
+  const modelBytes = statSync(path.join(REPO, "models", MODEL_FILE)).size;
+  const growth = stats.memory.after - stats.memory.before;
+  assert.ok(growth < modelBytes, `wasm memory grew by ${growth} bytes while loading a ${modelBytes}-byte model`);
 });
 
 test("greedy chat completions give llama.cpp's token ids", async (t) => {
@@ -64,7 +78,10 @@ test("greedy chat completions give llama.cpp's token ids", async (t) => {
       max_tokens: comparedTokens(reference),
     });
     const ids = completion.hearth.token_ids;
-    const verdict = compareGreedy(reference.greedy_ids, ids, reference.top2_margins, { eos: model.eos });
+    const verdict = compareGreedy(reference.greedy_ids, ids, reference.top2_margins, {
+      eos: model.eos,
+      limit: comparedTokens(reference),
+    });
     if (!verdict.ok) failed(t);
     assert.ok(
       verdict.ok,
@@ -92,7 +109,10 @@ test("greedy text completions of raw prompts give llama.cpp's token ids", async 
       max_tokens: comparedTokens(reference),
     });
     const ids = completion.hearth.token_ids;
-    const verdict = compareGreedy(reference.greedy_ids, ids, reference.top2_margins, { eos: model.eos });
+    const verdict = compareGreedy(reference.greedy_ids, ids, reference.top2_margins, {
+      eos: model.eos,
+      limit: comparedTokens(reference),
+    });
     if (!verdict.ok) failed(t);
     assert.ok(
       verdict.ok,
