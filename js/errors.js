@@ -34,6 +34,9 @@ const ADVICE = {
     "The conversation is too long for the model's context. Start a new conversation or shorten the message.",
   io: "The model could not be read.",
   network: "The model could not be downloaded. Check the URL and the network connection.",
+  storage_quota:
+    "There is not enough storage space for this model. Free some space (delete cached models, or browsing data of other sites) or pick a smaller model.",
+  checksum: "The model file failed its integrity check (sha256), so it was not used.",
   aborted: "The operation was cancelled.",
   unloaded: "The engine was unloaded. Load a model again.",
   worker: "The engine's worker stopped unexpectedly. Reload the model.",

@@ -24,6 +24,8 @@ export type HearthErrorCode =
   | "context_overflow"
   | "io"
   | "network"
+  | "storage_quota"
+  | "checksum"
   | "aborted"
   | "unloaded"
   | "worker"
@@ -46,12 +48,52 @@ export function checkSupport(): Promise<{ supported: boolean; reason?: string }>
  * `resolve/main` URL), `"hf:owner/repo/file.gguf"`, a local `File`/`Blob`, or the object forms.
  */
 export type ModelSource =
-  string | URL | Blob | { url: string } | { file: Blob } | { hf: string; file?: string; revision?: string };
+  | string
+  | URL
+  | Blob
+  | UrlSource
+  | { file: Blob }
+  | { hf: string; file?: string; revision?: string };
+
+/**
+ * A model URL with what the cache should know about it (a catalogue entry has all of it).
+ * URL models are kept in the origin private file system and loaded from there next time
+ * with no network request; an interrupted download resumes with an HTTP Range request.
+ */
+export interface UrlSource {
+  url: string;
+  /** The cache entry's id (default: the URL). */
+  id?: string;
+  name?: string;
+  /** Expected size in bytes: a server announcing another size is an error. */
+  size?: number;
+  /** Expected SHA-256 (hex): checked after the download; a mismatch is a "checksum" error. */
+  sha256?: string;
+  /** false: download without storing (default true). */
+  cache?: boolean;
+}
+
+/** A model in the cache (`Engine.cache.list()`). */
+export interface CachedModel {
+  id: string;
+  name: string | null;
+  url: string;
+  /** The file's size in bytes. */
+  size: number;
+  /** Bytes stored: less than `size` for an interrupted download. */
+  bytes: number;
+  complete: boolean;
+  /** The digest of the stored file (or the expected one while incomplete). */
+  sha256: string | null;
+  /** When the download completed (ms since the epoch), 0 if it has not. */
+  storedAt: number;
+}
 
 export interface LoadProgress {
-  /** "download": bytes arriving (tensors are uploaded as they complete); "upload": the
+  /** "cache": reading the cached copy; "download": bytes arriving (tensors are uploaded
+   *  as they complete, and the bytes are cached); "upload": the
    *  last tensors, or a local file; "compile": building GPU pipelines. */
-  phase: "download" | "upload" | "compile";
+  phase: "cache" | "download" | "upload" | "compile";
   /** Bytes of the model read so far. */
   bytes: number;
   /** Size of the model in bytes; 0 when the server did not say. */
@@ -205,6 +247,13 @@ export interface CompletionStream<T> extends AsyncIterable<T> {
 
 /** An LLM running in a dedicated Web Worker. Requests made while one runs are queued. */
 export class Engine {
+  /** The model cache of this origin (shared by every Engine). */
+  static readonly cache: {
+    list(): Promise<CachedModel[]>;
+    /** Deletes a cached model or an interrupted download; resolves to whether it existed. */
+    delete(id: string): Promise<boolean>;
+  };
+
   /** Starts the worker and streams the model to the GPU. */
   static load(source: ModelSource, options?: LoadOptions): Promise<Engine>;
   private constructor(worker: Worker);

@@ -11,6 +11,9 @@ import { ChunkStream } from "./stream.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 import { HearthError, abortError } from "./errors.js";
 
+import { deleteCached, listCached } from "./cache.js";
+import { checkRoomFor } from "./download.js";
+
 export { HearthError } from "./errors.js";
 
 const ROLES = new Set(["system", "user", "assistant"]);
@@ -44,7 +47,7 @@ function resolveSource(source) {
   }
   if (source && typeof source === "object") {
     if (source.file instanceof Blob) return { file: source.file };
-    if (typeof source.url === "string") return resolveSource(source.url);
+    if (typeof source.url === "string") return { ...resolveSource(source.url), ...cacheFields(source) };
     if (typeof source.hf === "string") {
       // "owner/repo/path/to/file.gguf" or { hf: "owner/repo", file: "file.gguf" }
       const parts = source.hf.split("/");
@@ -58,6 +61,32 @@ function resolveSource(source) {
     }
   }
   throw new HearthError("invalid_request", "the model source must be a URL, a File, or { hf: 'owner/repo', file }");
+}
+
+/**
+ * What the worker's cache needs to know about a URL source: the entry's id (default: the
+ * URL), a display name, the expected size and sha256 (a catalogue entry has all of them),
+ * and `cache: false` to bypass the cache.
+ */
+function cacheFields(source) {
+  const fields = {};
+  for (const key of ["id", "name", "sha256"]) {
+    if (source[key] === undefined || source[key] === null) continue;
+    if (typeof source[key] !== "string" || source[key] === "") throw invalid(`source.${key} must be a non-empty string`);
+    fields[key] = source[key];
+  }
+  if (fields.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(fields.sha256)) {
+    throw invalid("source.sha256 must be 64 hexadecimal digits");
+  }
+  if (source.size !== undefined && source.size !== null) {
+    if (!Number.isSafeInteger(source.size) || source.size < 1) throw invalid("source.size must be a positive integer");
+    fields.size = source.size;
+  }
+  if (source.cache !== undefined) {
+    if (typeof source.cache !== "boolean") throw invalid("source.cache must be a boolean");
+    fields.cache = source.cache;
+  }
+  return fields;
 }
 
 function invalid(detail) {
@@ -175,6 +204,12 @@ export class Engine {
     if (typeof navigator === "undefined" || !navigator.gpu) {
       throw new HearthError("no_webgpu", "navigator.gpu is undefined");
     }
+    if (resolved.url && resolved.cache !== false) {
+      // Ask that cached models survive storage pressure. Not awaited: a browser may ask
+      // the user, and the answer does not change how the model loads.
+      navigator.storage?.persist?.().catch(() => {});
+      if (resolved.size) await checkRoomFor({ id: resolved.id ?? resolved.url, size: resolved.size });
+    }
     const worker = new Worker(workerUrl ?? new URL("./worker.js", import.meta.url), {
       type: "module",
       name: "hearth-engine",
@@ -201,6 +236,16 @@ export class Engine {
     }
     return engine;
   }
+
+  /**
+   * The models cached in this origin's storage (complete ones and interrupted downloads).
+   * `list()` resolves to `[{ id, name, url, size, bytes, complete, sha256, storedAt }]`;
+   * `delete(id)` resolves to whether the entry existed.
+   */
+  static cache = Object.freeze({
+    list: () => listCached(),
+    delete: (id) => deleteCached(id),
+  });
 
   constructor(worker) {
     if (!(worker instanceof Worker)) throw new TypeError("use Engine.load(source) to create an Engine");

@@ -6,7 +6,8 @@
 // receiver answers it with an `error`.
 //
 // Page → worker
-//   load      { id, source, contextLength }   source: { url } | { file: Blob }
+//   load      { id, source, contextLength }   source: { url, id?, name?, size?, sha256?,
+//                                             cache? } | { file: Blob }
 //   generate  { id, request }                 request: a validated completion request
 //                                             (see index.js) with `prompt` or `messages`
 //   abort     { id }                          id of a queued or running `generate`
@@ -14,7 +15,8 @@
 //
 // Worker → page
 //   progress  { id, phase, bytes, total, rate, tensorsDone, tensorsTotal }
-//             phase: "download" (bytes arriving and being uploaded tensor by tensor),
+//             phase: "cache" (reading the cached copy, tensors uploaded as they complete),
+//             "download" (bytes arriving, cached and uploaded tensor by tensor),
 //             "upload" (the last tensors), "compile" (building GPU pipelines)
 //   loaded    { id, info, adapter, memory: { before, after }, loadMs }
 //             memory: the wasm linear memory in bytes before and after loading; it stays

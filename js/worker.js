@@ -5,6 +5,8 @@
 import init, { createLoader } from "./pkg/hearth.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 import { HearthError, wireError } from "./errors.js";
+import { cacheAvailable } from "./cache.js";
+import { openCachedModel } from "./download.js";
 
 /** Minimum interval between two progress messages, in ms. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -54,7 +56,17 @@ function noteTrap(error) {
   }
 }
 
-async function load({ id, source, contextLength }) {
+async function load(message) {
+  try {
+    await loadOnce(message);
+  } catch (error) {
+    // A cached copy that no longer matches its digest was deleted: fetch it again, once.
+    if (!error?.refetch) throw error;
+    await loadOnce(message);
+  }
+}
+
+async function loadOnce({ id, source, contextLength }) {
   if (!self.navigator?.gpu) throw new HearthError("no_webgpu", "navigator.gpu is undefined");
   const started = performance.now();
   wasm ??= await init();
@@ -123,6 +135,15 @@ async function openSource(source) {
   }
   if (typeof source?.url !== "string") {
     throw new HearthError("invalid_request", "the model source must be a URL or a File");
+  }
+  if (source.cache !== false && cacheAvailable()) {
+    return openCachedModel({
+      id: source.id ?? source.url,
+      url: source.url,
+      name: source.name,
+      size: source.size,
+      sha256: source.sha256,
+    });
   }
   let response;
   try {

@@ -4,7 +4,16 @@
 import { Engine, checkSupport } from "./js/index.js";
 import { renderInto } from "./markdown.js";
 
-const DEFAULT_MODEL = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+/** The bundled model, used when the catalogue cannot be read. */
+const FALLBACK_MODEL = {
+  id: "smollm2-135m-instruct-q4_1",
+  name: "SmolLM2-135M-Instruct (Q4_1)",
+  urls: ["models/SmolLM2-135M-Instruct.Q4_1.gguf"],
+  size: 98362432,
+  sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+  license: "Apache-2.0",
+  contextLength: 8192,
+};
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -15,6 +24,8 @@ const ui = {
   cancelLoad: $("cancel-load"),
   modelUrl: $("model-url"),
   modelFile: $("model-file"),
+  catalogueModel: $("catalogue-model"),
+  cachedModels: $("cached-models"),
   progress: $("progress"),
   progressBar: $("progress-bar"),
   progressText: $("progress-text"),
@@ -40,6 +51,8 @@ const state = {
   generating: null,
   /** The conversation: `{ role, content }`, user and assistant turns alternating. */
   turns: [],
+  /** Models of catalogue.json, by id. */
+  catalogue: new Map([[FALLBACK_MODEL.id, FALLBACK_MODEL]]),
 };
 
 // ---------------------------------------------------------------- formatting
@@ -51,7 +64,7 @@ function formatBytes(bytes) {
   return `${(bytes / 1000 ** exponent).toFixed(exponent === 0 ? 0 : 1)} ${units[exponent]}`;
 }
 
-const PHASES = { download: "Downloading", upload: "Uploading to GPU", compile: "Compiling kernels" };
+const PHASES = { cache: "Reading from cache", download: "Downloading", upload: "Uploading to GPU", compile: "Compiling kernels" };
 
 function describeProgress(p) {
   const phase = PHASES[p.phase] ?? p.phase;
@@ -105,7 +118,29 @@ function selectedSource() {
     if (!file) throw new Error("Choose a .gguf file first.");
     return { source: file, label: file.name };
   }
-  return { source: DEFAULT_MODEL, label: "SmolLM2-135M-Instruct" };
+  const entry = state.catalogue.get(ui.catalogueModel.value) ?? FALLBACK_MODEL;
+  return { source: entry, label: entry.name };
+}
+
+/** The load sources of a catalogue entry: one per mirror, all sharing one cache entry. */
+function catalogueSources(entry) {
+  const { id, name, size, sha256 } = entry;
+  return entry.urls.map((url) => ({ url, id, name, size: size ?? undefined, sha256: sha256 ?? undefined }));
+}
+
+/** Loads a source; a catalogue entry tries its mirrors in order while the network fails. */
+async function loadFrom(source, options) {
+  if (!Array.isArray(source?.urls)) return Engine.load(source, options);
+  let lastError;
+  for (const mirror of catalogueSources(source)) {
+    try {
+      return await Engine.load(mirror, options);
+    } catch (error) {
+      if (error?.code !== "network") throw error;
+      lastError = error;
+    }
+  }
+  throw lastError;
 }
 
 async function loadModel() {
@@ -129,7 +164,7 @@ async function loadModel() {
   ui.progressBar.removeAttribute("value");
   ui.progressText.textContent = "Starting…";
   try {
-    const engine = await Engine.load(picked.source, {
+    const engine = await loadFrom(picked.source, {
       signal: state.loading.signal,
       onProgress(p) {
         if (p.fraction !== null) ui.progressBar.value = p.fraction;
@@ -154,7 +189,80 @@ async function loadModel() {
   } finally {
     state.loading = null;
     updateControls();
+    showCachedModels();
   }
+}
+
+// ---------------------------------------------------------------- catalogue and cache
+
+async function readCatalogue() {
+  try {
+    const response = await fetch("catalogue.json");
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const catalogue = await response.json();
+    const models = (catalogue.models ?? []).filter(
+      (model) => typeof model?.id === "string" && Array.isArray(model.urls) && model.urls.length > 0,
+    );
+    if (models.length > 0) {
+      state.catalogue = new Map(models.map((model) => [model.id, model]));
+      return catalogue.default;
+    }
+  } catch {
+    // Keep the bundled model: the page stays usable without its catalogue.
+  }
+  return FALLBACK_MODEL.id;
+}
+
+function showCatalogue(defaultId) {
+  ui.catalogueModel.replaceChildren(
+    ...[...state.catalogue.values()].map((model) => {
+      const option = document.createElement("option");
+      option.value = model.id;
+      const size = model.size ? `, ${formatBytes(model.size)}` : "";
+      option.textContent = `${model.name}${size}`;
+      option.title = [model.license, model.contextLength && `context ${model.contextLength}`, model.description]
+        .filter(Boolean)
+        .join(" · ");
+      return option;
+    }),
+  );
+  if (state.catalogue.has(defaultId)) ui.catalogueModel.value = defaultId;
+}
+
+/** Lists the cached models with their sizes and a delete button each. */
+async function showCachedModels() {
+  let models;
+  try {
+    models = await Engine.cache.list();
+  } catch (error) {
+    ui.cachedModels.textContent = `The model cache cannot be read: ${error?.message ?? error}`;
+    return;
+  }
+  if (models.length === 0) {
+    ui.cachedModels.textContent = "No models cached yet: a downloaded model is kept for the next visit.";
+    return;
+  }
+  const list = document.createElement("ul");
+  for (const model of models) {
+    const item = document.createElement("li");
+    item.dataset.id = model.id;
+    item.dataset.complete = String(model.complete);
+    const label = document.createElement("span");
+    const size = model.complete
+      ? formatBytes(model.size)
+      : `${formatBytes(model.bytes)} of ${formatBytes(model.size)}, interrupted`;
+    label.textContent = `${model.name ?? model.id} (${size})`;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Delete";
+    remove.addEventListener("click", async () => {
+      await Engine.cache.delete(model.id);
+      showCachedModels();
+    });
+    item.append(label, " ", remove);
+    list.append(item);
+  }
+  ui.cachedModels.replaceChildren(list);
 }
 
 // ---------------------------------------------------------------- conversation
@@ -310,6 +418,7 @@ ui.loadForm.addEventListener("submit", (event) => {
 ui.cancelLoad.addEventListener("click", () => state.loading?.abort());
 ui.modelUrl.addEventListener("input", () => (ui.loadForm.elements.source.value = "url"));
 ui.modelFile.addEventListener("change", () => (ui.loadForm.elements.source.value = "file"));
+ui.catalogueModel.addEventListener("change", () => (ui.loadForm.elements.source.value = "default"));
 ui.composer.addEventListener("submit", (event) => {
   event.preventDefault();
   send();
@@ -325,6 +434,12 @@ ui.regenerate.addEventListener("click", regenerate);
 ui.newChat.addEventListener("click", newChat);
 
 updateControls();
+readCatalogue().then(showCatalogue);
+showCachedModels();
+if ("serviceWorker" in navigator) {
+  // The app shell is kept for offline use; the page works without it.
+  navigator.serviceWorker.register("sw.js").catch(() => {});
+}
 checkSupport().then(({ supported, reason }) => {
   if (!supported) {
     showError(reason);

@@ -1,0 +1,286 @@
+// Model bytes through the cache (cache.js): a complete cached copy is read from disk with
+// no network request; otherwise the file is downloaded, written to the cache as it
+// arrives, and handed on chunk by chunk, so the engine parses and uploads while the
+// download runs.
+//
+// - Resuming: an interrupted download keeps the bytes it received. The next attempt
+//   streams those from disk (they are hashed and parsed again; the engine needs them
+//   anyway) and asks the server for the rest with `Range: bytes=<have>-` (and `If-Range`,
+//   so a file changed on the server restarts from zero instead of being spliced).
+// - Checking: the whole file is hashed with SHA-256 as it streams. A digest that differs
+//   from the expected one (the catalogue's) deletes the entry. A complete entry is hashed
+//   again on every load and compared with the digest recorded when it was downloaded, so
+//   a cached copy that changed on disk is detected; that error carries `refetch: true`
+//   and the worker loads again from the network.
+// - Room: `navigator.storage.estimate()` is checked before the first byte is written; too
+//   little room is a `storage_quota` error, and nothing is left in the cache. A write that
+//   still runs out of room deletes the partial file.
+
+import { HearthError } from "./errors.js";
+import { cacheAvailable, cacheFolder, entryFiles, listCached, readRecord, removeEntry, writeRecord } from "./cache.js";
+import { Sha256 } from "./sha256.js";
+
+/** Room kept free beyond the model's bytes (the records, the browser's own bookkeeping). */
+const QUOTA_MARGIN_BYTES = 1 << 20;
+
+function megabytes(bytes) {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** Parses `Content-Range: bytes <start>-<end>/<total>`; null if absent or malformed. */
+function contentRange(header) {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header?.trim() ?? "");
+  if (!match) return null;
+  return { start: Number(match[1]), end: Number(match[2]), total: match[3] === "*" ? null : Number(match[3]) };
+}
+
+function isQuotaError(error) {
+  return error?.name === "QuotaExceededError";
+}
+
+function quotaError(needed, available) {
+  return new HearthError(
+    "storage_quota",
+    `the model needs ${megabytes(needed)} of storage, ${megabytes(Math.max(0, available))} is available`,
+  );
+}
+
+/** Fails before anything is written when the origin's storage cannot hold `needed` more bytes. */
+async function checkRoom(needed) {
+  const estimate = await navigator.storage?.estimate?.();
+  if (!estimate || !Number.isFinite(estimate.quota)) return;
+  const available = estimate.quota - (estimate.usage ?? 0);
+  if (needed + QUOTA_MARGIN_BYTES > available) throw quotaError(needed, available);
+}
+
+/**
+ * Checks, before a worker is even started, that a model of known size fits in the room
+ * left (counting what the cache already holds of it). It runs on the page's thread, where
+ * `navigator.storage.estimate()` is the page's own; the worker checks again once the
+ * server has said how large the file is.
+ * @param {{ id: string, size: number }} model
+ */
+export async function checkRoomFor(model) {
+  if (!cacheAvailable() || !(model.size > 0)) return;
+  const cached = (await listCached()).find((entry) => entry.id === model.id);
+  const have = cached && cached.size === model.size ? cached.bytes : 0;
+  if (have < model.size) await checkRoom(model.size - have);
+}
+
+/** Appends to an OPFS file from `offset`: a sync access handle in a worker, else a writable. */
+async function openWriter(handle, offset) {
+  if (typeof handle.createSyncAccessHandle === "function") {
+    const access = await handle.createSyncAccessHandle();
+    access.truncate(offset);
+    let at = offset;
+    return {
+      write(bytes) {
+        const written = access.write(bytes, { at });
+        at += written;
+        if (written !== bytes.byteLength) {
+          throw new DOMException(`wrote ${written} of ${bytes.byteLength} bytes`, "QuotaExceededError");
+        }
+      },
+      close() {
+        access.flush();
+        access.close();
+      },
+    };
+  }
+  const writable = await handle.createWritable({ keepExistingData: true });
+  await writable.truncate(offset);
+  await writable.seek(offset);
+  return { write: (bytes) => writable.write(bytes), close: () => writable.close() };
+}
+
+/** Streams a Blob, hashing each chunk. */
+async function* hashedChunks(blob, hasher) {
+  const reader = blob.stream().getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      hasher.update(value);
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function fetchFrom(url, have, validator) {
+  const headers = {};
+  if (have > 0) {
+    headers.Range = `bytes=${have}-`;
+    if (validator) headers["If-Range"] = validator;
+  }
+  try {
+    return await fetch(url, { headers, cache: "no-store" });
+  } catch (error) {
+    throw new HearthError("network", `${url}: ${error.message}`);
+  }
+}
+
+/** Reads a complete cached entry, checking it against the digest recorded at download. */
+async function* fromCache(folder, model, record, file) {
+  const hasher = new Sha256();
+  yield* hashedChunks(file, hasher);
+  const digest = hasher.hex();
+  const expected = model.sha256 ?? record.digest ?? record.sha256;
+  if (expected && digest !== expected) {
+    await removeEntry(folder, model.id);
+    const error = new HearthError(
+      "checksum",
+      `the cached copy of ${model.id} is damaged (sha256 ${digest}, expected ${expected}); it was deleted`,
+    );
+    error.refetch = true;
+    throw error;
+  }
+}
+
+/** Downloads the rest of an entry, after yielding the `have` bytes already cached. */
+async function* fromNetwork(folder, model, files, record, response, have, total) {
+  const hasher = new Sha256();
+  const body = response.body.getReader();
+  let writer = null;
+  let received = have;
+  try {
+    if (have > 0) yield* hashedChunks(await files.data.getFile(), hasher);
+    writer = await openWriter(files.data, have);
+    for (;;) {
+      let chunk;
+      try {
+        chunk = await body.read();
+      } catch (error) {
+        throw new HearthError(
+          "network",
+          `${model.url}: the download stopped after ${received} of ${total} bytes (${error.message}); loading again resumes from there`,
+        );
+      }
+      if (chunk.done) break;
+      if (received + chunk.value.byteLength > total) {
+        throw new HearthError("network", `${model.url}: the server sent more than the ${total} bytes it announced`);
+      }
+      try {
+        await writer.write(chunk.value);
+      } catch (error) {
+        if (!isQuotaError(error)) throw error;
+        writer.close();
+        writer = null;
+        await removeEntry(folder, model.id);
+        throw new HearthError(
+          "storage_quota",
+          `the browser refused to store more than ${megabytes(received)} of the model's ${megabytes(total)}; the partial download was deleted`,
+        );
+      }
+      received += chunk.value.byteLength;
+      hasher.update(chunk.value);
+      yield chunk.value;
+    }
+    await writer.close();
+    writer = null;
+    if (received !== total) {
+      throw new HearthError("network", `${model.url}: the download ended after ${received} of ${total} bytes`);
+    }
+    const digest = hasher.hex();
+    if (model.sha256 && digest !== model.sha256) {
+      await removeEntry(folder, model.id);
+      throw new HearthError(
+        "checksum",
+        `${model.url}: sha256 ${digest}, expected ${model.sha256}; the download was deleted`,
+      );
+    }
+    await writeRecord(files.record, { ...record, digest, complete: true, storedAt: Date.now() });
+  } finally {
+    try {
+      await writer?.close();
+    } catch {
+      // Closing after a failed write: the partial file stays for the next attempt.
+    }
+    body.cancel().catch(() => {});
+  }
+}
+
+/**
+ * Opens a model through the cache.
+ * @param {{ id: string, url: string, name?: string | null, size?: number, sha256?: string | null }} model
+ * @returns {Promise<{ reader: { read(): Promise<IteratorResult<Uint8Array>>, cancel(): Promise<unknown> },
+ *   total: number, phase: "cache" | "download" }>}
+ */
+export async function openCachedModel(model) {
+  const sha256 = typeof model.sha256 === "string" ? model.sha256.toLowerCase() : null;
+  model = { ...model, sha256 };
+  const folder = await cacheFolder({ create: true });
+  let files = await entryFiles(folder, model.id);
+  let record = await readRecord(files.record);
+  let have = files.data ? (await files.data.getFile()).size : 0;
+  if (!record || record.url !== model.url || (sha256 && record.sha256 && record.sha256 !== sha256)) {
+    if (files.data || files.record) await removeEntry(folder, model.id);
+    record = null;
+    have = 0;
+  }
+
+  if (record?.complete && have === record.size) {
+    const file = await files.data.getFile();
+    return { reader: readerOf(fromCache(folder, model, record, file)), total: have, phase: "cache" };
+  }
+
+  let response = await fetchFrom(model.url, have, record?.validator);
+  let total;
+  if (response.status === 206 && have > 0) {
+    const range = contentRange(response.headers.get("content-range"));
+    if (!range || range.start !== have || range.total === null) {
+      response.body?.cancel().catch(() => {});
+      throw new HearthError("network", `${model.url}: the server answered a resume with a wrong Content-Range`);
+    }
+    total = range.total;
+  } else {
+    if (response.status === 416 || (response.ok && have > 0)) {
+      // The partial copy does not fit the file on the server any more: start over.
+      if (response.status === 416) response = await fetchFrom(model.url, 0, null);
+      have = 0;
+    }
+    if (!response.ok || response.status === 206) {
+      response.body?.cancel().catch(() => {});
+      throw new HearthError("network", `${model.url}: HTTP ${response.status} ${response.statusText}`);
+    }
+    total = Number(response.headers.get("content-length")) || model.size || 0;
+  }
+  if (!response.body) throw new HearthError("network", `${model.url}: the response has no body`);
+  if (!(total > 0)) {
+    response.body.cancel().catch(() => {});
+    throw new HearthError("network", `${model.url}: the server did not say how large the file is`);
+  }
+  if (model.size && model.size !== total) {
+    response.body.cancel().catch(() => {});
+    throw new HearthError("checksum", `${model.url}: the server has ${total} bytes, expected ${model.size}`);
+  }
+
+  try {
+    await checkRoom(total - have);
+  } catch (error) {
+    response.body.cancel().catch(() => {});
+    if (files.data || files.record) await removeEntry(folder, model.id);
+    throw error;
+  }
+
+  files = await entryFiles(folder, model.id, { create: true });
+  record = {
+    id: model.id,
+    url: model.url,
+    name: model.name ?? null,
+    size: total,
+    sha256,
+    digest: null,
+    validator: response.headers.get("etag") ?? response.headers.get("last-modified") ?? record?.validator ?? null,
+    complete: false,
+    storedAt: 0,
+  };
+  await writeRecord(files.record, record);
+  return { reader: readerOf(fromNetwork(folder, model, files, record, response, have, total)), total, phase: "download" };
+}
+
+/** The `read`/`cancel` pair the worker's load loop uses, over an async generator. */
+function readerOf(generator) {
+  return { read: () => generator.next(), cancel: () => generator.return(undefined) };
+}

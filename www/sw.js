@@ -1,0 +1,90 @@
+// The chat site's service worker: keeps the app shell (pages, scripts, the wasm engine,
+// the catalogue) so that after one visit the site opens and chats with no network.
+//
+// Strategy: network first, cache as fallback. Online, every shell file comes fresh from
+// the server (so a redeploy shows at once, and no version bookkeeping can go stale) and the
+// cached copy is refreshed; offline, the cached copy answers. Model files are not touched
+// here: the engine's worker keeps them in OPFS (js/cache.js) and reads them from there with
+// no network request, and its Range requests must reach the server unchanged.
+//
+// Every URL is relative to this script, so the site works under any path of any static host.
+
+/** Replaced by scripts/build-site.sh with a digest of the site's files. */
+const VERSION = "dev";
+const CACHE = `hearth-shell-${VERSION}`;
+
+/** The shell, fetched when the worker installs: everything the page and the engine load. */
+const SHELL = [
+  "./",
+  "index.html",
+  "app.js",
+  "markdown.js",
+  "style.css",
+  "catalogue.json",
+  "bench.html",
+  "bench.js",
+  "vendor/marked.esm.js",
+  "vendor/purify.es.mjs",
+  "js/index.js",
+  "js/worker.js",
+  "js/protocol.js",
+  "js/errors.js",
+  "js/stream.js",
+  "js/cache.js",
+  "js/download.js",
+  "js/sha256.js",
+  "js/pkg/hearth.js",
+  "js/pkg/hearth_bg.wasm",
+];
+
+const scope = new URL("./", self.location.href);
+const shellUrls = new Set(SHELL.map((path) => new URL(path, scope).href));
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      // `cache: "reload"` skips the HTTP cache, so the shell is what the server has now.
+      await cache.addAll([...shellUrls].map((url) => new Request(url, { cache: "reload" })));
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const name of await caches.keys()) {
+        if (name.startsWith("hearth-shell-") && name !== CACHE) await caches.delete(name);
+      }
+      await self.clients.claim();
+    })(),
+  );
+});
+
+/** Whether a request is for a shell file (query strings ignored). */
+function isShell(request) {
+  if (request.method !== "GET" || request.headers.has("range")) return false;
+  const url = new URL(request.url);
+  url.search = "";
+  url.hash = "";
+  return shellUrls.has(url.href);
+}
+
+self.addEventListener("fetch", (event) => {
+  if (!isShell(event.request)) return;
+  event.respondWith(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      try {
+        const response = await fetch(event.request, { cache: "no-cache" });
+        if (response.ok) await cache.put(event.request, response.clone());
+        return response;
+      } catch (error) {
+        const cached = await cache.match(event.request, { ignoreSearch: true });
+        if (cached) return cached;
+        throw error;
+      }
+    })(),
+  );
+});
