@@ -50,13 +50,14 @@ export function fixture() {
 }
 
 /**
- * Starts the server and the browser. `routes` are extra URL handlers for the server.
+ * Starts the server and the browser. `routes` are extra URL handlers for the server;
+ * `root` is the folder it serves (default: dist/).
  * @returns {Promise<{ baseUrl: string, openPage: (path: string, init?: (page) => Promise<void>) => Promise<object>, close: () => Promise<void> }>}
  */
-export async function startHarness({ routes = {} } = {}) {
+export async function startHarness({ routes = {}, root } = {}) {
   checkPrerequisites();
   mkdirSync(ARTIFACTS, { recursive: true });
-  const server = await startServer({ port: 0, routes });
+  const server = await startServer({ port: 0, routes, ...(root ? { root } : {}) });
   const userDataDir = mkdtempSync(path.join(tmpdir(), "hearth-e2e-"));
   let context;
   try {
@@ -85,6 +86,7 @@ export async function startHarness({ routes = {} } = {}) {
 
   return {
     baseUrl: server.url,
+    context,
     openPage,
     /** Page logs gathered so far (console messages and uncaught errors). */
     logs,
