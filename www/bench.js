@@ -16,6 +16,9 @@ const PROMPT =
 
 const $ = (id) => document.getElementById(id);
 
+/** Three significant digits at most, so slow adapters do not show "0.0". */
+const rate = (value) => (value >= 100 ? value.toFixed(0) : value.toPrecision(3));
+
 function show(result) {
   const rows = [
     ["Model", result.model],
@@ -26,8 +29,8 @@ function show(result) {
       `${(result.wasm_memory_before / 2 ** 20).toFixed(1)} → ${(result.wasm_memory_after / 2 ** 20).toFixed(1)} MiB`,
     ],
     ["Prompt tokens", result.prompt_tokens],
-    ["Prefill", `${result.prefill_tokens_per_s.toFixed(1)} tok/s`],
-    ["Decode", `${result.decode_tokens_per_s.toFixed(1)} tok/s (${result.completion_tokens} tokens)`],
+    ["Prefill", `${rate(result.prefill_tokens_per_s)} tok/s`],
+    ["Decode", `${rate(result.decode_tokens_per_s)} tok/s (${result.completion_tokens} tokens)`],
     ["TTFT", `${(result.ttft_ms / 1000).toFixed(3)} s (cold: ${(result.cold_ttft_ms / 1000).toFixed(3)} s)`],
   ];
   $("summary").replaceChildren(
@@ -76,10 +79,25 @@ async function run() {
     const decodeMs = timings.decode_ms ?? wallMs - timings.ttft_ms;
     const decodeTokens = timings.decode_tokens ?? completion_tokens - 1;
     const adapter = engine.adapter ?? "";
+    // wgpu's web backend leaves the adapter's name empty: ask the browser too.
+    const browserAdapter = (await navigator.gpu.requestAdapter())?.info;
+    const browserInfo = browserAdapter
+      ? {
+          vendor: browserAdapter.vendor,
+          architecture: browserAdapter.architecture,
+          device: browserAdapter.device,
+          description: browserAdapter.description,
+          is_fallback_adapter: browserAdapter.isFallbackAdapter ?? null,
+        }
+      : null;
     const result = {
       model: engine.info?.name ?? null,
       adapter,
-      adapter_summary: adapter.split("\n")[0].replace(/^adapter:\s*/, "") || "WebGPU",
+      browser_adapter: browserInfo,
+      adapter_summary:
+        [browserInfo?.vendor, browserInfo?.architecture, browserInfo?.description].filter(Boolean).join(" · ") ||
+        adapter.split("\n")[0].replace(/^adapter:\s*/, "") ||
+        "WebGPU",
       user_agent: navigator.userAgent,
       load_ms: engine.loadStats.loadMs,
       wasm_memory_before: engine.loadStats.memory.before,

@@ -35,8 +35,8 @@ test("bench page reports load time, prefill and decode speed, TTFT and the adapt
   await page.screenshot({ path: path.join(ARTIFACTS, "bench.png"), fullPage: true });
   const figures = [
     `load ${(result.load_ms / 1000).toFixed(2)} s`,
-    `prefill ${result.prefill_tokens_per_s.toFixed(1)} tok/s (${result.prompt_tokens} tokens)`,
-    `decode ${result.decode_tokens_per_s.toFixed(1)} tok/s`,
+    `prefill ${result.prefill_tokens_per_s.toPrecision(3)} tok/s (${result.prompt_tokens} tokens)`,
+    `decode ${result.decode_tokens_per_s.toPrecision(3)} tok/s`,
     `TTFT ${(result.ttft_ms / 1000).toFixed(2)} s`,
     `wasm memory ${(result.wasm_memory_after / 2 ** 20).toFixed(1)} MiB`,
     result.adapter_summary,
