@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: test test-native test-wasm e2e web demo bench models lint package
+.PHONY: test test-native test-wasm e2e web demo bench models lint package site
 
 ## Everything CI runs: native tests on the GPU-less Vulkan driver, the wasm build, browser tests.
 test: models test-native test-wasm web e2e
@@ -33,3 +33,13 @@ demo: web models
 
 bench: models
 	cargo run --release --bin hearth -- bench models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+## The npm package (js/ with the built wasm) as a tarball: target/package/hearth-<version>.tgz.
+package: web
+	mkdir -p target/package
+	cd js && npm pack --pack-destination ../target/package
+
+## The static chat site in target/site/: deploy it to any static host; it works offline
+## after one visit.
+site: web models
+	scripts/build-site.sh --no-build

@@ -210,10 +210,11 @@ export class Engine {
       navigator.storage?.persist?.().catch(() => {});
       if (resolved.size) await checkRoomFor({ id: resolved.id ?? resolved.url, size: resolved.size });
     }
-    const worker = new Worker(workerUrl ?? new URL("./worker.js", import.meta.url), {
-      type: "module",
-      name: "hearth-engine",
-    });
+    // Written out in full so that bundlers (Vite, webpack 5) recognize the pattern and
+    // bundle the worker with its imports and the wasm it fetches relative to itself.
+    const worker = workerUrl
+      ? new Worker(workerUrl, { type: "module", name: "hearth-engine" })
+      : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "hearth-engine" });
     const engine = new Engine(worker);
     const onAbort = () => engine.#fail(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });

@@ -1,0 +1,41 @@
+// Loads the model named by `?model=<url>` with hearth from npm and streams a short answer,
+// exposing the outcome as `window.consumer` for the test that drives this page.
+import { Engine } from "hearth";
+
+const status = document.getElementById("status");
+const answer = document.getElementById("answer");
+const model = new URLSearchParams(location.search).get("model");
+
+async function run() {
+  const engine = await Engine.load(model);
+  status.textContent = "loaded";
+  const stream = await engine.chat.completions.create({
+    messages: [{ role: "user", content: "What is the capital of France?" }],
+    stream: true,
+    temperature: 0,
+    max_tokens: 4,
+  });
+  const deltas = [];
+  let finishReason = null;
+  for await (const chunk of stream) {
+    const delta = chunk.choices[0]?.delta?.content ?? "";
+    if (delta) {
+      deltas.push(delta);
+      answer.textContent += delta;
+    }
+    finishReason = chunk.choices[0]?.finish_reason ?? finishReason;
+  }
+  await engine.unload();
+  return { deltas, finishReason };
+}
+
+window.consumer = run().then(
+  (result) => {
+    status.textContent = "done";
+    return { ok: true, ...result };
+  },
+  (error) => {
+    status.textContent = `failed: ${error.message}`;
+    return { ok: false, code: error.code ?? error.name, message: error.message };
+  },
+);

@@ -1,0 +1,73 @@
+// The npm package as users get it: `npm pack` of js/, installed into a Vite app
+// (tests/consumer) that has no bundler configuration, built with `vite build`, served as
+// static files, and run in the browser: it imports Engine, loads the model and streams an
+// answer.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { ANSWER_TIMEOUT_MS, ARTIFACTS, LOAD_TIMEOUT_MS, MODEL_URL_PATH, REPO, requireWebGpu, startHarness } from "./harness.mjs";
+
+const WORK = path.join(ARTIFACTS, "package");
+const APP = path.join(WORK, "consumer");
+const NPM = process.env.NPM ?? "npm";
+
+/** Runs a command, failing with its output when it fails. */
+function run(command, args, cwd) {
+  try {
+    return execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (error) {
+    throw new Error(`${command} ${args.join(" ")} failed in ${cwd}:\n${error.stdout}\n${error.stderr}`);
+  }
+}
+
+let tarball;
+let harness;
+
+before(async () => {
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+  const packed = JSON.parse(run(NPM, ["pack", "--json", "--pack-destination", WORK], path.join(REPO, "js")));
+  tarball = { path: path.join(WORK, packed[0].filename), files: packed[0].files.map((file) => file.path) };
+
+  cpSync(path.join(REPO, "tests", "consumer"), APP, { recursive: true });
+  // --prefer-offline: Vite comes from npm's local cache when it is there.
+  run(NPM, ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball.path], APP);
+  run(path.join(APP, "node_modules", ".bin", "vite"), ["build", "--logLevel", "warn"], APP);
+  harness = await startHarness({ root: path.join(APP, "dist") });
+});
+
+after(async () => {
+  await harness?.close();
+});
+
+const failed = (t) => t.diagnostic?.("page log:\n" + harness.logs.join("\n"));
+
+test("the tarball holds the modules, the types and the wasm, with ESM exports", () => {
+  for (const file of ["index.js", "index.d.ts", "worker.js", "cache.js", "download.js", "pkg/hearth_bg.wasm"]) {
+    assert.ok(tarball.files.includes(file), `${file} is missing from the tarball: ${tarball.files.join(", ")}`);
+  }
+  const manifest = JSON.parse(readFileSync(path.join(APP, "node_modules", "hearth", "package.json"), "utf8"));
+  assert.equal(manifest.type, "module");
+  assert.deepEqual(manifest.exports["."], { types: "./index.d.ts", default: "./index.js" });
+  assert.match(manifest.version, /^\d+\.\d+\.\d+/);
+});
+
+test("a Vite app that installs the tarball loads the model and streams an answer", async (t) => {
+  const page = await harness.openPage(`index.html?model=/${MODEL_URL_PATH}`);
+  try {
+    await requireWebGpu(page);
+    const result = await page.evaluate(() => window.consumer);
+    assert.ok(result.ok, `the app failed: ${result.code}: ${result.message}`);
+    assert.ok(result.deltas.length > 0, "no token streamed");
+    assert.ok(["length", "stop"].includes(result.finishReason), `finish_reason ${result.finishReason}`);
+    assert.ok(result.deltas.join("").trim().length > 0, "the answer is empty");
+  } catch (error) {
+    failed(t);
+    throw error;
+  } finally {
+    await page.close();
+  }
+}, { timeout: LOAD_TIMEOUT_MS + ANSWER_TIMEOUT_MS });
