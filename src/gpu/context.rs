@@ -72,8 +72,9 @@ impl GpuContext {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let max_binding =
-            u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size);
+        let max_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         Ok(Self {
             inner: Arc::new(Inner {
                 device,
@@ -275,15 +276,17 @@ impl GpuContext {
 /// buffer sizes and workgroup storage (so larger tensors need fewer shards), capped at
 /// 1 GiB per binding (wasm32 cannot address more anyway).
 fn requested_limits(offered: &wgpu::Limits) -> wgpu::Limits {
-    let mut l = wgpu::Limits::default();
-    l.max_storage_buffer_binding_size = offered.max_storage_buffer_binding_size.min(1 << 30);
-    l.max_buffer_size = offered.max_buffer_size.min(1 << 31);
-    l.max_compute_workgroup_storage_size = offered.max_compute_workgroup_storage_size;
-    l.max_compute_invocations_per_workgroup = offered.max_compute_invocations_per_workgroup;
-    l.max_compute_workgroup_size_x = offered.max_compute_workgroup_size_x;
-    l.max_compute_workgroups_per_dimension = offered.max_compute_workgroups_per_dimension;
-    l.max_storage_buffers_per_shader_stage = offered.max_storage_buffers_per_shader_stage;
-    l.max_uniform_buffers_per_shader_stage = offered.max_uniform_buffers_per_shader_stage;
+    let l = wgpu::Limits {
+        max_storage_buffer_binding_size: offered.max_storage_buffer_binding_size.min(1 << 30),
+        max_buffer_size: offered.max_buffer_size.min(1 << 31),
+        max_compute_workgroup_storage_size: offered.max_compute_workgroup_storage_size,
+        max_compute_invocations_per_workgroup: offered.max_compute_invocations_per_workgroup,
+        max_compute_workgroup_size_x: offered.max_compute_workgroup_size_x,
+        max_compute_workgroups_per_dimension: offered.max_compute_workgroups_per_dimension,
+        max_storage_buffers_per_shader_stage: offered.max_storage_buffers_per_shader_stage,
+        max_uniform_buffers_per_shader_stage: offered.max_uniform_buffers_per_shader_stage,
+        ..wgpu::Limits::default()
+    };
     // Never request more than the adapter has (a downlevel adapter may be below defaults).
     l.or_worse_values_from(offered)
 }

@@ -33,7 +33,7 @@ pub struct GpuMatrix {
 impl GpuMatrix {
     /// A zeroed matrix, sharded for `ctx.max_binding()`.
     pub fn new(ctx: &GpuContext, name: &str, rows: usize, cols: usize) -> Result<Self> {
-        if cols == 0 || cols % 2 != 0 {
+        if cols == 0 || !cols.is_multiple_of(2) {
             return Err(Error::InvalidConfig(format!(
                 "matrix '{name}' has {cols} columns; the GPU layout needs an even, non-zero count"
             )));
@@ -119,7 +119,7 @@ impl GpuMatrix {
 
     /// Writes whole rows of fp16 values starting at row `row`, across shard boundaries.
     pub fn write_f16_rows(&self, ctx: &GpuContext, row: usize, values: &[f16]) -> Result<()> {
-        if values.len() % self.cols != 0 {
+        if !values.len().is_multiple_of(self.cols) {
             return Err(Error::InvalidRequest(format!(
                 "{} values are not whole rows of '{}' ({} columns)",
                 values.len(),

@@ -107,7 +107,7 @@ impl GpuModelBuilder {
     /// `max_context` tokens fit the device's binding limit.
     pub fn new(ctx: &GpuContext, config: &ModelConfig, max_context: usize) -> Result<Self> {
         let c = config;
-        if c.n_embd == 0 || c.n_layer == 0 || c.n_vocab == 0 || c.head_dim % 2 != 0 {
+        if c.n_embd == 0 || c.n_layer == 0 || c.n_vocab == 0 || !c.head_dim.is_multiple_of(2) {
             return Err(Error::InvalidConfig(format!(
                 "unusable sizes: n_embd {}, n_layer {}, n_vocab {}, head_dim {}",
                 c.n_embd, c.n_layer, c.n_vocab, c.head_dim

@@ -21,7 +21,7 @@ impl Attention {
         if heads.head_dim == 0
             || heads.head_dim > MAX_HEAD_DIM
             || heads.n_head_kv == 0
-            || heads.n_head % heads.n_head_kv != 0
+            || !heads.n_head.is_multiple_of(heads.n_head_kv)
         {
             return Err(Error::InvalidConfig(format!(
                 "attention needs head_dim in 1..={MAX_HEAD_DIM} and query heads a multiple of \

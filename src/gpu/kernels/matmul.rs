@@ -6,10 +6,10 @@ use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/matmul.wgsl");
 
-/// Tokens per tile (`TM` in the shader).
-const TILE_TOKENS: u32 = 32;
-/// Rows per tile (`TN` in the shader).
-const TILE_ROWS: u32 = 64;
+/// Tokens per workgroup (`TOKENS` in the shader).
+const TILE_TOKENS: u32 = 4;
+/// Rows per workgroup: `ROWS` per invocation × `WG` invocations.
+const TILE_ROWS: u32 = 4 * 32;
 
 pub struct Matmul {
     pub kernel: Kernel,

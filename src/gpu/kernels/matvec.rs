@@ -8,10 +8,8 @@ use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/matvec.wgsl");
 
-/// Rows computed by one workgroup (`ROWS` in the shader).
-const ROWS_PER_GROUP: u32 = 4;
-/// Threads per workgroup: they stride over the columns of those rows.
-const WORKGROUP: u32 = 64;
+/// Rows computed by one workgroup: `ROWS` per invocation × `WG` invocations.
+const ROWS_PER_GROUP: u32 = 4 * 32;
 
 pub struct Matvec {
     pub kernel: Kernel,
@@ -30,7 +28,6 @@ impl Matvec {
             ("RESIDUAL", f64::from(u8::from(spec.residual))),
             ("HAS_BIAS", f64::from(u8::from(spec.bias))),
             ("EPS", eps),
-            ("WG", f64::from(WORKGROUP)),
         ];
         let label = format!("matvec[{}]", spec.variant());
         let kernel = Kernel::new(ctx, &label, SOURCE, "main", &LINEAR_SLOTS, &constants).await?;
