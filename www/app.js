@@ -173,10 +173,9 @@ async function loadModel() {
     });
     state.engine = engine;
     const seconds = (engine.loadStats.loadMs / 1000).toFixed(1);
-    // The engine describes the adapter in a paragraph; its first line names it.
-    const adapter = String(engine.adapter ?? "WebGPU")
-      .split("\n")[0]
-      .replace(/^adapter:\s*/, "");
+    // wgpu's web backend leaves the adapter's name empty: ask the browser for it.
+    const info = (await navigator.gpu.requestAdapter())?.info;
+    const adapter = [info?.vendor, info?.architecture].filter(Boolean).join(" ") || "WebGPU";
     ui.status.textContent = `${engine.info?.name ?? picked.label} · loaded in ${seconds} s · ${adapter}`;
     ui.progress.hidden = true;
     // The model is chosen: give the room to the conversation (the summary reopens it).
@@ -376,7 +375,8 @@ function describeAnswer(final, sentAt, firstAt, endedAt) {
   const parts = [`${tokens} tokens`];
   if (firstAt !== null) {
     const decodeSeconds = (endedAt - firstAt) / 1000;
-    if (tokens > 1 && decodeSeconds > 0) parts.push(`${((tokens - 1) / decodeSeconds).toFixed(1)} tok/s`);
+    const rate = (tokens - 1) / decodeSeconds;
+    if (tokens > 1 && decodeSeconds > 0) parts.push(`${rate >= 100 ? rate.toFixed(0) : rate.toPrecision(3)} tok/s`);
     parts.push(`TTFT ${((firstAt - sentAt) / 1000).toFixed(2)} s`);
   }
   const reason = final?.choices[0]?.finish_reason;
