@@ -62,7 +62,8 @@ async function checkRoom(needed) {
  */
 export async function checkRoomFor(model) {
   if (!cacheAvailable() || !(model.size > 0)) return;
-  const cached = (await listCached()).find((entry) => entry.id === model.id);
+  // An unreadable cache (storage blocked) counts as empty: the estimate still applies.
+  const cached = (await listCached().catch(() => [])).find((entry) => entry.id === model.id);
   const have = cached && cached.size === model.size ? cached.bytes : 0;
   if (have < model.size) await checkRoom(model.size - have);
 }
@@ -70,7 +71,13 @@ export async function checkRoomFor(model) {
 /** Appends to an OPFS file from `offset`: a sync access handle in a worker, else a writable. */
 async function openWriter(handle, offset) {
   if (typeof handle.createSyncAccessHandle === "function") {
-    const access = await handle.createSyncAccessHandle();
+    let access;
+    try {
+      access = await handle.createSyncAccessHandle();
+    } catch (error) {
+      if (error?.name !== "NoModificationAllowedError") throw error;
+      throw new HearthError("io", "this model is being downloaded in another tab; load it again once that finishes");
+    }
     access.truncate(offset);
     let at = offset;
     return {
@@ -202,15 +209,22 @@ async function* fromNetwork(folder, model, files, record, response, have, total)
 }
 
 /**
- * Opens a model through the cache.
+ * Opens a model through the cache; null when this context has no usable cache (storage
+ * blocked by the browser's settings), so the caller downloads without one.
  * @param {{ id: string, url: string, name?: string | null, size?: number, sha256?: string | null }} model
  * @returns {Promise<{ reader: { read(): Promise<IteratorResult<Uint8Array>>, cancel(): Promise<unknown> },
- *   total: number, phase: "cache" | "download" }>}
+ *   total: number, phase: "cache" | "download" } | null>}
  */
 export async function openCachedModel(model) {
   const sha256 = typeof model.sha256 === "string" ? model.sha256.toLowerCase() : null;
   model = { ...model, sha256 };
-  const folder = await cacheFolder({ create: true });
+  let folder;
+  try {
+    folder = await cacheFolder({ create: true });
+  } catch (error) {
+    if (error?.name === "SecurityError" || error?.name === "NotAllowedError") return null;
+    throw error;
+  }
   let files = await entryFiles(folder, model.id);
   let record = await readRecord(files.record);
   let have = files.data ? (await files.data.getFile()).size : 0;
@@ -278,6 +292,29 @@ export async function openCachedModel(model) {
   };
   await writeRecord(files.record, record);
   return { reader: readerOf(fromNetwork(folder, model, files, record, response, have, total)), total, phase: "download" };
+}
+
+/**
+ * Wraps a byte reader that bypasses the cache so that its last read fails when the bytes'
+ * SHA-256 differs from `sha256` (no check when it is not known).
+ */
+export function checkedReader(reader, sha256, url) {
+  if (!sha256) return reader;
+  const expected = sha256.toLowerCase();
+  const hasher = new Sha256();
+  return {
+    async read() {
+      const chunk = await reader.read();
+      if (!chunk.done) {
+        hasher.update(chunk.value);
+        return chunk;
+      }
+      const digest = hasher.hex();
+      if (digest !== expected) throw new HearthError("checksum", `${url}: sha256 ${digest}, expected ${expected}`);
+      return chunk;
+    },
+    cancel: (reason) => reader.cancel(reason),
+  };
 }
 
 /** The `read`/`cancel` pair the worker's load loop uses, over an async generator. */

@@ -6,7 +6,7 @@ import init, { createLoader } from "./pkg/hearth.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 import { HearthError, wireError } from "./errors.js";
 import { cacheAvailable } from "./cache.js";
-import { openCachedModel } from "./download.js";
+import { checkedReader, openCachedModel } from "./download.js";
 
 /** Minimum interval between two progress messages, in ms. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -137,13 +137,14 @@ async function openSource(source) {
     throw new HearthError("invalid_request", "the model source must be a URL or a File");
   }
   if (source.cache !== false && cacheAvailable()) {
-    return openCachedModel({
+    const cached = await openCachedModel({
       id: source.id ?? source.url,
       url: source.url,
       name: source.name,
       size: source.size,
       sha256: source.sha256,
     });
+    if (cached) return cached;
   }
   let response;
   try {
@@ -156,7 +157,7 @@ async function openSource(source) {
   }
   const length = Number(response.headers.get("content-length"));
   return {
-    reader: response.body.getReader(),
+    reader: checkedReader(response.body.getReader(), source.sha256, source.url),
     total: Number.isFinite(length) ? length : 0,
     phase: "download",
   };

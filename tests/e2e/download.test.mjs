@@ -204,3 +204,19 @@ test("a cached model loads with no request; a damaged cached copy is detected an
     throw error;
   }
 }, { timeout: 3 * LOAD_TIMEOUT_MS });
+
+test("bytes that differ from the expected sha256 are refused, cached or not, and nothing is kept", async (t) => {
+  try {
+    const wrong = "0".repeat(64);
+    for (const cache of [true, false]) {
+      const result = await loadInPage({ ...FLAKY, id: "wrong-digest", sha256: wrong, cache });
+      assert.equal(result.ok, false, `cache: ${cache}: a model with the wrong digest loaded`);
+      assert.equal(result.code, "checksum", result.message);
+      assert.match(result.message, /integrity check \(sha256\)/, result.message);
+      assert.deepEqual(await cacheFiles(), {}, `cache: ${cache}: the refused download was kept`);
+    }
+  } catch (error) {
+    failed(t);
+    throw error;
+  }
+}, { timeout: 2 * LOAD_TIMEOUT_MS });
