@@ -5,7 +5,9 @@
 #     crate must match, or the generated glue does not fit the wasm),
 #   - npm packages: binaryen (wasm-opt; Debian's /usr/bin/wasm-opt v108 breaks wasm-bindgen
 #     output, so it is never used), marked + dompurify (vendored into the built page),
-#     playwright-core (drives Debian's Chromium; it never downloads a browser).
+#     playwright-core (drives Debian's Chromium; it never downloads a browser), Vite for
+#     tests/consumer (the package test installs it again, next to the packed tarball, from
+#     npm's cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +27,7 @@ if [ "$have" != "$want" ]; then
     cargo install wasm-bindgen-cli --version "$want"
 fi
 
-for dir in js www tests/e2e; do
+for dir in js www tests/e2e tests/consumer; do
     if [ -f "$dir/package-lock.json" ]; then
         npm ci --prefix "$dir" --no-audit --no-fund
     else

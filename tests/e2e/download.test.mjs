@@ -3,9 +3,11 @@
 // page and run in order.
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { Sha256 } from "../../js/sha256.js";
 import { LOAD_TIMEOUT_MS, MODEL_FILE, REPO, requireWebGpu, startHarness } from "./harness.mjs";
 
 const MODEL_PATH = path.join(REPO, "models", MODEL_FILE);
@@ -98,6 +100,18 @@ const cacheFiles = () =>
     for await (const [name, handle] of folder.entries()) files[name] = (await handle.getFile()).size;
     return files;
   });
+
+test("the incremental SHA-256 matches node:crypto across block boundaries and chunkings", () => {
+  for (const length of [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 65_537]) {
+    const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + 7) & 255);
+    const expected = createHash("sha256").update(bytes).digest("hex");
+    for (const chunk of [1, 3, 64, 100, length || 1]) {
+      const hasher = new Sha256();
+      for (let offset = 0; offset < length; offset += chunk) hasher.update(bytes.subarray(offset, offset + chunk));
+      assert.equal(hasher.hex(), expected, `${length} bytes in chunks of ${chunk}`);
+    }
+  }
+});
 
 /** Loads the catalogue's default model through the page and returns the error shown. */
 async function errorOfDefaultLoad(target) {

@@ -32,8 +32,9 @@ before(async () => {
   const packed = JSON.parse(run(NPM, ["pack", "--json", "--pack-destination", WORK], path.join(REPO, "js")));
   tarball = { path: path.join(WORK, packed[0].filename), files: packed[0].files.map((file) => file.path) };
 
-  cpSync(path.join(REPO, "tests", "consumer"), APP, { recursive: true });
-  // --prefer-offline: Vite comes from npm's local cache when it is there.
+  const consumer = path.join(REPO, "tests", "consumer");
+  cpSync(consumer, APP, { recursive: true, filter: (source) => path.basename(source) !== "node_modules" });
+  // --prefer-offline: Vite comes from npm's local cache (scripts/install-web-tools.sh fills it).
   run(NPM, ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball.path], APP);
   run(path.join(APP, "node_modules", ".bin", "vite"), ["build", "--logLevel", "warn"], APP);
   harness = await startHarness({ root: path.join(APP, "dist") });
