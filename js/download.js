@@ -118,8 +118,10 @@ async function* hashedChunks(blob, hasher) {
 async function fetchFrom(url, have, validator) {
   const headers = {};
   if (have > 0) {
+    // `Range: bytes=N-` is a CORS-safelisted header; `If-Range` is not, and would need a
+    // preflight that model hosts may refuse: across origins the ETag is compared instead.
     headers.Range = `bytes=${have}-`;
-    if (validator) headers["If-Range"] = validator;
+    if (validator && new URL(url, self.location?.href).origin === self.location?.origin) headers["If-Range"] = validator;
   }
   try {
     return await fetch(url, { headers, cache: "no-store" });
@@ -241,13 +243,24 @@ export async function openCachedModel(model) {
 
   let response = await fetchFrom(model.url, have, record?.validator);
   let total;
+  const etag = response.headers.get("etag");
+  if (response.status === 206 && have > 0 && etag && record?.validator && etag !== record.validator) {
+    // The file changed on the server since the interrupted download: start over.
+    response.body?.cancel().catch(() => {});
+    response = await fetchFrom(model.url, 0, null);
+    have = 0;
+  }
   if (response.status === 206 && have > 0) {
-    const range = contentRange(response.headers.get("content-range"));
-    if (!range || range.start !== have || range.total === null) {
+    // Content-Range is hidden from cross-origin pages unless the host exposes it; then
+    // the length of the rest has to do.
+    const header = response.headers.get("content-range");
+    const range = header === null ? null : contentRange(header);
+    const length = Number(response.headers.get("content-length"));
+    if (header !== null && (!range || range.start !== have || range.total === null)) {
       response.body?.cancel().catch(() => {});
-      throw new HearthError("network", `${model.url}: the server answered a resume with a wrong Content-Range`);
+      throw new HearthError("network", `${model.url}: the server answered a resume with Content-Range '${header}'`);
     }
-    total = range.total;
+    total = range ? range.total : length > 0 ? have + length : 0;
   } else {
     if (response.status === 416 || (response.ok && have > 0)) {
       // The partial copy does not fit the file on the server any more: start over.
