@@ -28,7 +28,11 @@ fn chat_greedy_matches_llama_cpp() {
     let mut engine = engine().lock().unwrap();
     for (i, case) in fx["chat"].as_array().unwrap().iter().enumerate() {
         let want = ids(&case["greedy_ids"]);
-        let ours = greedy(&mut engine, ids(&case["prompt_ids"]), want.len().min(GREEDY_COMPARE));
+        let ours = greedy(
+            &mut engine,
+            ids(&case["prompt_ids"]),
+            want.len().min(GREEDY_COMPARE),
+        );
         let compared = check_greedy(&format!("chat case {i}"), &ours, case);
         eprintln!("chat case {i}: {compared} steps identical");
     }

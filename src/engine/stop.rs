@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn near_miss_is_released() {
-        assert_eq!(run(&["END"], &["the EN", "D", ""]).1, true);
+        assert!(run(&["END"], &["the EN", "D", ""]).1);
         assert_eq!(run(&["END"], &["the EN", "d."]), ("the ENd.".into(), false));
     }
 
