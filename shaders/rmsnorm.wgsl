@@ -1,29 +1,27 @@
-// RMSNorm, one workgroup per token: y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * w.
-// (llama.cpp's order: scale first, then the weight.)
+// RMSNorm, one invocation per token (barrier-free: a workgroup reduction would pay for
+// barriers, which cost more than a serial sum on CPU WebGPU implementations):
+// y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * w  (llama.cpp's order: scale, then weight).
+
+struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 
 override DIM: u32;
 override EPS: f32 = 1e-5;
 
-const WG: u32 = 256u;
+const WG: u32 = 64u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(local_invocation_index) tid: u32) {
-    let base = wid.x * DIM;
+        @builtin(local_invocation_index) lid: u32) {
+    let t = wid.x * WG + lid;
+    if (t >= step.n_tokens) { return; }
+    let base = t * DIM;
     var ss = 0.0;
-    for (var j = tid; j < DIM; j += WG) { let v = x[base + j]; ss += v * v; }
-    partial[tid] = ss;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (tid < s) { partial[tid] += partial[tid + s]; }
-        workgroupBarrier();
-    }
-    let scale = 1.0 / sqrt(partial[0] / f32(DIM) + EPS);
-    for (var j = tid; j < DIM; j += WG) { y[base + j] = x[base + j] * scale * w[j]; }
+    for (var j = 0u; j < DIM; j++) { let v = x[base + j]; ss += v * v; }
+    let scale = 1.0 / sqrt(ss / f32(DIM) + EPS);
+    for (var j = 0u; j < DIM; j++) { y[base + j] = x[base + j] * scale * w[j]; }
 }

@@ -7,8 +7,8 @@ mod common;
 use common::{gpu_context, max_abs_diff, random_vec};
 use hearth::formats::{quant, DType, Tensor};
 use hearth::gpu::kernels::{
-    rope::Heads, Argmax, Attention, Embedding, LinearBindings, LinearInput, LinearSpec, Matmul,
-    Matvec, RmsNorm, Rope, Softmax,
+    rope::Heads, Argmax, Attention, Embedding, Linear, LinearBindings, LinearSpec, LinearTokens,
+    RmsNorm, Rope, SiluMul, Softmax,
 };
 use hearth::gpu::params::Step;
 use hearth::gpu::{GpuContext, GpuMatrix};
@@ -24,6 +24,9 @@ const ROPE_TOL: f32 = 1e-6;
 /// Attention: weighted means of values in [-1, 1]; exp() differs slightly between CPU and GPU.
 const ATTENTION_TOL: f32 = 1e-5;
 const SOFTMAX_TOL: f32 = 1e-6;
+/// silu·mul of values in [-8, 8] (outputs up to 64): one exp per element, and exp()
+/// differs slightly between CPU and GPU; a few f32 ulps at 64.
+const SILU_MUL_TOL: f32 = 2e-5;
 
 const EPS: f32 = 1e-5;
 
@@ -105,7 +108,7 @@ fn uniform_structs_match_wgsl() {
             checked += 1;
         }
     }
-    // Step: matvec, matmul, rope, attention; Shard: matvec, matmul, embedding.
+    // Step: linear, rmsnorm, rope, attention, silu_mul; Shard: linear, embedding.
     assert_eq!(checked, 7, "uniform structs found in the shaders");
 }
 
@@ -115,14 +118,20 @@ fn weights_split_into_ragged_shards() {
     let (m, want) = weight(&ctx, 37, 130, 15, 1);
     let rows: Vec<(usize, usize)> = m.shards.iter().map(|s| (s.row_start, s.n_rows)).collect();
     assert_eq!(rows, vec![(0, 15), (15, 15), (30, 7)]);
+    // Each shard is transposed: word j (columns 2j, 2j+1) of local row r at j * n_rows + r.
     let mut got = Vec::new();
     for s in &m.shards {
         let bytes = block(ctx.read_buffer(&s.buffer, 0, (s.n_rows * 130 * 2) as u64)).unwrap();
-        got.extend(
-            bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        );
+        let halves: Vec<f32> = bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect();
+        for r in 0..s.n_rows {
+            for j in 0..65 {
+                let word = j * s.n_rows + r;
+                got.extend([halves[2 * word], halves[2 * word + 1]]);
+            }
+        }
     }
     assert_eq!(got, want);
 
@@ -133,44 +142,28 @@ fn weights_split_into_ragged_shards() {
     ));
 }
 
-/// Runs one linear kernel variant (matvec for the last token, or matmul for all) with
-/// a 3-shard weight and checks it against the reference.
-fn check_linear(input: LinearInput, bias: bool, residual: bool, n_tokens: usize, use_matvec: bool) {
+/// Runs one linear kernel variant over a 3-shard [37, 130] weight for a chunk of
+/// `n_tokens` and checks it against the reference.
+fn check_linear(tokens: LinearTokens, bias: bool, residual: bool, n_tokens: usize) {
     let ctx = gpu_context();
     let (rows, k) = (37, 130);
     let (w, w_ref) = weight(&ctx, rows, k, 15, 2);
-    let x_len = if input == LinearInput::SiluMul {
-        2 * k
-    } else {
-        k
-    };
-    let x = random_vec(n_tokens * x_len, 3);
-    let norm_w = random_vec(k, 4);
+    let x = random_vec(n_tokens * k, 3);
     let bias_v = random_vec(rows, 5);
     let y0 = random_vec(n_tokens * rows, 6);
     let spec = LinearSpec {
         k,
         n_out: rows,
-        input,
         residual,
         bias,
     };
-    // Reference: the input rows the kernel sees, then the product.
-    let x_rows: Vec<Vec<f32>> = x
-        .chunks_exact(x_len)
-        .map(|r| match input {
-            LinearInput::Plain => r.to_vec(),
-            LinearInput::RmsNorm { eps } => reference::rmsnorm(r, &norm_w, eps),
-            LinearInput::SiluMul => reference::silu_mul(&r[..k], &r[k..]),
-        })
-        .collect();
-    let rows_used: Vec<&Vec<f32>> = if use_matvec {
-        x_rows.iter().skip(n_tokens - 1).collect()
-    } else {
-        x_rows.iter().collect()
+    // Reference: the rows the kernel computes; `Last` writes the last token to row 0.
+    let first = match tokens {
+        LinearTokens::Last => n_tokens - 1,
+        LinearTokens::All { .. } => 0,
     };
     let mut want = Vec::new();
-    for (t, xr) in rows_used.iter().enumerate() {
+    for (t, xr) in x.chunks_exact(k).skip(first).enumerate() {
         let mut y = reference::matmul(xr, &w_ref, k);
         for (r, v) in y.iter_mut().enumerate() {
             if bias {
@@ -182,72 +175,91 @@ fn check_linear(input: LinearInput, bias: bool, residual: bool, n_tokens: usize,
         }
         want.extend(y);
     }
+    // Rows the kernel must not touch keep their values.
+    want.extend_from_slice(&y0[want.len()..]);
 
     let step_buf = step(&ctx, 0, n_tokens);
     let x_buf = buffer(&ctx, "x", &x);
     let y_buf = buffer(&ctx, "y", &y0);
-    let norm_buf = buffer(&ctx, "norm", &norm_w);
     let bias_buf = buffer(&ctx, "bias", &bias_v);
-    macro_rules! binds {
-        ($shard:expr) => {
-            LinearBindings {
+    let kernel = block(Linear::new(&ctx, spec, tokens)).unwrap();
+    let groups: Vec<_> = w
+        .shards
+        .iter()
+        .map(|s| {
+            let b = LinearBindings {
                 step: &step_buf,
-                shard: &$shard.params,
+                shard: &s.params,
                 x: &x_buf,
-                w: &$shard.buffer,
+                w: &s.buffer,
                 y: &y_buf,
-                norm: Some(&norm_buf),
                 bias: bias.then_some(&bias_buf),
-            }
-        };
-    }
-    if use_matvec {
-        let kernel = block(Matvec::new(&ctx, spec)).unwrap();
-        let groups: Vec<_> = w
-            .shards
-            .iter()
-            .map(|s| kernel.bind(&ctx, &binds!(s)).unwrap())
-            .collect();
-        run(&ctx, |pass| {
-            for (s, g) in w.shards.iter().zip(&groups) {
-                kernel.dispatch(pass, g, s.n_rows);
-            }
-        });
-    } else {
-        let kernel = block(Matmul::new(&ctx, spec)).unwrap();
-        let groups: Vec<_> = w
-            .shards
-            .iter()
-            .map(|s| kernel.bind(&ctx, &binds!(s)).unwrap())
-            .collect();
-        run(&ctx, |pass| {
-            for (s, g) in w.shards.iter().zip(&groups) {
-                kernel.dispatch(pass, g, s.n_rows, n_tokens);
-            }
-        });
-    }
+            };
+            kernel.bind(&ctx, &b).unwrap()
+        })
+        .collect();
+    run(&ctx, |pass| {
+        for (s, g) in w.shards.iter().zip(&groups) {
+            kernel.dispatch(pass, g, s.n_rows, n_tokens);
+        }
+    });
     let got = block(ctx.read_f32(&y_buf, want.len())).unwrap();
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= LINEAR_TOL,
-        "{input:?} bias={bias} residual={residual} n={n_tokens} matvec={use_matvec}: max diff {diff}"
+        "{tokens:?} bias={bias} residual={residual} n={n_tokens}: max diff {diff}"
     );
 }
 
 #[test]
-fn matvec_variants_match_reference() {
-    check_linear(LinearInput::Plain, false, false, 1, true);
-    check_linear(LinearInput::Plain, true, true, 5, true);
-    check_linear(LinearInput::RmsNorm { eps: EPS }, true, false, 5, true);
-    check_linear(LinearInput::SiluMul, false, true, 3, true);
+fn linear_variants_match_reference() {
+    let one = LinearTokens::All { per_invocation: 1 };
+    let eight = LinearTokens::All { per_invocation: 8 };
+    for n in [5, 13] {
+        check_linear(one, false, false, n);
+        check_linear(one, true, true, n);
+        check_linear(eight, false, false, n);
+        check_linear(eight, true, false, n);
+        check_linear(eight, false, true, n);
+        check_linear(LinearTokens::Last, true, true, n);
+    }
+    check_linear(LinearTokens::Last, false, false, 1);
+    check_linear(eight, true, true, 1);
+    let ctx = gpu_context();
+    let spec = LinearSpec {
+        k: 130,
+        n_out: 37,
+        residual: false,
+        bias: false,
+    };
+    assert!(block(Linear::new(
+        &ctx,
+        spec,
+        LinearTokens::All { per_invocation: 4 }
+    ))
+    .is_err());
 }
 
 #[test]
-fn matmul_variants_match_reference() {
-    check_linear(LinearInput::Plain, false, false, 5, false);
-    check_linear(LinearInput::Plain, true, true, 40, false);
-    check_linear(LinearInput::SiluMul, false, true, 5, false);
-    check_linear(LinearInput::SiluMul, true, false, 33, false);
+fn silu_mul_matches_reference() {
+    let ctx = gpu_context();
+    let (n, ff) = (5, 130);
+    let gu: Vec<f32> = random_vec(n * 2 * ff, 16).iter().map(|v| v * 8.0).collect();
+    let want: Vec<f32> = gu
+        .chunks_exact(2 * ff)
+        .flat_map(|r| reference::silu_mul(&r[..ff], &r[ff..]))
+        .collect();
+    let kernel = block(SiluMul::new(&ctx, ff)).unwrap();
+    let (step_buf, gu_buf, out) = (
+        step(&ctx, 0, n),
+        buffer(&ctx, "gate|up", &gu),
+        ctx.storage("out", (n * ff * 4) as u64),
+    );
+    let g = kernel.bind(&ctx, &step_buf, &gu_buf, &out).unwrap();
+    run(&ctx, |pass| kernel.dispatch(pass, &g, n));
+    let got = block(ctx.read_f32(&out, n * ff)).unwrap();
+    let diff = max_abs_diff(&got, &want);
+    assert!(diff <= SILU_MUL_TOL, "max diff {diff}");
 }
 
 #[test]
@@ -266,7 +278,8 @@ fn rmsnorm_matches_reference() {
         buffer(&ctx, "w", &w),
         ctx.storage("y", (n * dim * 4) as u64),
     );
-    let g = kernel.bind(&ctx, &xb, &wb, &yb).unwrap();
+    let step_buf = step(&ctx, 0, n);
+    let g = kernel.bind(&ctx, &step_buf, &xb, &wb, &yb).unwrap();
     run(&ctx, |pass| kernel.dispatch(pass, &g, n));
     let got = block(ctx.read_f32(&yb, n * dim)).unwrap();
     assert!(
@@ -415,7 +428,7 @@ fn argmax_finds_first_maximum() {
     let ctx = gpu_context();
     let n = 3000;
     let mut logits = random_vec(n, 14);
-    // A tie across chunks (1024 logits each): the lowest index must win.
+    // A tie between first-pass invocations: the lowest index must win.
     logits[2500] = 5.0;
     logits[1500] = 5.0;
     logits[2999] = 5.0;
@@ -429,7 +442,15 @@ fn argmax_finds_first_maximum() {
     assert_eq!(Some(got as usize), reference::argmax(&logits));
     assert_eq!(got, 1500);
 
-    // Ties inside one workgroup's strided range too.
+    // A tie between logits scanned by the same first-pass invocation (1024 apart).
+    logits[1030] = 6.0;
+    logits[6] = 6.0;
+    let lb = buffer(&ctx, "logits", &logits);
+    let g = kernel.bind(&ctx, &lb, &scratch, &result).unwrap();
+    run(&ctx, |pass| kernel.dispatch(pass, &g));
+    assert_eq!(block(ctx.read_u32(&result, 1)).unwrap()[0], 6);
+
+    // A vocabulary smaller than the first pass's invocations.
     let mut small = vec![0.0f32; 300];
     small[257] = 1.0;
     small[1] = 1.0;

@@ -1,6 +1,9 @@
 //! Weights on the GPU. Matrices are fp16, two per `u32` (kernels read them with
 //! `unpack2x16float`, so no `shader-f16` is needed), split by rows into shards so that no
-//! binding exceeds the device's storage binding limit. Norm weights and biases are f32.
+//! binding exceeds the device's storage binding limit. Each shard is stored TRANSPOSED,
+//! `[cols/2 words][n_rows]`: word j of local row r (columns 2j, 2j+1) at `j * n_rows + r`,
+//! so that kernels computing one row per invocation read adjacent words in adjacent
+//! invocations. Norm weights and biases are f32.
 
 use half::f16;
 
@@ -10,11 +13,11 @@ use crate::error::{Error, Result};
 use crate::formats::{quant, Tensor};
 
 /// Elements dequantized at a time while uploading: bounds the CPU memory an upload needs.
-const UPLOAD_PIECE_ELEMENTS: usize = 1 << 20;
+const UPLOAD_PIECE_ELEMENTS: usize = 1 << 22;
 
 /// A contiguous run of rows of a matrix, in its own buffer.
 pub struct MatrixShard {
-    /// `n_rows * cols / 2` packed fp16 pairs, row-major.
+    /// `cols / 2 * n_rows` packed fp16 pairs, transposed: word j of row r at `j * n_rows + r`.
     pub buffer: wgpu::Buffer,
     /// A uniform `params::Shard` describing this shard, for the kernels.
     pub params: wgpu::Buffer,
@@ -136,16 +139,29 @@ impl GpuMatrix {
                 self.rows
             )));
         }
+        let words = self.cols / 2;
         for shard in &self.shards {
             let start = row.max(shard.row_start);
             let end = (row + n_rows).min(shard.row_start + shard.n_rows);
             if start >= end {
                 continue;
             }
-            let src = &values[(start - row) * self.cols..(end - row) * self.cols];
-            let offset = ((start - shard.row_start) * self.cols * 2) as u64;
-            ctx.queue()
-                .write_buffer(&shard.buffer, offset, bytemuck::cast_slice(src));
+            // The rows start..end transposed: run j holds word j of each row, and lands at
+            // word `j * n_rows + (start - row_start)` of the shard.
+            let run = end - start;
+            let mut transposed = vec![0u32; words * run];
+            for (i, r) in (start..end).enumerate() {
+                let src = &values[(r - row) * self.cols..(r - row + 1) * self.cols];
+                for (j, pair) in src.chunks_exact(2).enumerate() {
+                    transposed[j * run + i] =
+                        u32::from(pair[0].to_bits()) | (u32::from(pair[1].to_bits()) << 16);
+                }
+            }
+            for (j, words_j) in transposed.chunks_exact(run).enumerate() {
+                let offset = ((j * shard.n_rows + start - shard.row_start) * 4) as u64;
+                ctx.queue()
+                    .write_buffer(&shard.buffer, offset, bytemuck::cast_slice(words_j));
+            }
         }
         Ok(())
     }

@@ -4,15 +4,20 @@
 //!
 //! Per layer, with `x` the residual stream [n, dim]:
 //! ```text
-//! qkv  = rmsnorm(x) · Wqkvᵀ (+ bqkv)        Wq, Wk, Wv stacked into one matrix at load
+//! xb   = rmsnorm(x)
+//! qkv  = xb · Wqkvᵀ (+ bqkv)                Wq, Wk, Wv stacked into one matrix at load
 //! q, k = rope(q, k); cache[pos..pos+n] = k, v
 //! att  = attention(q, cache)
 //! x   += att · Woᵀ                          residual add fused into the product
-//! gu   = rmsnorm(x) · Wguᵀ                  Wgate, Wup stacked into one matrix
-//! x   += (silu(gate) · up) · Wdownᵀ         silu·mul fused into the product's input
+//! xb   = rmsnorm(x)
+//! gu   = xb · Wguᵀ                          Wgate, Wup stacked into one matrix
+//! act  = silu(gate) · up
+//! x   += act · Wdownᵀ
 //! ```
-//! then `logits = rmsnorm(x) · Wheadᵀ`. Decode (one token) uses matvec kernels with the
-//! norms fused in; prefill uses tiled matmuls after a separate rmsnorm dispatch.
+//! then `logits = rmsnorm(x) · Wheadᵀ`. Norms and the activation are separate dispatches so
+//! that their work is done once per token, not once per output row. Every kernel is
+//! barrier-free (CPU WebGPU implementations pay microseconds per barrier). Decode (one
+//! token) runs the linear kernel one token per invocation; prefill 8 tokens per invocation.
 //! Activations, the KV cache and every bind group are created once, in `finish`; a call to
 //! `forward` writes the small step uniform and the token ids, and records one command
 //! encoder per chunk of at most `max_batch` tokens.
@@ -23,8 +28,8 @@ use crate::error::{Error, Result};
 use crate::formats::Tensor;
 use crate::gpu::kernels::rope::Heads;
 use crate::gpu::kernels::{
-    Argmax, Attention, Embedding, LinearBindings, LinearInput, LinearSpec, Matmul, Matvec, RmsNorm,
-    Rope,
+    Argmax, Attention, Embedding, Linear, LinearBindings, LinearSpec, LinearTokens, RmsNorm, Rope,
+    SiluMul,
 };
 use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, GpuMatrix, GpuVector};
@@ -285,17 +290,28 @@ fn write_vector(ctx: &GpuContext, v: &GpuVector, offset: usize, t: &Tensor) -> R
     v.write(ctx, offset, &values)
 }
 
-/// The kernels of one linear layer: matvec for decode, matmul for prefill.
-struct Linear {
-    mv: Matvec,
-    mm: Matmul,
+/// Tokens per invocation of the prefill linear kernels.
+const PREFILL_TILE: u32 = 8;
+
+/// The kernels of one linear layer: the last token only (decode, last-token logits), and
+/// every token of a chunk (prefill).
+struct LinearPair {
+    last: Linear,
+    all: Linear,
 }
 
-impl Linear {
-    async fn new(ctx: &GpuContext, mv: LinearSpec, mm: LinearSpec) -> Result<Self> {
+impl LinearPair {
+    async fn new(ctx: &GpuContext, spec: LinearSpec) -> Result<Self> {
         Ok(Self {
-            mv: Matvec::new(ctx, mv).await?,
-            mm: Matmul::new(ctx, mm).await?,
+            last: Linear::new(ctx, spec, LinearTokens::Last).await?,
+            all: Linear::new(
+                ctx,
+                spec,
+                LinearTokens::All {
+                    per_invocation: PREFILL_TILE,
+                },
+            )
+            .await?,
         })
     }
 }
@@ -303,55 +319,56 @@ impl Linear {
 /// Bind groups of one use of a linear layer, one per weight shard.
 struct LinearBinds {
     shard_rows: Vec<usize>,
-    mv: Vec<wgpu::BindGroup>,
-    mm: Vec<wgpu::BindGroup>,
+    last: Vec<wgpu::BindGroup>,
+    all: Vec<wgpu::BindGroup>,
 }
 
 impl LinearBinds {
-    /// `mv_x`/`mm_x`: the inputs of the decode and prefill kernels.
-    #[allow(clippy::too_many_arguments)]
     fn new(
         ctx: &GpuContext,
-        k: &Linear,
+        k: &LinearPair,
         w: &GpuMatrix,
         step: &wgpu::Buffer,
-        mv_x: &wgpu::Buffer,
-        mm_x: &wgpu::Buffer,
+        x: &wgpu::Buffer,
         y: &wgpu::Buffer,
-        norm: Option<&wgpu::Buffer>,
         bias: Option<&wgpu::Buffer>,
     ) -> Result<Self> {
         let mut out = Self {
             shard_rows: Vec::new(),
-            mv: Vec::new(),
-            mm: Vec::new(),
+            last: Vec::new(),
+            all: Vec::new(),
         };
         for s in &w.shards {
-            let b = |x| LinearBindings {
+            let b = LinearBindings {
                 step,
                 shard: &s.params,
                 x,
                 w: &s.buffer,
                 y,
-                norm,
                 bias,
             };
             out.shard_rows.push(s.n_rows);
-            out.mv.push(k.mv.bind(ctx, &b(mv_x))?);
-            out.mm.push(k.mm.bind(ctx, &b(mm_x))?);
+            out.last.push(k.last.bind(ctx, &b)?);
+            out.all.push(k.all.bind(ctx, &b)?);
         }
         Ok(out)
     }
 
-    fn record(&self, pass: &mut wgpu::ComputePass<'_>, k: &Linear, n_tokens: usize) {
-        for (i, &rows) in self.shard_rows.iter().enumerate() {
-            if n_tokens == 1 {
-                if let Some(g) = self.mv.get(i) {
-                    k.mv.dispatch(pass, g, rows);
-                }
-            } else if let Some(g) = self.mm.get(i) {
-                k.mm.dispatch(pass, g, rows, n_tokens);
-            }
+    /// Every token of the chunk, or with `last_only` the last one (to output row 0).
+    fn record(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        k: &LinearPair,
+        n_tokens: usize,
+        last_only: bool,
+    ) {
+        let (kernel, binds) = if last_only {
+            (&k.last, &self.last)
+        } else {
+            (&k.all, &self.all)
+        };
+        for (g, &rows) in binds.iter().zip(&self.shard_rows) {
+            kernel.dispatch(pass, g, rows, n_tokens);
         }
     }
 }
@@ -359,11 +376,12 @@ impl LinearBinds {
 struct Kernels {
     embed: Embedding,
     norm: RmsNorm,
-    qkv: Linear,
-    wo: Linear,
-    gate_up: Linear,
-    down: Linear,
-    head: Linear,
+    silu_mul: SiluMul,
+    qkv: LinearPair,
+    wo: LinearPair,
+    gate_up: LinearPair,
+    down: LinearPair,
+    head: LinearPair,
     rope: Rope,
     attention: Attention,
     argmax: Argmax,
@@ -377,6 +395,7 @@ struct LayerBinds {
     attention: wgpu::BindGroup,
     wo: LinearBinds,
     gate_up: LinearBinds,
+    silu_mul: wgpu::BindGroup,
     down: LinearBinds,
 }
 
@@ -425,47 +444,21 @@ impl GpuModel {
             n_head_kv: c.n_head_kv,
             head_dim: c.head_dim,
         };
-        let spec = |k, n_out, input, residual, bias| LinearSpec {
+        let spec = |k, n_out, residual, bias| LinearSpec {
             k,
             n_out,
-            input,
             residual,
             bias,
         };
-        use LinearInput::{Plain, RmsNorm as Norm, SiluMul};
         let kernels = Kernels {
             embed: Embedding::new(&ctx, dim).await?,
             norm: RmsNorm::new(&ctx, dim, eps).await?,
-            qkv: Linear::new(
-                &ctx,
-                spec(dim, qkv_dim, Norm { eps }, false, c.qkv_bias),
-                spec(dim, qkv_dim, Plain, false, c.qkv_bias),
-            )
-            .await?,
-            wo: Linear::new(
-                &ctx,
-                spec(q_dim, dim, Plain, true, false),
-                spec(q_dim, dim, Plain, true, false),
-            )
-            .await?,
-            gate_up: Linear::new(
-                &ctx,
-                spec(dim, 2 * ff, Norm { eps }, false, false),
-                spec(dim, 2 * ff, Plain, false, false),
-            )
-            .await?,
-            down: Linear::new(
-                &ctx,
-                spec(ff, dim, SiluMul, true, false),
-                spec(ff, dim, SiluMul, true, false),
-            )
-            .await?,
-            head: Linear::new(
-                &ctx,
-                spec(dim, c.n_vocab, Norm { eps }, false, false),
-                spec(dim, c.n_vocab, Plain, false, false),
-            )
-            .await?,
+            silu_mul: SiluMul::new(&ctx, ff).await?,
+            qkv: LinearPair::new(&ctx, spec(dim, qkv_dim, false, c.qkv_bias)).await?,
+            wo: LinearPair::new(&ctx, spec(q_dim, dim, true, false)).await?,
+            gate_up: LinearPair::new(&ctx, spec(dim, 2 * ff, false, false)).await?,
+            down: LinearPair::new(&ctx, spec(ff, dim, true, false)).await?,
+            head: LinearPair::new(&ctx, spec(dim, c.n_vocab, false, false)).await?,
             rope: Rope::new(&ctx, heads, c.rope_style).await?,
             attention: Attention::new(&ctx, heads).await?,
             argmax: Argmax::new(&ctx, c.n_vocab).await?,
@@ -479,6 +472,7 @@ impl GpuModel {
         let qkv = ctx.storage("qkv [batch, q+2kv]", f32s(batch * qkv_dim));
         let att = ctx.storage("att [batch, q_dim]", f32s(batch * q_dim));
         let hidden = ctx.storage("gate|up [batch, 2 ff]", f32s(batch * 2 * ff));
+        let act = ctx.storage("silu(gate)·up [batch, ff]", f32s(batch * ff));
         let logits = ctx.storage("logits [batch, vocab]", f32s(batch * c.n_vocab));
         let scratch = ctx.storage("argmax scratch", kernels.argmax.scratch_bytes());
         let result = ctx.storage("argmax result", 4);
@@ -513,42 +507,21 @@ impl GpuModel {
                     );
                     let bias = w.qkv_bias.as_ref().map(|b| &b.buffer);
                     layers.push(LayerBinds {
-                        attn_norm: k.norm.bind(&ctx, &x, &w.attn_norm.buffer, &xb)?,
-                        ffn_norm: k.norm.bind(&ctx, &x, &w.ffn_norm.buffer, &xb)?,
-                        qkv: LinearBinds::new(
-                            &ctx,
-                            &k.qkv,
-                            &w.qkv,
-                            &step,
-                            &x,
-                            &xb,
-                            &qkv,
-                            Some(&w.attn_norm.buffer),
-                            bias,
-                        )?,
+                        attn_norm: k.norm.bind(&ctx, &step, &x, &w.attn_norm.buffer, &xb)?,
+                        ffn_norm: k.norm.bind(&ctx, &step, &x, &w.ffn_norm.buffer, &xb)?,
+                        qkv: LinearBinds::new(&ctx, &k.qkv, &w.qkv, &step, &xb, &qkv, bias)?,
                         rope: k
                             .rope
                             .bind(&ctx, &step, &qkv, &rope_table, &k_cache, &v_cache)?,
                         attention: k
                             .attention
                             .bind(&ctx, &step, &qkv, &k_cache, &v_cache, &att)?,
-                        wo: LinearBinds::new(
-                            &ctx, &k.wo, &w.wo, &step, &att, &att, &x, None, None,
-                        )?,
+                        wo: LinearBinds::new(&ctx, &k.wo, &w.wo, &step, &att, &x, None)?,
                         gate_up: LinearBinds::new(
-                            &ctx,
-                            &k.gate_up,
-                            &w.gate_up,
-                            &step,
-                            &x,
-                            &xb,
-                            &hidden,
-                            Some(&w.ffn_norm.buffer),
-                            None,
+                            &ctx, &k.gate_up, &w.gate_up, &step, &xb, &hidden, None,
                         )?,
-                        down: LinearBinds::new(
-                            &ctx, &k.down, &w.down, &step, &hidden, &hidden, &x, None, None,
-                        )?,
+                        silu_mul: k.silu_mul.bind(&ctx, &step, &hidden, &act)?,
+                        down: LinearBinds::new(&ctx, &k.down, &w.down, &step, &act, &x, None)?,
                     });
                     caches.push(k_cache);
                     caches.push(v_cache);
@@ -558,24 +531,14 @@ impl GpuModel {
                     .iter()
                     .map(|s| k.embed.bind(&ctx, &s.params, &tokens, &s.buffer, &x))
                     .collect::<Result<Vec<_>>>()?;
-                let final_norm = k.norm.bind(&ctx, &x, &output_norm.buffer, &xb)?;
-                let head = LinearBinds::new(
-                    &ctx,
-                    &k.head,
-                    head_w,
-                    &step,
-                    &x,
-                    &xb,
-                    &logits,
-                    Some(&output_norm.buffer),
-                    None,
-                )?;
+                let final_norm = k.norm.bind(&ctx, &step, &x, &output_norm.buffer, &xb)?;
+                let head = LinearBinds::new(&ctx, &k.head, head_w, &step, &xb, &logits, None)?;
                 let argmax_binds = k.argmax.bind(&ctx, &logits, &scratch, &result)?;
                 Ok((layers, embed_binds, final_norm, head, argmax_binds, caches))
             })
             .await??;
 
-        let mut activations = vec![x, xb, qkv, att, hidden, scratch, rope_table];
+        let mut activations = vec![x, xb, qkv, att, hidden, act, scratch, rope_table];
         activations.extend(caches);
         Ok(Self {
             ctx,
@@ -717,39 +680,25 @@ impl GpuModel {
             for g in &self.embed_binds {
                 k.embed.dispatch(&mut pass, g, n);
             }
+            let decode = n == 1;
             for l in &self.layers {
-                if n > 1 {
-                    k.norm.dispatch(&mut pass, &l.attn_norm, n);
-                }
-                l.qkv.record(&mut pass, &k.qkv, n);
+                k.norm.dispatch(&mut pass, &l.attn_norm, n);
+                l.qkv.record(&mut pass, &k.qkv, n, decode);
                 k.rope.dispatch(&mut pass, &l.rope, n);
                 k.attention.dispatch(&mut pass, &l.attention, n);
-                l.wo.record(&mut pass, &k.wo, n);
-                if n > 1 {
-                    k.norm.dispatch(&mut pass, &l.ffn_norm, n);
-                }
-                l.gate_up.record(&mut pass, &k.gate_up, n);
-                l.down.record(&mut pass, &k.down, n);
+                l.wo.record(&mut pass, &k.wo, n, decode);
+                k.norm.dispatch(&mut pass, &l.ffn_norm, n);
+                l.gate_up.record(&mut pass, &k.gate_up, n, decode);
+                k.silu_mul.dispatch(&mut pass, &l.silu_mul, n);
+                l.down.record(&mut pass, &k.down, n, decode);
             }
             if head {
-                if out == ForwardOutput::AllLogits {
-                    // Every token's logits: normalize all rows, then the tiled product.
-                    k.norm.dispatch(&mut pass, &self.final_norm, n);
-                    for (i, &rows) in self.head.shard_rows.iter().enumerate() {
-                        if let Some(g) = self.head.mm.get(i) {
-                            k.head.mm.dispatch(&mut pass, g, rows, n);
-                        }
-                    }
-                } else {
-                    // The last token's logits: matvec with the norm fused in.
-                    for (i, &rows) in self.head.shard_rows.iter().enumerate() {
-                        if let Some(g) = self.head.mv.get(i) {
-                            k.head.mv.dispatch(&mut pass, g, rows);
-                        }
-                    }
-                    if out == ForwardOutput::Argmax {
-                        k.argmax.dispatch(&mut pass, &self.argmax_binds);
-                    }
+                k.norm.dispatch(&mut pass, &self.final_norm, n);
+                // Every token's logits for AllLogits; otherwise the last token's, in row 0.
+                let last_only = out != ForwardOutput::AllLogits;
+                self.head.record(&mut pass, &k.head, n, last_only);
+                if out == ForwardOutput::Argmax {
+                    k.argmax.dispatch(&mut pass, &self.argmax_binds);
                 }
             }
         }

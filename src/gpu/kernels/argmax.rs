@@ -7,13 +7,14 @@ use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/argmax.wgsl");
 
-/// Logits reduced by one workgroup of the first pass (`CHUNK` in the shader).
-const CHUNK: usize = 1024;
+/// Invocations of the first pass, each reducing every LANES-th logit (`LANES` in the shader).
+const LANES: usize = 1024;
+/// Invocations per workgroup of the first pass (`WG` in the shader).
+const WG: usize = 64;
 
 pub struct Argmax {
     partial: Kernel,
     finish: Kernel,
-    n: usize,
 }
 
 impl Argmax {
@@ -38,12 +39,12 @@ impl Argmax {
             &constants,
         )
         .await?;
-        Ok(Self { partial, finish, n })
+        Ok(Self { partial, finish })
     }
 
     /// Bytes the scratch buffer of `bind` needs.
     pub fn scratch_bytes(&self) -> u64 {
-        (self.n.div_ceil(CHUNK) * 8) as u64
+        (LANES * 8) as u64
     }
 
     /// `logits` [n] f32, `scratch` of `scratch_bytes()`, `result` one u32.
@@ -62,7 +63,7 @@ impl Argmax {
 
     pub fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, binds: &[wgpu::BindGroup; 2]) {
         self.partial
-            .dispatch(pass, &binds[0], [self.n.div_ceil(CHUNK) as u32, 1, 1]);
+            .dispatch(pass, &binds[0], [(LANES / WG) as u32, 1, 1]);
         self.finish.dispatch(pass, &binds[1], [1, 1, 1]);
     }
 }

@@ -1,5 +1,5 @@
 //! `shaders/attention.wgsl`: causal grouped-query attention over the KV cache with an
-//! online softmax, one workgroup per (query head, token).
+//! online softmax, one invocation per (token, query head), barrier-free.
 
 use super::rope::Heads;
 use super::{constant, Kernel, Slot};
@@ -8,8 +8,11 @@ use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/attention.wgsl");
 
-/// Largest head dimension the kernel holds (4 dimensions per thread × 64 threads).
-pub const MAX_HEAD_DIM: usize = 256;
+/// Largest head dimension the kernel holds in registers (`4 * MAX_VEC4` in the shader).
+pub const MAX_HEAD_DIM: usize = 128;
+
+/// Invocations per workgroup (`WG` in the shader).
+const INVOCATIONS_PER_GROUP: u32 = 64;
 
 pub struct Attention {
     pub kernel: Kernel,
@@ -20,11 +23,12 @@ impl Attention {
     pub async fn new(ctx: &GpuContext, heads: Heads) -> Result<Self> {
         if heads.head_dim == 0
             || heads.head_dim > MAX_HEAD_DIM
+            || !heads.head_dim.is_multiple_of(4)
             || heads.n_head_kv == 0
             || !heads.n_head.is_multiple_of(heads.n_head_kv)
         {
             return Err(Error::InvalidConfig(format!(
-                "attention needs head_dim in 1..={MAX_HEAD_DIM} and query heads a multiple of \
+                "attention needs head_dim a multiple of 4 up to {MAX_HEAD_DIM} and query heads a multiple of \
                  KV heads; got {heads:?}"
             )));
         }
@@ -69,7 +73,8 @@ impl Attention {
         bind: &wgpu::BindGroup,
         n_tokens: usize,
     ) {
-        self.kernel
-            .dispatch(pass, bind, [self.heads.n_head as u32, n_tokens as u32, 1]);
+        let invocations = (self.heads.n_head * n_tokens) as u32;
+        let groups = invocations.div_ceil(INVOCATIONS_PER_GROUP);
+        self.kernel.dispatch(pass, bind, [groups, 1, 1]);
     }
 }

@@ -1,4 +1,4 @@
-//! `shaders/embedding.wgsl`: gathers token rows from a row-sharded fp16 table.
+//! `shaders/embedding.wgsl`: gathers token rows from a row-sharded, transposed fp16 table.
 
 use super::{constant, Kernel, Slot};
 use crate::error::Result;
@@ -6,8 +6,12 @@ use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/embedding.wgsl");
 
+/// Words (pairs of values) per workgroup (`WG` in the shader).
+const WORDS_PER_GROUP: u32 = 64;
+
 pub struct Embedding {
     pub kernel: Kernel,
+    dim: usize,
 }
 
 impl Embedding {
@@ -24,6 +28,7 @@ impl Embedding {
                 &[("DIM", constant(dim))],
             )
             .await?,
+            dim,
         })
     }
 
@@ -46,6 +51,8 @@ impl Embedding {
         bind: &wgpu::BindGroup,
         n_tokens: usize,
     ) {
-        self.kernel.dispatch(pass, bind, [n_tokens as u32, 1, 1]);
+        let groups = (self.dim as u32 / 2).div_ceil(WORDS_PER_GROUP);
+        self.kernel
+            .dispatch(pass, bind, [groups, n_tokens as u32, 1]);
     }
 }

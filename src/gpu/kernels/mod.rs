@@ -3,25 +3,25 @@
 //! variant), creates bind groups from named buffers, and records its dispatches.
 //!
 //! Bind group layouts are explicit (not derived from the shader), so a variant that skips
-//! a binding (no bias, no norm) still takes the same bind group; unused slots get a small
+//! a binding (no bias) still takes the same bind group; unused slots get a small
 //! placeholder buffer.
 
 mod argmax;
 mod attention;
 mod embedding;
-mod matmul;
-mod matvec;
+mod linear;
 mod rmsnorm;
 pub mod rope;
+mod silu_mul;
 mod softmax;
 
 pub use argmax::Argmax;
 pub use attention::Attention;
 pub use embedding::Embedding;
-pub use matmul::Matmul;
-pub use matvec::Matvec;
+pub use linear::{Linear, LinearBindings, LinearSpec, LinearTokens};
 pub use rmsnorm::RmsNorm;
 pub use rope::Rope;
+pub use silu_mul::SiluMul;
 pub use softmax::Softmax;
 
 use super::context::GpuContext;
@@ -32,10 +32,10 @@ pub const SHADERS: [(&str, &str); 8] = [
     ("argmax.wgsl", argmax::SOURCE),
     ("attention.wgsl", attention::SOURCE),
     ("embedding.wgsl", embedding::SOURCE),
-    ("matmul.wgsl", matmul::SOURCE),
-    ("matvec.wgsl", matvec::SOURCE),
+    ("linear.wgsl", linear::SOURCE),
     ("rmsnorm.wgsl", rmsnorm::SOURCE),
     ("rope.wgsl", rope::SOURCE),
+    ("silu_mul.wgsl", silu_mul::SOURCE),
     ("softmax.wgsl", softmax::SOURCE),
 ];
 
@@ -181,104 +181,6 @@ pub fn grid(n: u32) -> [u32; 3] {
     } else {
         [MAX, n.div_ceil(MAX), 1]
     }
-}
-
-/// What a linear kernel (matvec, matmul) computes from its input buffer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum LinearInput {
-    /// The input as is.
-    Plain,
-    /// RMSNorm of the input times a norm weight (matvec only), with this epsilon.
-    RmsNorm { eps: f32 },
-    /// silu(x[:, :k]) * x[:, k:2k]: gate and up projections stacked in one row.
-    SiluMul,
-}
-
-/// The fixed shape and fusions of one linear kernel variant.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LinearSpec {
-    /// Input length (matrix columns).
-    pub k: usize,
-    /// Rows of the whole (unsharded) matrix: the output row stride.
-    pub n_out: usize,
-    pub input: LinearInput,
-    /// Add the result into the output buffer instead of overwriting it.
-    pub residual: bool,
-    /// Add a per-row bias.
-    pub bias: bool,
-}
-
-impl LinearSpec {
-    fn variant(&self) -> String {
-        let input = match self.input {
-            LinearInput::Plain => "",
-            LinearInput::RmsNorm { .. } => "+rmsnorm",
-            LinearInput::SiluMul => "+silu_mul",
-        };
-        format!(
-            "k{}n{}{input}{}{}",
-            self.k,
-            self.n_out,
-            if self.bias { "+bias" } else { "" },
-            if self.residual { "+residual" } else { "" }
-        )
-    }
-
-    fn input_mode(&self) -> f64 {
-        match self.input {
-            LinearInput::Plain => 0.0,
-            LinearInput::RmsNorm { .. } => 1.0,
-            LinearInput::SiluMul => 2.0,
-        }
-    }
-}
-
-/// The buffers a linear kernel reads and writes, for one shard of its weight.
-pub struct LinearBindings<'a> {
-    /// Uniform `params::Step`.
-    pub step: &'a wgpu::Buffer,
-    /// Uniform `params::Shard` of this shard (`MatrixShard::params`).
-    pub shard: &'a wgpu::Buffer,
-    pub x: &'a wgpu::Buffer,
-    /// The shard's packed fp16 rows.
-    pub w: &'a wgpu::Buffer,
-    pub y: &'a wgpu::Buffer,
-    /// Norm weight for `LinearInput::RmsNorm`.
-    pub norm: Option<&'a wgpu::Buffer>,
-    /// Bias of the whole matrix, when the spec has one.
-    pub bias: Option<&'a wgpu::Buffer>,
-}
-
-const LINEAR_SLOTS: [Slot; 7] = [
-    Slot::Uniform,
-    Slot::Uniform,
-    Slot::Read,
-    Slot::Read,
-    Slot::ReadWrite,
-    Slot::Read,
-    Slot::Read,
-];
-
-fn bind_linear(
-    kernel: &Kernel,
-    ctx: &GpuContext,
-    spec: &LinearSpec,
-    b: &LinearBindings,
-) -> Result<wgpu::BindGroup> {
-    let norm = match (spec.input, b.norm) {
-        (LinearInput::RmsNorm { .. }, None) => {
-            return Err(Error::Gpu(format!(
-                "{}: no norm weight bound",
-                kernel.label
-            )))
-        }
-        (_, n) => n.unwrap_or(ctx.placeholder()),
-    };
-    let bias = match (spec.bias, b.bias) {
-        (true, None) => return Err(Error::Gpu(format!("{}: no bias bound", kernel.label))),
-        (_, bias) => bias.unwrap_or(ctx.placeholder()),
-    };
-    kernel.bind(ctx, &[b.step, b.shard, b.x, b.w, b.y, norm, bias])
 }
 
 /// Converts a size to a WGSL override constant value.

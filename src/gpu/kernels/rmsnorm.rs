@@ -1,10 +1,13 @@
-//! `shaders/rmsnorm.wgsl`: y[t] = x[t] / rms(x[t]) * w, one workgroup per token.
+//! `shaders/rmsnorm.wgsl`: y[t] = x[t] / rms(x[t]) * w, one invocation per token (barrier-free).
 
 use super::{constant, Kernel, Slot};
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/rmsnorm.wgsl");
+
+/// Tokens per workgroup (`WG` in the shader).
+const TOKENS_PER_GROUP: u32 = 64;
 
 pub struct RmsNorm {
     pub kernel: Kernel,
@@ -14,20 +17,22 @@ impl RmsNorm {
     pub async fn new(ctx: &GpuContext, dim: usize, eps: f32) -> Result<Self> {
         let constants = [("DIM", constant(dim)), ("EPS", f64::from(eps))];
         let label = format!("rmsnorm[dim{dim}]");
-        let slots = [Slot::Read, Slot::Read, Slot::ReadWrite];
+        let slots = [Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite];
         Ok(Self {
             kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &constants).await?,
         })
     }
 
+    /// Normalizes the chunk's `step.n_tokens` rows of `x` [n, dim] into `y` with weight `w`.
     pub fn bind(
         &self,
         ctx: &GpuContext,
+        step: &wgpu::Buffer,
         x: &wgpu::Buffer,
         w: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Result<wgpu::BindGroup> {
-        self.kernel.bind(ctx, &[x, w, y])
+        self.kernel.bind(ctx, &[step, x, w, y])
     }
 
     pub fn dispatch(
@@ -36,6 +41,10 @@ impl RmsNorm {
         bind: &wgpu::BindGroup,
         n_tokens: usize,
     ) {
-        self.kernel.dispatch(pass, bind, [n_tokens as u32, 1, 1]);
+        self.kernel.dispatch(
+            pass,
+            bind,
+            [(n_tokens as u32).div_ceil(TOKENS_PER_GROUP), 1, 1],
+        );
     }
 }
