@@ -76,7 +76,7 @@ fn weight(
     seed: u64,
 ) -> (GpuMatrix, Vec<f32>) {
     let t = f32_tensor("w", &[rows, cols], &random_vec(rows * cols, seed));
-    let narrow = ctx.with_max_binding((rows_per_shard * cols * 2) as u64);
+    let narrow = ctx.with_max_binding((rows_per_shard * cols.div_ceil(8) * 16) as u64);
     let m = GpuMatrix::upload(&narrow, &t).unwrap();
     (m, quant::to_f16_rounded_f32(&t).unwrap())
 }
@@ -115,39 +115,58 @@ fn uniform_structs_match_wgsl() {
 #[test]
 fn weights_split_into_ragged_shards() {
     let ctx = gpu_context();
-    let (m, want) = weight(&ctx, 37, 130, 15, 1);
-    let rows: Vec<(usize, usize)> = m.shards.iter().map(|s| (s.row_start, s.n_rows)).collect();
-    assert_eq!(rows, vec![(0, 15), (15, 15), (30, 7)]);
-    // Each shard is transposed: word j (columns 2j, 2j+1) of local row r at j * n_rows + r.
+    // 40 rows fit a binding: shards of 32 (whole row blocks); the last is padded.
+    let (rows, cols) = (37, 132);
+    let (m, want) = weight(&ctx, rows, cols, 40, 1);
+    let shards: Vec<(usize, usize, usize)> = m
+        .shards
+        .iter()
+        .map(|s| (s.row_start, s.n_rows, s.padded_rows))
+        .collect();
+    assert_eq!(shards, vec![(0, 32, 32), (32, 5, 32)]);
+    // Blocked layout: 8 columns per 16-byte chunk (zero-padded), chunk c of row i of
+    // 32-row block b at (b * col_chunks + c) * 32 + i.
+    let chunks = cols.div_ceil(8);
     let mut got = Vec::new();
     for s in &m.shards {
-        let bytes = block(ctx.read_buffer(&s.buffer, 0, (s.n_rows * 130 * 2) as u64)).unwrap();
+        let bytes =
+            block(ctx.read_buffer(&s.buffer, 0, (s.padded_rows * chunks * 16) as u64)).unwrap();
         let halves: Vec<f32> = bytes
             .chunks_exact(2)
             .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
             .collect();
-        for r in 0..s.n_rows {
-            for j in 0..65 {
-                let word = j * s.n_rows + r;
-                got.extend([halves[2 * word], halves[2 * word + 1]]);
+        for r in 0..s.padded_rows {
+            let mut row = Vec::new();
+            for c in 0..chunks {
+                let at = ((r / 32 * chunks + c) * 32 + r % 32) * 8;
+                row.extend_from_slice(&halves[at..at + 8]);
+            }
+            assert!(row[cols..].iter().all(|&v| v == 0.0), "column padding");
+            if r < s.n_rows {
+                got.extend_from_slice(&row[..cols]);
+            } else {
+                assert!(row.iter().all(|&v| v == 0.0), "row padding");
             }
         }
     }
     assert_eq!(got, want);
 
-    let odd = f32_tensor("odd", &[2, 3], &[0.0; 6]);
-    assert!(matches!(
-        GpuMatrix::upload(&ctx, &odd),
-        Err(hearth::Error::InvalidConfig(_))
-    ));
+    for bad in [[2, 3], [2, 130]] {
+        let t = f32_tensor("bad", &bad, &vec![0.0; bad[0] * bad[1]]);
+        assert!(matches!(
+            GpuMatrix::upload(&ctx, &t),
+            Err(hearth::Error::InvalidConfig(_))
+        ));
+    }
 }
 
-/// Runs one linear kernel variant over a 3-shard [37, 130] weight for a chunk of
+/// Runs one linear kernel variant over a 2-shard [37, k] weight for a chunk of
 /// `n_tokens` and checks it against the reference.
-fn check_linear(tokens: LinearTokens, bias: bool, residual: bool, n_tokens: usize) {
+fn check_linear(tokens: LinearTokens, k: usize, bias: bool, residual: bool, n_tokens: usize) {
     let ctx = gpu_context();
-    let (rows, k) = (37, 130);
-    let (w, w_ref) = weight(&ctx, rows, k, 15, 2);
+    let rows = 37;
+    let (w, w_ref) = weight(&ctx, rows, k, 32, 2);
+    assert_eq!(w.shards.len(), 2);
     let x = random_vec(n_tokens * k, 3);
     let bias_v = random_vec(rows, 5);
     let y0 = random_vec(n_tokens * rows, 6);
@@ -207,7 +226,7 @@ fn check_linear(tokens: LinearTokens, bias: bool, residual: bool, n_tokens: usiz
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= LINEAR_TOL,
-        "{tokens:?} bias={bias} residual={residual} n={n_tokens}: max diff {diff}"
+        "{tokens:?} k={k} bias={bias} residual={residual} n={n_tokens}: max diff {diff}"
     );
 }
 
@@ -215,19 +234,22 @@ fn check_linear(tokens: LinearTokens, bias: bool, residual: bool, n_tokens: usiz
 fn linear_variants_match_reference() {
     let one = LinearTokens::All { per_invocation: 1 };
     let eight = LinearTokens::All { per_invocation: 8 };
+    // k = 132 ends with half a column chunk; 136 with a whole one.
     for n in [5, 13] {
-        check_linear(one, false, false, n);
-        check_linear(one, true, true, n);
-        check_linear(eight, false, false, n);
-        check_linear(eight, true, false, n);
-        check_linear(eight, false, true, n);
-        check_linear(LinearTokens::Last, true, true, n);
+        for k in [132, 136] {
+            check_linear(one, k, false, false, n);
+            check_linear(one, k, true, true, n);
+            check_linear(eight, k, false, false, n);
+            check_linear(eight, k, true, false, n);
+            check_linear(eight, k, false, true, n);
+            check_linear(LinearTokens::Last, k, true, true, n);
+        }
     }
-    check_linear(LinearTokens::Last, false, false, 1);
-    check_linear(eight, true, true, 1);
+    check_linear(LinearTokens::Last, 132, false, false, 1);
+    check_linear(eight, 132, true, true, 1);
     let ctx = gpu_context();
     let spec = LinearSpec {
-        k: 130,
+        k: 132,
         n_out: 37,
         residual: false,
         bias: false,
@@ -394,10 +416,10 @@ fn attention_matches_reference_with_partly_filled_cache() {
 #[test]
 fn embedding_gathers_from_sharded_table() {
     let ctx = gpu_context();
-    let (vocab, dim) = (50, 130);
-    let (table, table_ref) = weight(&ctx, vocab, dim, 20, 13);
+    let (vocab, dim) = (80, 132);
+    let (table, table_ref) = weight(&ctx, vocab, dim, 32, 13);
     assert_eq!(table.shards.len(), 3);
-    let tokens: [u32; 5] = [0, 49, 20, 19, 41];
+    let tokens: [u32; 6] = [0, 79, 32, 31, 41, 70];
     let kernel = block(Embedding::new(&ctx, dim)).unwrap();
     let tok_buf = ctx.storage_init("tokens", bytemuck::cast_slice(&tokens));
     let x = ctx.storage("x", (tokens.len() * dim * 4) as u64);

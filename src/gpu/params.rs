@@ -25,7 +25,8 @@ pub struct Shard {
     pub row_start: u32,
     /// Rows in this shard.
     pub n_rows: u32,
-    pub pad0: u32,
+    /// 16-byte column chunks per row of the blocked layout (`gpu::weights`).
+    pub col_chunks: u32,
     pub pad1: u32,
 }
 
@@ -46,7 +47,7 @@ pub fn layouts() -> [(&'static str, Vec<(&'static str, u32)>); 2] {
             vec![
                 ("row_start", std::mem::offset_of!(Shard, row_start) as u32),
                 ("n_rows", std::mem::offset_of!(Shard, n_rows) as u32),
-                ("pad0", std::mem::offset_of!(Shard, pad0) as u32),
+                ("col_chunks", std::mem::offset_of!(Shard, col_chunks) as u32),
                 ("pad1", std::mem::offset_of!(Shard, pad1) as u32),
             ],
         ),

@@ -1,9 +1,15 @@
 //! Weights on the GPU. Matrices are fp16, two per `u32` (kernels read them with
 //! `unpack2x16float`, so no `shader-f16` is needed), split by rows into shards so that no
-//! binding exceeds the device's storage binding limit. Each shard is stored TRANSPOSED,
-//! `[cols/2 words][n_rows]`: word j of local row r (columns 2j, 2j+1) at `j * n_rows + r`,
-//! so that kernels computing one row per invocation read adjacent words in adjacent
-//! invocations. Norm weights and biases are f32.
+//! binding exceeds the device's storage binding limit. Norm weights and biases are f32.
+//!
+//! Layout of a shard, in 16-byte chunks (one `vec4<u32>`: 8 consecutive columns of a row):
+//! rows are grouped in blocks of `ROW_BLOCK`; block b, column chunk c, row i of the block
+//! is chunk `(b * col_chunks + c) * ROW_BLOCK + i`. A linear kernel invocation computes
+//! `ROWS_PER_INVOCATION` adjacent rows of a block, so for each column chunk the invocations
+//! of a block read one contiguous run of memory (coalesced on GPUs), and a block streams
+//! through memory in order (what CPU implementations such as lavapipe need: they load per
+//! SIMD lane, and strided walks defeat the prefetcher). Columns are padded with zeros to a
+//! multiple of 8 and rows to a multiple of `ROW_BLOCK`.
 
 use half::f16;
 
@@ -12,17 +18,26 @@ use super::params;
 use crate::error::{Error, Result};
 use crate::formats::{quant, Tensor};
 
+/// Rows per block of the layout (8 SIMD lanes × `ROWS_PER_INVOCATION`).
+pub const ROW_BLOCK: usize = 32;
+/// Rows one linear kernel invocation computes.
+pub const ROWS_PER_INVOCATION: usize = 4;
+/// Columns per 16-byte chunk.
+pub const CHUNK_COLS: usize = 8;
+
 /// Elements dequantized at a time while uploading: bounds the CPU memory an upload needs.
 const UPLOAD_PIECE_ELEMENTS: usize = 1 << 22;
 
 /// A contiguous run of rows of a matrix, in its own buffer.
 pub struct MatrixShard {
-    /// `cols / 2 * n_rows` packed fp16 pairs, transposed: word j of row r at `j * n_rows + r`.
+    /// `padded_rows * col_chunks` 16-byte chunks in the blocked layout (module docs).
     pub buffer: wgpu::Buffer,
     /// A uniform `params::Shard` describing this shard, for the kernels.
     pub params: wgpu::Buffer,
     pub row_start: usize,
     pub n_rows: usize,
+    /// `n_rows` rounded up to `ROW_BLOCK`.
+    pub padded_rows: usize,
 }
 
 /// A `[rows, cols]` fp16 matrix split by rows across bindings.
@@ -30,25 +45,31 @@ pub struct GpuMatrix {
     pub name: String,
     pub rows: usize,
     pub cols: usize,
+    /// `cols / CHUNK_COLS`, rounded up.
+    pub col_chunks: usize,
     pub shards: Vec<MatrixShard>,
 }
 
 impl GpuMatrix {
     /// A zeroed matrix, sharded for `ctx.max_binding()`.
     pub fn new(ctx: &GpuContext, name: &str, rows: usize, cols: usize) -> Result<Self> {
-        if cols == 0 || !cols.is_multiple_of(2) {
+        if cols == 0 || !cols.is_multiple_of(4) {
             return Err(Error::InvalidConfig(format!(
-                "matrix '{name}' has {cols} columns; the GPU layout needs an even, non-zero count"
+                "matrix '{name}' has {cols} columns; the GPU layout needs a non-zero multiple \
+                 of 4"
             )));
         }
         if rows == 0 {
             return Err(Error::InvalidConfig(format!("matrix '{name}' has no rows")));
         }
-        let row_bytes = (cols * 2) as u64;
-        let rows_per_shard = (ctx.max_binding() / row_bytes) as usize;
+        let col_chunks = cols.div_ceil(CHUNK_COLS);
+        let row_bytes = (col_chunks * 16) as u64;
+        // Whole row blocks per shard, so that a padded shard still fits.
+        let rows_per_shard = (ctx.max_binding() / row_bytes) as usize / ROW_BLOCK * ROW_BLOCK;
         if rows_per_shard == 0 {
             return Err(Error::DoesNotFit(format!(
-                "one row of '{name}' takes {row_bytes} bytes, over the {}-byte binding limit",
+                "{ROW_BLOCK} rows of '{name}' take {} bytes, over the {}-byte binding limit",
+                row_bytes * ROW_BLOCK as u64,
                 ctx.max_binding()
             )));
         }
@@ -62,18 +83,20 @@ impl GpuMatrix {
         let mut row_start = 0;
         while row_start < rows {
             let n_rows = rows_per_shard.min(rows - row_start);
+            let padded_rows = n_rows.div_ceil(ROW_BLOCK) * ROW_BLOCK;
             let label = format!("{name}[rows {row_start}..{}]", row_start + n_rows);
             let p = params::Shard {
                 row_start: row_start as u32,
                 n_rows: n_rows as u32,
-                pad0: 0,
+                col_chunks: col_chunks as u32,
                 pad1: 0,
             };
             shards.push(MatrixShard {
-                buffer: ctx.storage(&label, n_rows as u64 * row_bytes),
+                buffer: ctx.storage(&label, padded_rows as u64 * row_bytes),
                 params: ctx.uniform_init(&format!("{label} shard params"), bytemuck::bytes_of(&p)),
                 row_start,
                 n_rows,
+                padded_rows,
             });
             row_start += n_rows;
         }
@@ -81,6 +104,7 @@ impl GpuMatrix {
             name: name.to_string(),
             rows,
             cols,
+            col_chunks,
             shards,
         })
     }
@@ -108,7 +132,9 @@ impl GpuMatrix {
                 found: t.shape.clone(),
             });
         }
-        let piece_rows = (UPLOAD_PIECE_ELEMENTS / cols).max(1);
+        // Whole row blocks per piece, so that pieces of a block-aligned tensor are written
+        // in one contiguous run each.
+        let piece_rows = (UPLOAD_PIECE_ELEMENTS / cols / ROW_BLOCK).max(1) * ROW_BLOCK;
         let mut r = 0;
         while r < rows {
             let end = (r + piece_rows).min(rows);
@@ -139,31 +165,83 @@ impl GpuMatrix {
                 self.rows
             )));
         }
-        let words = self.cols / 2;
         for shard in &self.shards {
             let start = row.max(shard.row_start);
             let end = (row + n_rows).min(shard.row_start + shard.n_rows);
             if start >= end {
                 continue;
             }
-            // The rows start..end transposed: run j holds word j of each row, and lands at
-            // word `j * n_rows + (start - row_start)` of the shard.
-            let run = end - start;
-            let mut transposed = vec![0u32; words * run];
-            for (i, r) in (start..end).enumerate() {
-                let src = &values[(r - row) * self.cols..(r - row + 1) * self.cols];
-                for (j, pair) in src.chunks_exact(2).enumerate() {
-                    transposed[j * run + i] =
-                        u32::from(pair[0].to_bits()) | (u32::from(pair[1].to_bits()) << 16);
+            // Local blocks first..last of the shard; the rows of `values` start at `row`.
+            let (first, last) = (
+                (start - shard.row_start) / ROW_BLOCK,
+                (end - 1 - shard.row_start) / ROW_BLOCK,
+            );
+            let mut run: Vec<[u32; 4]> = Vec::new();
+            let mut run_block = first;
+            for b in first..=last {
+                let block_start = shard.row_start + b * ROW_BLOCK;
+                let block_end = block_start + ROW_BLOCK;
+                let (lo, hi) = (start.max(block_start), end.min(block_end));
+                let whole = lo == block_start && (hi == block_end || hi == self.rows);
+                if whole {
+                    // A block written whole: part of one contiguous run of blocks.
+                    if run.is_empty() {
+                        run_block = b;
+                    }
+                    run.extend(self.block_chunks(values, row, block_start, lo..hi));
+                    continue;
+                }
+                self.flush(ctx, shard, run_block, &mut run);
+                // Part of a block: one write per column chunk, of the rows lo..hi.
+                let chunks = self.block_chunks(values, row, block_start, lo..hi);
+                for c in 0..self.col_chunks {
+                    let first_chunk = (b * self.col_chunks + c) * ROW_BLOCK + lo - block_start;
+                    let src = &chunks
+                        [(c * ROW_BLOCK + lo - block_start)..(c * ROW_BLOCK + hi - block_start)];
+                    ctx.queue().write_buffer(
+                        &shard.buffer,
+                        (first_chunk * 16) as u64,
+                        bytemuck::cast_slice(src),
+                    );
                 }
             }
-            for (j, words_j) in transposed.chunks_exact(run).enumerate() {
-                let offset = ((j * shard.n_rows + start - shard.row_start) * 4) as u64;
-                ctx.queue()
-                    .write_buffer(&shard.buffer, offset, bytemuck::cast_slice(words_j));
-            }
+            self.flush(ctx, shard, run_block, &mut run);
         }
         Ok(())
+    }
+
+    /// The chunks of block rows `block_start..block_start + ROW_BLOCK` in layout order
+    /// (column chunk, then row), holding `values` rows `rows` (rows of `values` start at
+    /// `first_row`) and zeros elsewhere.
+    fn block_chunks(
+        &self,
+        values: &[f16],
+        first_row: usize,
+        block_start: usize,
+        rows: std::ops::Range<usize>,
+    ) -> Vec<[u32; 4]> {
+        let mut out = vec![[0u32; 4]; self.col_chunks * ROW_BLOCK];
+        for r in rows {
+            let src = &values[(r - first_row) * self.cols..(r - first_row + 1) * self.cols];
+            for (c, cols) in src.chunks(CHUNK_COLS).enumerate() {
+                let chunk = &mut out[c * ROW_BLOCK + r - block_start];
+                for (w, pair) in chunk.iter_mut().zip(cols.chunks_exact(2)) {
+                    *w = u32::from(pair[0].to_bits()) | (u32::from(pair[1].to_bits()) << 16);
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes the whole blocks collected in `run`, starting at local block `block`.
+    fn flush(&self, ctx: &GpuContext, shard: &MatrixShard, block: usize, run: &mut Vec<[u32; 4]>) {
+        if run.is_empty() {
+            return;
+        }
+        let offset = (block * self.col_chunks * ROW_BLOCK * 16) as u64;
+        ctx.queue()
+            .write_buffer(&shard.buffer, offset, bytemuck::cast_slice(run));
+        run.clear();
     }
 }
 

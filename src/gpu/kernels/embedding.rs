@@ -1,4 +1,4 @@
-//! `shaders/embedding.wgsl`: gathers token rows from a row-sharded, transposed fp16 table.
+//! `shaders/embedding.wgsl`: gathers token rows from a row-sharded fp16 table (blocked layout).
 
 use super::{constant, Kernel, Slot};
 use crate::error::Result;
@@ -6,8 +6,8 @@ use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/embedding.wgsl");
 
-/// Words (pairs of values) per workgroup (`WG` in the shader).
-const WORDS_PER_GROUP: u32 = 64;
+/// Column chunks (8 values) per workgroup (`WG` in the shader).
+const CHUNKS_PER_GROUP: u32 = 64;
 
 pub struct Embedding {
     pub kernel: Kernel,
@@ -51,7 +51,8 @@ impl Embedding {
         bind: &wgpu::BindGroup,
         n_tokens: usize,
     ) {
-        let groups = (self.dim as u32 / 2).div_ceil(WORDS_PER_GROUP);
+        let chunks = self.dim.div_ceil(crate::gpu::weights::CHUNK_COLS) as u32;
+        let groups = chunks.div_ceil(CHUNKS_PER_GROUP);
         self.kernel
             .dispatch(pass, bind, [groups, n_tokens as u32, 1]);
     }

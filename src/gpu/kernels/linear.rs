@@ -1,5 +1,5 @@
-//! `shaders/linear.wgsl`: Y = X · Wᵀ (+ bias) (+ Y) over the shards of a transposed fp16
-//! matrix, one invocation per output row and tile of tokens.
+//! `shaders/linear.wgsl`: Y = X · Wᵀ (+ bias) (+ Y) over the shards of an fp16 matrix in
+//! the blocked layout of `gpu::weights`, one invocation per 4 output rows and tile of tokens.
 
 use super::{constant, grid, Kernel, Slot};
 use crate::error::{Error, Result};
@@ -7,13 +7,13 @@ use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/linear.wgsl");
 
-/// Rows per workgroup (`WG` in the shader).
-const ROWS_PER_GROUP: u32 = 64;
+/// Rows per workgroup: `weights::ROWS_PER_INVOCATION` × `WG` invocations.
+const ROWS_PER_GROUP: u32 = (crate::gpu::weights::ROWS_PER_INVOCATION * 16) as u32;
 
 /// The fixed shape and fusions of one linear kernel variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinearSpec {
-    /// Input length (matrix columns), even.
+    /// Input length (matrix columns), a multiple of 4.
     pub k: usize,
     /// Rows of the whole (unsharded) matrix: the output row stride.
     pub n_out: usize,
@@ -49,7 +49,7 @@ pub struct LinearBindings<'a> {
     pub shard: &'a wgpu::Buffer,
     /// `[n_tokens, k]` f32.
     pub x: &'a wgpu::Buffer,
-    /// The shard's transposed packed fp16 words.
+    /// The shard's packed fp16 chunks (`gpu::weights` layout).
     pub w: &'a wgpu::Buffer,
     /// `[n_tokens, n_out]` f32.
     pub y: &'a wgpu::Buffer,
@@ -74,9 +74,9 @@ impl Linear {
                 )))
             }
         };
-        if spec.k == 0 || !spec.k.is_multiple_of(2) {
+        if spec.k == 0 || !spec.k.is_multiple_of(4) {
             return Err(Error::InvalidConfig(format!(
-                "linear kernel input length {} is not even",
+                "linear kernel input length {} is not a multiple of 4",
                 spec.k
             )));
         }
