@@ -23,7 +23,7 @@ cargo build --release --target wasm32-unknown-unknown --lib
 
 rm -rf js/pkg
 wasm-bindgen --target web --no-typescript --out-dir js/pkg --out-name hearth \
-    target/wasm32-unknown-unknown/release/hearth.wasm
+    "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/hearth.wasm"
 "$wasm_opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     js/pkg/hearth_bg.wasm -o js/pkg/hearth_bg.wasm.opt
