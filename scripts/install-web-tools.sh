@@ -27,10 +27,9 @@ if [ "$have" != "$want" ]; then
     cargo install wasm-bindgen-cli --version "$want"
 fi
 
+# `npm install` rather than `npm ci`: it follows the lockfiles, leaves an up-to-date
+# node_modules alone (repeated runs skip it), and tolerates optional platform packages
+# that a lockfile written on another platform leaves out.
 for dir in js www tests/e2e tests/consumer; do
-    if [ -f "$dir/package-lock.json" ]; then
-        npm ci --prefix "$dir" --no-audit --no-fund
-    else
-        npm install --prefix "$dir" --no-audit --no-fund
-    fi
+    npm install --prefix "$dir" --no-audit --no-fund --prefer-offline
 done
