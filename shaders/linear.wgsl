@@ -11,10 +11,11 @@
 // storage load is issued per lane, and strided walks defeat the prefetcher; so loads are
 // wide, few per multiply-add, and sequential.
 //
-// Entry points: `tile8` computes 8 tokens per invocation (prefill: each weight load is
-// reused for 8 tokens); `tile1` one token per invocation, or with LAST_TOKEN only the
+// Entry points: `tile8` computes 8 rows × 8 tokens per invocation (prefill: each weight
+// load is reused for 8 tokens, each input load for 8 rows); `tile1` 4 rows of one token, or with LAST_TOKEN only the
 // chunk's last token, written to output row 0 (decode, and the logits of the last token).
-// Workgroups: x (+ z beyond 65535) over pairs of row blocks, y over tiles of tokens.
+// Workgroups: x (+ z beyond 65535) over pairs of row blocks (64 rows), y over tiles of
+// tokens.
 
 struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 struct Shard { row_start: u32, n_rows: u32, col_chunks: u32, pad1: u32 }
@@ -112,13 +113,21 @@ fn chunk4(l0: vec4<f32>, l1: vec4<f32>, l2: vec4<f32>, l3: vec4<f32>,
          + vec4<f32>(dot(h0, b), dot(h1, b), dot(h2, b), dot(h3, b));
 }
 
-@compute @workgroup_size(16)
+// 8 rows (the same lanes of two adjacent blocks) × 8 tokens per invocation: each x load
+// serves 8 rows and each weight load 8 tokens. A workgroup of 8 covers the same 64 rows
+// as a `tile1` workgroup of 16.
+@compute @workgroup_size(8)
 fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
-    let at = rows_of(wid, nwg, lid);
-    let r0 = at.x;
-    if (r0 >= shard.n_rows) { return; }
+    let pair = wid.x + wid.z * nwg.x;
+    let ra = pair * 2u * ROW_BLOCK + 4u * lid;
+    if (ra >= shard.n_rows) { return; }
+    let rb = ra + ROW_BLOCK;
+    let block_chunks = shard.col_chunks * ROW_BLOCK;
+    var wa = pair * 2u * block_chunks + 4u * lid;
+    // Without a second block (the shard ends), read the first again; nothing is stored.
+    var wb = select(wa, wa + block_chunks, rb < shard.n_rows);
     let t0 = wid.y * 8u;
     let last = step.n_tokens - 1u;
     let k4 = K / 4u;
@@ -131,51 +140,103 @@ fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
     let b5 = min(t0 + 5u, last) * k4;
     let b6 = min(t0 + 6u, last) * k4;
     let b7 = min(t0 + 7u, last) * k4;
-    // acc_t: the 4 rows of token t0 + t.
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    var acc4 = vec4<f32>(0.0);
-    var acc5 = vec4<f32>(0.0);
-    var acc6 = vec4<f32>(0.0);
-    var acc7 = vec4<f32>(0.0);
-    var wi = at.y;
+    // a_t / b_t: the 4 rows from ra / rb of token t0 + t.
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var c0 = vec4<f32>(0.0);
+    var c1 = vec4<f32>(0.0);
+    var c2 = vec4<f32>(0.0);
+    var c3 = vec4<f32>(0.0);
+    var c4 = vec4<f32>(0.0);
+    var c5 = vec4<f32>(0.0);
+    var c6 = vec4<f32>(0.0);
+    var c7 = vec4<f32>(0.0);
     // Full chunks, then (K % 8 == 4) the last chunk's low half with zero high inputs.
     let chunks = (K + 7u) / 8u;
     for (var c = 0u; c < chunks; c++) {
-        let w0 = wt[wi];
-        let w1 = wt[wi + 1u];
-        let w2 = wt[wi + 2u];
-        let w3 = wt[wi + 3u];
-        wi += ROW_BLOCK;
-        let l0 = lo(w0);
-        let l1 = lo(w1);
-        let l2 = lo(w2);
-        let l3 = lo(w3);
-        let h0 = hi(w0);
-        let h1 = hi(w1);
-        let h2 = hi(w2);
-        let h3 = hi(w3);
+        let u0 = wt[wa];
+        let u1 = wt[wa + 1u];
+        let u2 = wt[wa + 2u];
+        let u3 = wt[wa + 3u];
+        let v0 = wt[wb];
+        let v1 = wt[wb + 1u];
+        let v2 = wt[wb + 2u];
+        let v3 = wt[wb + 3u];
+        wa += ROW_BLOCK;
+        wb += ROW_BLOCK;
+        let l0 = lo(u0);
+        let l1 = lo(u1);
+        let l2 = lo(u2);
+        let l3 = lo(u3);
+        let h0 = hi(u0);
+        let h1 = hi(u1);
+        let h2 = hi(u2);
+        let h3 = hi(u3);
+        let m0 = lo(v0);
+        let m1 = lo(v1);
+        let m2 = lo(v2);
+        let m3 = lo(v3);
+        let n0 = hi(v0);
+        let n1 = hi(v1);
+        let n2 = hi(v2);
+        let n3 = hi(v3);
         let i = 2u * c;
         let full = 2u * c + 1u < k4;
         let j = select(i, i + 1u, full);
         let z = select(vec4<f32>(0.0), vec4<f32>(1.0), full);
-        acc0 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, x[b0 + i], x[b0 + j] * z);
-        acc1 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, x[b1 + i], x[b1 + j] * z);
-        acc2 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, x[b2 + i], x[b2 + j] * z);
-        acc3 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, x[b3 + i], x[b3 + j] * z);
-        acc4 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, x[b4 + i], x[b4 + j] * z);
-        acc5 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, x[b5 + i], x[b5 + j] * z);
-        acc6 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, x[b6 + i], x[b6 + j] * z);
-        acc7 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, x[b7 + i], x[b7 + j] * z);
+        var p = x[b0 + i];
+        var q = x[b0 + j] * z;
+        a0 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
+        c0 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
+        p = x[b1 + i];
+        q = x[b1 + j] * z;
+        a1 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
+        c1 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
+        p = x[b2 + i];
+        q = x[b2 + j] * z;
+        a2 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
+        c2 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
+        p = x[b3 + i];
+        q = x[b3 + j] * z;
+        a3 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
+        c3 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
+        p = x[b4 + i];
+        q = x[b4 + j] * z;
+        a4 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
+        c4 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
+        p = x[b5 + i];
+        q = x[b5 + j] * z;
+        a5 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
+        c5 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
+        p = x[b6 + i];
+        q = x[b6 + j] * z;
+        a6 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
+        c6 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
+        p = x[b7 + i];
+        q = x[b7 + j] * z;
+        a7 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
+        c7 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
     }
-    store4(t0, r0, acc0);
-    store4(t0 + 1u, r0, acc1);
-    store4(t0 + 2u, r0, acc2);
-    store4(t0 + 3u, r0, acc3);
-    store4(t0 + 4u, r0, acc4);
-    store4(t0 + 5u, r0, acc5);
-    store4(t0 + 6u, r0, acc6);
-    store4(t0 + 7u, r0, acc7);
+    store4(t0, ra, a0);
+    store4(t0 + 1u, ra, a1);
+    store4(t0 + 2u, ra, a2);
+    store4(t0 + 3u, ra, a3);
+    store4(t0 + 4u, ra, a4);
+    store4(t0 + 5u, ra, a5);
+    store4(t0 + 6u, ra, a6);
+    store4(t0 + 7u, ra, a7);
+    store4(t0, rb, c0);
+    store4(t0 + 1u, rb, c1);
+    store4(t0 + 2u, rb, c2);
+    store4(t0 + 3u, rb, c3);
+    store4(t0 + 4u, rb, c4);
+    store4(t0 + 5u, rb, c5);
+    store4(t0 + 6u, rb, c6);
+    store4(t0 + 7u, rb, c7);
 }

@@ -129,20 +129,23 @@ impl GpuContext {
         }
     }
 
-    /// One paragraph for `hearth info` and benchmarks.
+    /// One line naming the adapter, for benchmarks and the engine's info: name, backend,
+    /// device type and driver.
     pub fn describe(&self) -> String {
         let i = &self.inner.info;
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            i.name, i.backend, i.device_type, i.driver, i.driver_info
+        )
+    }
+
+    /// The device's limits and the adapter's features, for diagnostics.
+    pub fn describe_limits(&self) -> String {
         let l = &self.inner.limits;
         format!(
-            "adapter: {} ({:?}, {:?}, driver {} {})\n\
-             limits: max storage binding {} MiB, max buffer {} MiB, workgroup storage {} KiB, \
+            "limits: max storage binding {} MiB, max buffer {} MiB, workgroup storage {} KiB, \
              {} invocations per workgroup, {} storage buffers per stage, {} bind groups\n\
              adapter features: {:?}",
-            i.name,
-            i.backend,
-            i.device_type,
-            i.driver,
-            i.driver_info,
             l.max_storage_buffer_binding_size >> 20,
             l.max_buffer_size >> 20,
             l.max_compute_workgroup_storage_size >> 10,
