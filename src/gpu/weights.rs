@@ -26,7 +26,7 @@ pub const ROWS_PER_INVOCATION: usize = 4;
 pub const CHUNK_COLS: usize = 8;
 
 /// Elements dequantized at a time while uploading: bounds the CPU memory an upload needs.
-const UPLOAD_PIECE_ELEMENTS: usize = 1 << 22;
+const UPLOAD_PIECE_ELEMENTS: usize = 1 << 20;
 
 /// A contiguous run of rows of a matrix, in its own buffer.
 pub struct MatrixShard {
