@@ -129,7 +129,10 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
 
 /// Metadata for a Hugging Face model, under the same keys a GGUF file uses, so that
 /// downstream code reads one shape.
-pub fn hf_metadata(config: &ModelConfig, tokenizer: &crate::tokenizer::HfTokenizerConfig) -> Metadata {
+pub fn hf_metadata(
+    config: &ModelConfig,
+    tokenizer: &crate::tokenizer::HfTokenizerConfig,
+) -> Metadata {
     let mut metadata = Metadata::default();
     let arch = match config.arch {
         Arch::Llama => "llama",
