@@ -2,16 +2,25 @@
 SHELL := /bin/bash
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: test test-native test-wasm e2e web demo bench models lint package site
+.PHONY: test test-native test-wasm e2e web demo bench models test-models lint package site
 
 ## Everything CI runs: native tests on the GPU-less Vulkan driver, the wasm build, browser tests.
 test: models test-native test-wasm web e2e
 
 models:
-	scripts/fetch-models.sh smollm2
+	scripts/fetch-models.sh smollm2 qwen2.5-coder
 
 test-native: models
 	HEARTH_REQUIRE_GPU=1 cargo test
+
+## Beyond CI (about 15 minutes here): fetch every real model (cached outside the checkout),
+## check Qwen2.5 0.5B's perplexity against llama.cpp's and load the 1.5B model in the browser.
+test-models: web
+	scripts/fetch-models.sh all
+	cargo build --release --bin hearth
+	scripts/check-perplexity.py models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
+		tests/fixtures/qwen2.5-coder-0.5b-instruct-q4_k_m.json 0.001
+	node tests/e2e/run.mjs --models
 
 test-wasm:
 	cargo build --release --target wasm32-unknown-unknown --lib

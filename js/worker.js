@@ -56,6 +56,23 @@ function noteTrap(error) {
   }
 }
 
+/**
+ * Whether the browser's WebGPU adapter is a CPU implementation (SwiftShader, llvmpipe, WARP):
+ * those want other kernels than GPUs do, and wgpu cannot tell from inside wasm.
+ */
+async function softwareAdapter() {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter();
+    const info = adapter?.info;
+    if (!info) return undefined;
+    if (info.isFallbackAdapter) return true;
+    const names = [info.vendor, info.architecture, info.device, info.description].join(" ");
+    return /swiftshader|llvmpipe|lavapipe|warp|basic render/i.test(names);
+  } catch {
+    return undefined;
+  }
+}
+
 async function load(message) {
   try {
     await loadOnce(message);
@@ -73,7 +90,7 @@ async function loadOnce({ id, source, contextLength }) {
   const memoryBefore = wasm.memory.buffer.byteLength;
 
   const { reader, total, phase } = await openSource(source);
-  const loader = await createLoader(contextLength ?? undefined);
+  const loader = await createLoader(contextLength ?? undefined, await softwareAdapter());
   try {
     let bytes = 0;
     let progress = { tensors_done: 0, tensors_total: 0 };

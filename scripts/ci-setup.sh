@@ -18,4 +18,4 @@ fi
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
 [ -x scripts/install-web-tools.sh ] && scripts/install-web-tools.sh
-scripts/fetch-models.sh smollm2
+scripts/fetch-models.sh smollm2 qwen2.5-coder

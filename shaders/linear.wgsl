@@ -1,24 +1,27 @@
-// Linear layer over ONE shard of a row-sharded fp16 matrix W [rows, K], K a multiple of 4:
-//   Y[t, row] = X[t, :] · W[row, :]  (+ bias[row])  (+ Y[t, row] if RESIDUAL)
+// Linear layer over ONE shard of a row-sharded weight matrix W [rows, K] in any GPU weight
+// format (gpu/formats.rs; the format's decode snippet is included below):
+//   Y[t, row_start + r] = X[t, :] · W[r, :]  (+ bias[row])  (+ Y[t, row] if RESIDUAL)
 //
-// Weight layout (gpu/weights.rs), in 16-byte chunks of 8 columns (4 words of 2 fp16):
-// blocks of 32 rows; chunk c of row i of block b at `(b * CHUNKS + c) * 32 + i`, columns
-// zero-padded to CHUNKS * 8. One invocation computes 4 adjacent rows of a block (8
-// invocations per block), so for each chunk a block's invocations read 512 contiguous
-// bytes and the block streams through memory in order, while X[t, 8c..8c+8] is the same
-// for every invocation. No workgroup memory and no barriers: on CPU WebGPU implementations
-// (lavapipe, SwiftShader) invocations are SIMD lanes, a barrier costs microseconds, every
-// storage load is issued per lane, and strided walks defeat the prefetcher; so loads are
-// wide, few per multiply-add, and sequential.
+// Layout (gpu/weights.rs): blocks of ROW_BLOCK rows; word j of group g of row i of block b
+// at ((b * n_groups + g) * WORDS + j) * ROW_BLOCK + i. A workgroup of LANES invocations takes
+// one block; invocation l computes rows l, l + LANES, l + 2 LANES, l + 3 LANES, so each weight
+// load of a subgroup reads consecutive words, and the block streams through memory in
+// order, while X[t, 8u..8u+8] is the same for every invocation (one broadcast load).
+// (`tile1` takes TILE1_LANES invocations per block instead, each ROW_BLOCK / TILE1_LANES rows.)
+// No workgroup memory and no barriers: on CPU WebGPU implementations (lavapipe,
+// SwiftShader) invocations are SIMD lanes, a barrier costs microseconds and every storage
+// load is issued per lane; so loads are few per multiply-add and sequential.
 //
-// Entry points: `tile8` computes 8 rows × 8 tokens per invocation (prefill: each weight
-// load is reused for 8 tokens, each input load for 8 rows); `tile1` 4 rows of one token, or with LAST_TOKEN only the
-// chunk's last token, written to output row 0 (decode, and the logits of the last token).
-// Workgroups: x (+ z beyond 65535) over pairs of row blocks (64 rows), y over tiles of
+// Entry points: `tile8` computes 4 rows × 8 tokens per invocation (prefill: each decoded
+// weight serves 8 tokens, each input load 4 rows); `tile1` 4 rows of one token, or with
+// LAST_TOKEN only the chunk's last token, written to output row 0 (decode, and the logits
+// of the last token). Workgroups: x (+ z beyond 65535) over row blocks, y over tiles of
 // tokens.
 
+#include quant
+
 struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
-struct Shard { row_start: u32, n_rows: u32, col_chunks: u32, pad1: u32 }
+struct Shard { row_start: u32, n_rows: u32, n_groups: u32, pad1: u32 }
 
 override K: u32;
 override N_OUT: u32;
@@ -26,24 +29,18 @@ override RESIDUAL: bool = false;
 override HAS_BIAS: bool = false;
 override LAST_TOKEN: bool = false;
 
-const WG: u32 = 16u;
-const ROW_BLOCK: u32 = 32u;
+const LANES: u32 = ROW_BLOCK / 4u;
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shard: Shard;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> wt: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> wt: array<u32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 
-/// Where this invocation's rows are: .x the first local row, .y the chunk index of
-/// (its first row, chunk 0).
-fn rows_of(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> vec2<u32> {
-    let g = (wid.x + wid.z * nwg.x) * WG + lid;
-    let block = g / 8u;
-    let lane = g % 8u;
-    return vec2<u32>(block * ROW_BLOCK + 4u * lane, block * shard.col_chunks * ROW_BLOCK + 4u * lane);
-}
+fn word(wi: u32, j: u32) -> u32 { return wt[wi + j * ROW_BLOCK]; }
+
+fn dot8(p: Pair, a: vec4<f32>, b: vec4<f32>) -> f32 { return dot(p.lo, a) + dot(p.hi, b); }
 
 fn store1(t: u32, r: u32, acc: f32) {
     if (r >= shard.n_rows) { return; }
@@ -55,79 +52,70 @@ fn store1(t: u32, r: u32, acc: f32) {
     y[o] = v;
 }
 
-/// Stores the 4 rows from r0 of token t (nothing past the chunk or the shard).
-fn store4(t: u32, r0: u32, acc: vec4<f32>) {
+/// Stores rows r, r + LANES, r + 2 LANES, r + 3 LANES of token t (nothing past the chunk
+/// or the shard).
+fn store4(t: u32, r: u32, acc: vec4<f32>) {
     if (t >= step.n_tokens) { return; }
-    store1(t, r0, acc.x);
-    store1(t, r0 + 1u, acc.y);
-    store1(t, r0 + 2u, acc.z);
-    store1(t, r0 + 3u, acc.w);
+    store1(t, r, acc.x);
+    store1(t, r + LANES, acc.y);
+    store1(t, r + 2u * LANES, acc.z);
+    store1(t, r + 3u * LANES, acc.w);
 }
 
-/// Columns 0..4 and 4..8 of a chunk.
-fn lo(w: vec4<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
-fn hi(w: vec4<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)); }
+/// The contribution of 8 columns (decoded for 4 rows) for one token's inputs a, b.
+fn rows4(p0: Pair, p1: Pair, p2: Pair, p3: Pair, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot8(p0, a, b), dot8(p1, a, b), dot8(p2, a, b), dot8(p3, a, b));
+}
 
-@compute @workgroup_size(16)
+// One token: invocation l of the workgroup computes rows l, l + TILE1_LANES, ... of its
+// block (ROW_BLOCK / TILE1_LANES rows: 4 or 8), so every input load serves that many rows.
+// TILE1_LANES is the adapter's SIMD width (4 on SwiftShader, 8 on lavapipe).
+override TILE1_LANES: u32 = 8u;
+const MAX_ROWS: u32 = 8u;
+
+@compute @workgroup_size(TILE1_LANES)
 fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
-    let at = rows_of(wid, nwg, lid);
-    let r0 = at.x;
-    if (r0 >= shard.n_rows) { return; }
+    // No early return: on SwiftShader a load is one wide load only while every lane of the
+    // subgroup is active, so rows past the shard (zero padding) are computed, not stored.
+    let block = wid.x + wid.z * nwg.x;
     var t_in = wid.y;
     var t_out = wid.y;
     if (LAST_TOKEN) {
         t_in = step.n_tokens - 1u;
         t_out = 0u;
     }
+    let rows = ROW_BLOCK / TILE1_LANES;
+    let base = block * shard.n_groups * WORDS * ROW_BLOCK + lid;
+    var xi = t_in * (K / 4u);
+    var acc: array<f32, MAX_ROWS>;
+    // One flat loop over 32-column sub-blocks (a nested loop over groups and sub-blocks is
+    // slower on SwiftShader).
+    let subs = GROUP / 32u;
+    for (var sb = 0u; sb < shard.n_groups * subs; sb++) {
+        let wi = base + (sb / subs) * WORDS * ROW_BLOCK;
+        let s = sb % subs;
+        let xs = x32(x[xi], x[xi + 1u], x[xi + 2u], x[xi + 3u],
+                     x[xi + 4u], x[xi + 5u], x[xi + 6u], x[xi + 7u]);
+        xi += 8u;
+        for (var i = 0u; i < rows; i++) {
+            acc[i] += sub_dot(wi + i * TILE1_LANES, s, xs);
+        }
+    }
     if (t_in >= step.n_tokens) { return; }
-    let xb = t_in * (K / 4u);
-    var acc = vec4<f32>(0.0);
-    var wi = at.y;
-    for (var c = 0u; c < K / 8u; c++) {
-        let a = x[xb + 2u * c];
-        let b = x[xb + 2u * c + 1u];
-        let w0 = wt[wi];
-        let w1 = wt[wi + 1u];
-        let w2 = wt[wi + 2u];
-        let w3 = wt[wi + 3u];
-        acc += vec4<f32>(dot(lo(w0), a), dot(lo(w1), a), dot(lo(w2), a), dot(lo(w3), a))
-             + vec4<f32>(dot(hi(w0), b), dot(hi(w1), b), dot(hi(w2), b), dot(hi(w3), b));
-        wi += ROW_BLOCK;
+    for (var i = 0u; i < rows; i++) {
+        store1(t_out, block * ROW_BLOCK + lid + i * TILE1_LANES, acc[i]);
     }
-    if (K % 8u != 0u) {
-        // The last 4 columns: the low half of the last chunk (its high half is padding).
-        let a = x[xb + K / 4u - 1u];
-        acc += vec4<f32>(dot(lo(wt[wi]), a), dot(lo(wt[wi + 1u]), a), dot(lo(wt[wi + 2u]), a),
-                         dot(lo(wt[wi + 3u]), a));
-    }
-    store4(t_out, r0, acc);
 }
 
-/// The contribution of one chunk (columns as lo/hi halves of 4 rows) for one token.
-fn chunk4(l0: vec4<f32>, l1: vec4<f32>, l2: vec4<f32>, l3: vec4<f32>,
-          h0: vec4<f32>, h1: vec4<f32>, h2: vec4<f32>, h3: vec4<f32>,
-          a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(dot(l0, a), dot(l1, a), dot(l2, a), dot(l3, a))
-         + vec4<f32>(dot(h0, b), dot(h1, b), dot(h2, b), dot(h3, b));
-}
-
-// 8 rows (the same lanes of two adjacent blocks) × 8 tokens per invocation: each x load
-// serves 8 rows and each weight load 8 tokens. A workgroup of 8 covers the same 64 rows
-// as a `tile1` workgroup of 16.
-@compute @workgroup_size(8)
+@compute @workgroup_size(LANES)
 fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
-    let pair = wid.x + wid.z * nwg.x;
-    let ra = pair * 2u * ROW_BLOCK + 4u * lid;
-    if (ra >= shard.n_rows) { return; }
-    let rb = ra + ROW_BLOCK;
-    let block_chunks = shard.col_chunks * ROW_BLOCK;
-    var wa = pair * 2u * block_chunks + 4u * lid;
-    // Without a second block (the shard ends), read the first again; nothing is stored.
-    var wb = select(wa, wa + block_chunks, rb < shard.n_rows);
+    let block = wid.x + wid.z * nwg.x;
+    let r0 = block * ROW_BLOCK + lid;
+    if (r0 >= shard.n_rows) { return; }
     let t0 = wid.y * 8u;
     let last = step.n_tokens - 1u;
     let k4 = K / 4u;
@@ -140,7 +128,6 @@ fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
     let b5 = min(t0 + 5u, last) * k4;
     let b6 = min(t0 + 6u, last) * k4;
     let b7 = min(t0 + 7u, last) * k4;
-    // a_t / b_t: the 4 rows from ra / rb of token t0 + t.
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -149,94 +136,83 @@ fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
     var a5 = vec4<f32>(0.0);
     var a6 = vec4<f32>(0.0);
     var a7 = vec4<f32>(0.0);
-    var c0 = vec4<f32>(0.0);
-    var c1 = vec4<f32>(0.0);
-    var c2 = vec4<f32>(0.0);
-    var c3 = vec4<f32>(0.0);
-    var c4 = vec4<f32>(0.0);
-    var c5 = vec4<f32>(0.0);
-    var c6 = vec4<f32>(0.0);
-    var c7 = vec4<f32>(0.0);
-    // Full chunks, then (K % 8 == 4) the last chunk's low half with zero high inputs.
-    let chunks = (K + 7u) / 8u;
-    for (var c = 0u; c < chunks; c++) {
-        let u0 = wt[wa];
-        let u1 = wt[wa + 1u];
-        let u2 = wt[wa + 2u];
-        let u3 = wt[wa + 3u];
-        let v0 = wt[wb];
-        let v1 = wt[wb + 1u];
-        let v2 = wt[wb + 2u];
-        let v3 = wt[wb + 3u];
-        wa += ROW_BLOCK;
-        wb += ROW_BLOCK;
-        let l0 = lo(u0);
-        let l1 = lo(u1);
-        let l2 = lo(u2);
-        let l3 = lo(u3);
-        let h0 = hi(u0);
-        let h1 = hi(u1);
-        let h2 = hi(u2);
-        let h3 = hi(u3);
-        let m0 = lo(v0);
-        let m1 = lo(v1);
-        let m2 = lo(v2);
-        let m3 = lo(v3);
-        let n0 = hi(v0);
-        let n1 = hi(v1);
-        let n2 = hi(v2);
-        let n3 = hi(v3);
-        let i = 2u * c;
-        let full = 2u * c + 1u < k4;
-        let j = select(i, i + 1u, full);
-        let z = select(vec4<f32>(0.0), vec4<f32>(1.0), full);
-        var p = x[b0 + i];
-        var q = x[b0 + j] * z;
-        a0 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
-        c0 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
-        p = x[b1 + i];
-        q = x[b1 + j] * z;
-        a1 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
-        c1 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
-        p = x[b2 + i];
-        q = x[b2 + j] * z;
-        a2 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
-        c2 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
-        p = x[b3 + i];
-        q = x[b3 + j] * z;
-        a3 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
-        c3 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
-        p = x[b4 + i];
-        q = x[b4 + j] * z;
-        a4 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
-        c4 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
-        p = x[b5 + i];
-        q = x[b5 + j] * z;
-        a5 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
-        c5 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
-        p = x[b6 + i];
-        q = x[b6 + j] * z;
-        a6 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
-        c6 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
-        p = x[b7 + i];
-        q = x[b7 + j] * z;
-        a7 += chunk4(l0, l1, l2, l3, h0, h1, h2, h3, p, q);
-        c7 += chunk4(m0, m1, m2, m3, n0, n1, n2, n3, p, q);
+    let stride = WORDS * ROW_BLOCK;
+    var wi = block * shard.n_groups * stride + lid;
+    var xi = 0u;
+    for (var g = 0u; g < shard.n_groups; g++) {
+        for (var s = 0u; s < GROUP / 32u; s++) {
+            let h0 = sub_head(wi, s);
+            let h1 = sub_head(wi + LANES, s);
+            let h2 = sub_head(wi + 2u * LANES, s);
+            let h3 = sub_head(wi + 3u * LANES, s);
+            for (var u = 4u * s; u < 4u * s + 4u; u++) {
+                let p0 = decode8(wi, h0, u);
+                let p1 = decode8(wi + LANES, h1, u);
+                let p2 = decode8(wi + 2u * LANES, h2, u);
+                let p3 = decode8(wi + 3u * LANES, h3, u);
+                a0 += rows4(p0, p1, p2, p3, x[b0 + xi], x[b0 + xi + 1u]);
+                a1 += rows4(p0, p1, p2, p3, x[b1 + xi], x[b1 + xi + 1u]);
+                a2 += rows4(p0, p1, p2, p3, x[b2 + xi], x[b2 + xi + 1u]);
+                a3 += rows4(p0, p1, p2, p3, x[b3 + xi], x[b3 + xi + 1u]);
+                a4 += rows4(p0, p1, p2, p3, x[b4 + xi], x[b4 + xi + 1u]);
+                a5 += rows4(p0, p1, p2, p3, x[b5 + xi], x[b5 + xi + 1u]);
+                a6 += rows4(p0, p1, p2, p3, x[b6 + xi], x[b6 + xi + 1u]);
+                a7 += rows4(p0, p1, p2, p3, x[b7 + xi], x[b7 + xi + 1u]);
+                xi += 2u;
+            }
+        }
+        wi += stride;
     }
-    store4(t0, ra, a0);
-    store4(t0 + 1u, ra, a1);
-    store4(t0 + 2u, ra, a2);
-    store4(t0 + 3u, ra, a3);
-    store4(t0 + 4u, ra, a4);
-    store4(t0 + 5u, ra, a5);
-    store4(t0 + 6u, ra, a6);
-    store4(t0 + 7u, ra, a7);
-    store4(t0, rb, c0);
-    store4(t0 + 1u, rb, c1);
-    store4(t0 + 2u, rb, c2);
-    store4(t0 + 3u, rb, c3);
-    store4(t0 + 4u, rb, c4);
-    store4(t0 + 5u, rb, c5);
-    store4(t0 + 6u, rb, c6);
-    store4(t0 + 7u, rb, c7);
+    store4(t0, r0, a0);
+    store4(t0 + 1u, r0, a1);
+    store4(t0 + 2u, r0, a2);
+    store4(t0 + 3u, r0, a3);
+    store4(t0 + 4u, r0, a4);
+    store4(t0 + 5u, r0, a5);
+    store4(t0 + 6u, r0, a6);
+    store4(t0 + 7u, r0, a7);
+}
+
+// The GPU shape of `tile1` (decode): a workgroup of ROW_BLOCK × SPLIT invocations takes one
+// row block; invocation (i, s) sums row i over groups s, s + SPLIT, ..., so the ROW_BLOCK
+// invocations of a slice read consecutive words (coalesced), and the SPLIT partial sums of
+// a row are added in workgroup memory.
+const SPLIT: u32 = 8u;
+var<workgroup> partial: array<f32, ROW_BLOCK * SPLIT>;
+
+@compute @workgroup_size(ROW_BLOCK, SPLIT)
+fn splitk(@builtin(workgroup_id) wid: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_id) lid: vec3<u32>) {
+    let block = wid.x + wid.z * nwg.x;
+    let i = lid.x;
+    var t_in = wid.y;
+    var t_out = wid.y;
+    if (LAST_TOKEN) {
+        t_in = step.n_tokens - 1u;
+        t_out = 0u;
+    }
+    // Uniform per workgroup, so returning before the barrier is allowed.
+    if (t_in >= step.n_tokens || block * ROW_BLOCK >= shard.n_rows) { return; }
+    let stride = WORDS * ROW_BLOCK;
+    var acc = 0.0;
+    // Padded rows of the last block hold zeros: they are summed but never stored.
+    for (var g = lid.y; g < shard.n_groups; g += SPLIT) {
+        let wi = (block * shard.n_groups + g) * stride + i;
+        var xi = t_in * (K / 4u) + g * (GROUP / 4u);
+        for (var s = 0u; s < GROUP / 32u; s++) {
+            let h = sub_head(wi, s);
+            for (var u = 4u * s; u < 4u * s + 4u; u++) {
+                acc += dot8(decode8(wi, h, u), x[xi], x[xi + 1u]);
+                xi += 2u;
+            }
+        }
+    }
+    partial[lid.y * ROW_BLOCK + i] = acc;
+    workgroupBarrier();
+    if (lid.y == 0u) {
+        var sum = 0.0;
+        for (var s = 0u; s < SPLIT; s++) { sum += partial[s * ROW_BLOCK + i]; }
+        store1(t_out, block * ROW_BLOCK + i, sum);
+    }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions};
-use crate::gpu::GpuContext;
+use crate::gpu::{GpuContext, KernelShape};
 use crate::Error;
 
 /// A JS `Error` carrying the hearth error code.
@@ -43,9 +43,22 @@ fn install_panic_hook() {
 
 /// Opens the GPU and returns a loader for a GGUF model, to be fed its bytes in order.
 /// `context_length` caps the context (default: the model's own, as far as memory allows).
+/// `software_adapter`: the browser's adapter is a CPU implementation (wgpu cannot tell on
+/// the web), which picks the kernel shape made for it.
 #[wasm_bindgen(js_name = createLoader)]
-pub async fn create_loader(context_length: Option<u32>) -> Result<WebLoader, JsValue> {
-    let context = GpuContext::new().await.map_err(to_js)?;
+pub async fn create_loader(
+    context_length: Option<u32>,
+    software_adapter: Option<bool>,
+) -> Result<WebLoader, JsValue> {
+    let mut context = GpuContext::new().await.map_err(to_js)?;
+    if let Some(software) = software_adapter {
+        context = if software {
+            // SwiftShader: 4-lane subgroups.
+            context.with_kernel_shape(KernelShape::Lanes).with_lanes(4)
+        } else {
+            context.with_kernel_shape(KernelShape::SplitK)
+        };
+    }
     let options = LoadOptions {
         context_length: context_length.map(|n| n as usize),
     };

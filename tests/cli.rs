@@ -1,10 +1,14 @@
 //! The `hearth` binary, as scripts use it: tokenize, info, run, perplexity, convert, and
 //! its errors on bad files.
 
+mod formats_common;
 mod model_support;
 
+use std::path::PathBuf;
 use std::process::Command;
 
+use formats_common::{tiny_llama, wide_llama, with_tiny_tokenizer, GgufBuilder};
+use hearth::formats::MetaValue;
 use model_support::*;
 
 fn hearth(args: &[&str]) -> (bool, String, String) {
@@ -38,11 +42,13 @@ fn info_describes_the_model() {
     let (ok, out, err) = hearth(&["info", model_path().to_str().unwrap()]);
     assert!(ok, "{err}");
     for needle in [
-        "Llama",
+        "architecture:  llama",
         "layers:        30",
         "hidden size:   576",
         "vocabulary:    49152",
         "Q4_1",
+        "chat template:",
+        "runs:          yes",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
@@ -87,7 +93,7 @@ fn run_json_reports_ids_and_timings() {
 }
 
 #[test]
-fn perplexity_on_gpl3_is_within_one_percent_of_llama_cpp() {
+fn perplexity_on_gpl3_is_within_0_05_percent_of_llama_cpp() {
     let fx = fixture();
     let want = fx["perplexity"]["ppl"].as_f64().unwrap();
     let file = fx["perplexity"]["file"].as_str().unwrap();
@@ -107,7 +113,8 @@ fn perplexity_on_gpl3_is_within_one_percent_of_llama_cpp() {
         .parse()
         .unwrap();
     assert!(
-        (ppl - want).abs() / want < 0.01,
+        // The fixture used exactly the weights the GPU holds: only summation order differs.
+        (ppl - want).abs() / want < 0.0005,
         "ppl {ppl}, llama.cpp {want}"
     );
     let scored = format!("scored: {}", fx["perplexity"]["scored_tokens"]);
@@ -131,5 +138,86 @@ fn bad_files_fail_with_a_message() {
         assert!(err.to_lowercase().contains(needle), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Writes a synthetic GGUF into a fresh temporary folder (removed by the caller).
+fn write_gguf(test: &str, b: &GgufBuilder) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("hearth-cli-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("model.gguf");
+    std::fs::write(&file, b.build()).unwrap();
+    (dir, file)
+}
+
+#[test]
+fn info_and_tokenize_work_on_a_gguf_hearth_cannot_run() {
+    // An architecture hearth does not know, with a Q2_K tensor.
+    let b = with_tiny_tokenizer(GgufBuilder::default())
+        .kv("general.architecture", MetaValue::String("mamba9".into()))
+        .kv("general.name", MetaValue::String("Strange".into()))
+        .tensor("blk.0.ssm_in.weight", &[2, 256], 10, vec![0; 2 * 84])
+        .f32_tensor("output_norm.weight", &[256], 1.0);
+    let (dir, file) = write_gguf("unknown-arch", &b);
+    let path = file.to_str().unwrap();
+    let (ok, out, err) = hearth(&["info", path]);
+    assert!(ok, "{err}");
+    for needle in [
+        "name:          Strange",
+        "architecture:  mamba9",
+        "tensors:       2 (F32×1, Q2_K×1)",
+        "tokenizer:     5 tokens",
+        "chat template: 50 bytes (parses)",
+        "runs:          no — unsupported model architecture 'mamba9'",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    assert!(!out.contains("layers:"), "{out}");
+    let (ok, out, err) = hearth(&["tokenize", path, "ab a<|endoftext|>", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "[3,4,1,0]");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn info_says_which_tensor_stops_a_known_architecture() {
+    let b = with_tiny_tokenizer(wide_llama(10, 256 * 84));
+    let (dir, file) = write_gguf("q2k-llama", &b);
+    let (ok, out, err) = hearth(&["info", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(
+            "runs:          no — tensor 'blk.0.ffn_up.weight' has unsupported type Q2_K (ggml type 10)"
+        ),
+        "{out}"
+    );
+    // The same model with a K-quant hearth decodes runs, and its configuration is shown.
+    let b = with_tiny_tokenizer(wide_llama(12, 256 * 144));
+    std::fs::write(&file, b.build()).unwrap();
+    let (ok, out, err) = hearth(&["info", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for needle in ["hidden size:   256", "Q4_K×1", "runs:          yes"] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn info_reports_a_broken_tokenizer_instead_of_failing() {
+    // tiny_llama() lists tokens but names no tokenizer model.
+    let (dir, file) = write_gguf("no-tokenizer", &tiny_llama());
+    let (ok, out, err) = hearth(&["info", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for needle in [
+        "tokenizer:     unusable — metadata key 'tokenizer.ggml.model' is missing",
+        "layers:        2",
+        "runs:          yes",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    let (ok, _, err) = hearth(&["tokenize", file.to_str().unwrap(), "a"]);
+    assert!(!ok);
+    assert!(err.contains("tokenizer.ggml.model"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -333,17 +333,62 @@ fn unknown_versions() {
 
 #[test]
 fn unknown_tensor_type() {
-    let bytes = GgufBuilder::default()
-        .tensor("blk.0.attn_q.weight", &[1, 256], 12, vec![0; 144])
-        .build();
-    let e = read_err(&bytes);
-    match e {
-        Error::UnsupportedTensorType { tensor, dtype } => {
-            assert_eq!(tensor, "blk.0.attn_q.weight");
-            assert!(dtype.contains("Q4_K"), "{dtype}");
+    // 31 was Q4_0_4_4, withdrawn from ggml: no size, so the header cannot be laid out.
+    for id in [31, 1000] {
+        let bytes = GgufBuilder::default()
+            .tensor("blk.0.attn_q.weight", &[1, 256], id, vec![0; 144])
+            .build();
+        match read_err(&bytes) {
+            Error::UnsupportedTensorType { tensor, dtype } => {
+                assert_eq!(tensor, "blk.0.attn_q.weight");
+                assert!(dtype.contains(&format!("ggml type {id}")), "{dtype}");
+            }
+            e => panic!("{e:?}"),
         }
-        e => panic!("{e:?}"),
     }
+}
+
+#[test]
+fn tensor_types_hearth_cannot_decode_still_parse() {
+    // Q2_K (84 bytes per 256), IQ4_XS (136 per 256), I32 (4 per 1) between decodable ones.
+    let bytes = GgufBuilder::default()
+        .kv("general.architecture", MetaValue::String("llama".into()))
+        .tensor("a", &[2, 256], 10, vec![7; 2 * 84])
+        .tensor("b", &[1, 512], 23, vec![8; 2 * 136])
+        .tensor("c", &[3], 26, vec![9; 12])
+        .tensor("d", &[1, 256], 14, vec![10; 210])
+        .build();
+    let (header, tensors) = read_chunked(&bytes, 100).unwrap();
+    let info: Vec<(&str, &str, usize, bool)> = header
+        .tensors
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.dtype.name(),
+                t.size,
+                t.dtype.is_supported(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        info,
+        [
+            ("a", "Q2_K", 168, false),
+            ("b", "IQ4_XS", 272, false),
+            ("c", "I32", 12, false),
+            ("d", "Q6_K", 210, true),
+        ]
+    );
+    // Their bytes are delivered like any others'.
+    assert_eq!(tensors.len(), 4);
+    assert_eq!(tensors[0].data, vec![7; 168]);
+    assert_eq!(tensors[2].data, vec![9; 12]);
+    // A row that does not fill whole blocks of the type is still malformed.
+    let bytes = GgufBuilder::default()
+        .tensor("a", &[2, 128], 10, vec![0; 84])
+        .build();
+    assert!(matches!(read_err(&bytes), Error::Malformed(_)));
 }
 
 #[test]
@@ -577,6 +622,44 @@ fn tiny_model_tensors_check() {
     rope.name = "rope_freqs".into();
     extra.push(rope);
     check_tensors(&config, &extra).unwrap();
+
+    // A used tensor of a type hearth cannot decode is refused by name; an unused one is
+    // not looked at.
+    let q2_k = hearth::formats::gguf::dtype_from_ggml(10).unwrap();
+    let mut unused = extra.clone();
+    unused.last_mut().unwrap().dtype = q2_k;
+    check_tensors(&config, &unused).unwrap();
+    let mut used = header.tensors.clone();
+    used.iter_mut()
+        .find(|t| t.name == "blk.1.ffn_gate.weight")
+        .unwrap()
+        .dtype = q2_k;
+    let e = check_tensors(&config, &used).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedTensorType { ref tensor, ref dtype }
+            if tensor == "blk.1.ffn_gate.weight" && dtype.contains("Q2_K")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_loader_refuses_an_undecodable_weight_at_the_header() {
+    use hearth::formats::loader::{LoadEvent, ModelLoader};
+    // Decodable K-quant: the header is ready.
+    let b = wide_llama(12, 256 * 144);
+    let mut loader = ModelLoader::gguf();
+    let events = loader.feed(&b.header_bytes()).unwrap();
+    assert!(matches!(events.as_slice(), [LoadEvent::Ready(_)]));
+    // Q2_K: refused with the header's bytes alone, before any weight arrives.
+    let b = wide_llama(10, 256 * 84);
+    let mut loader = ModelLoader::gguf();
+    match loader.feed(&b.header_bytes()).unwrap_err() {
+        Error::UnsupportedTensorType { tensor, dtype } => {
+            assert_eq!(tensor, "blk.0.ffn_up.weight");
+            assert!(dtype.contains("Q2_K"), "{dtype}");
+        }
+        e => panic!("{e:?}"),
+    }
 }
 
 #[test]
@@ -611,4 +694,51 @@ fn a_failed_reader_stays_failed() {
         reader.feed(&bytes[8..]),
         Err(Error::InvalidRequest(_))
     ));
+}
+
+#[test]
+fn large_tensors_arrive_in_pieces_of_whole_row_blocks() {
+    // [100, 64] f32 (256-byte rows, 25,600 bytes) and a small [8, 4] one, in pieces of at
+    // most 10,000 bytes: 32-row pieces (8,192 bytes), the last one ragged.
+    let bytes = GgufBuilder::default()
+        .f32_tensor("big", &[100, 64], 1.0)
+        .f32_tensor("small", &[8, 4], 2.0)
+        .build();
+    let (_, whole) = read_all(&bytes).unwrap();
+    for chunk in [7, 4096, bytes.len()] {
+        let mut reader = GgufReader::new().with_pieces(10_000);
+        let mut pieces = Vec::new();
+        for part in bytes.chunks(chunk) {
+            for event in reader.feed(part).unwrap() {
+                if let GgufEvent::Tensor(t) = event {
+                    pieces.push(t);
+                }
+            }
+        }
+        reader.finish().unwrap();
+        let big: Vec<&Tensor> = pieces.iter().filter(|t| t.name == "big").collect();
+        let rows: Vec<(usize, usize, bool)> = big
+            .iter()
+            .map(|t| (t.first_row(), t.shape[0], t.ends_tensor()))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (0, 32, false),
+                (32, 32, false),
+                (64, 32, false),
+                (96, 4, true)
+            ],
+            "chunk {chunk}"
+        );
+        assert!(big
+            .iter()
+            .all(|t| t.shape[1] == 64 && t.data.len() == t.shape[0] * 256));
+        let joined: Vec<u8> = big.iter().flat_map(|t| t.data.clone()).collect();
+        let original = whole.iter().find(|t| t.name == "big").unwrap();
+        assert_eq!(joined, original.data);
+        let small: Vec<&Tensor> = pieces.iter().filter(|t| t.name == "small").collect();
+        assert_eq!(small.len(), 1);
+        assert!(small[0].piece.is_none() && small[0].ends_tensor());
+    }
 }

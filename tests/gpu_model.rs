@@ -1,5 +1,5 @@
-//! The real model (SmolLM2-135M-Instruct Q4_1) on the GPU against the CPU reference (same
-//! fp16-rounded weights: they differ only by summation order) and against llama.cpp's
+//! The real model (SmolLM2-135M-Instruct Q4_1, kept as Q4_1 on the GPU) against the CPU
+//! reference (the same dequantized weights: they differ only by summation order) and against llama.cpp's
 //! logits in tests/fixtures (computed with f32 dequantized weights). Greedy generation
 //! against the fixtures is tests/greedy_fixtures.rs.
 
@@ -10,17 +10,18 @@ use std::io::Read;
 
 use common::{gpu_context, max_abs_diff, smollm2_path};
 use hearth::formats::gguf::{GgufEvent, GgufReader};
-use hearth::formats::{quant, Tensor};
-use hearth::gpu::GpuContext;
+use hearth::formats::{Tensor, TensorInfo};
+use hearth::gpu::formats::gpu_values;
+use hearth::gpu::{GpuContext, KernelShape};
 use hearth::model::llama::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
 use hearth::model::ModelConfig;
 use hearth::reference::{self, ReferenceModel};
 use hearth::Error;
 
-/// GPU vs CPU reference on the same fp16 weights: only summation order differs, through
+/// GPU vs CPU reference on the same weights: only summation order differs, through
 /// 30 layers, on logits of magnitude ~20.
 const GPU_VS_REFERENCE_TOL: f32 = 0.01;
-/// GPU vs llama.cpp on f32 weights (we round weights to fp16).
+/// GPU vs llama.cpp on the same dequantized weights (summation order only).
 const GPU_VS_FIXTURE_TOL: f32 = 0.05;
 /// The same logits through the prefill (8 tokens per invocation) and decode (one token)
 /// kernels.
@@ -68,13 +69,27 @@ fn load_tensors() -> (ModelConfig, Vec<Tensor>) {
     (config.expect("a header"), tensors)
 }
 
+/// The header entries of tensors already read.
+fn infos(tensors: &[Tensor]) -> Vec<TensorInfo> {
+    tensors
+        .iter()
+        .map(|t| TensorInfo {
+            name: t.name.clone(),
+            dtype: t.dtype,
+            shape: t.shape.clone(),
+            offset: 0,
+            size: t.data.len(),
+        })
+        .collect()
+}
+
 fn gpu_model(
     ctx: &GpuContext,
     config: &ModelConfig,
     tensors: &[Tensor],
     max_context: usize,
 ) -> GpuModel {
-    let mut b = GpuModelBuilder::new(ctx, config, max_context).expect("builder");
+    let mut b = GpuModelBuilder::new(ctx, config, &infos(tensors), max_context).expect("builder");
     for t in tensors {
         b.add_tensor(t.clone()).expect("upload tensor");
     }
@@ -84,12 +99,7 @@ fn gpu_model(
 fn reference_model(config: &ModelConfig, tensors: &[Tensor]) -> ReferenceModel {
     let weights: HashMap<String, Vec<f32>> = tensors
         .iter()
-        .map(|t| {
-            (
-                t.name.clone(),
-                quant::to_f16_rounded_f32(t).expect("dequantize"),
-            )
-        })
+        .map(|t| (t.name.clone(), gpu_values(t).expect("dequantize")))
         .collect();
     ReferenceModel::new(config.clone(), weights).expect("reference model")
 }
@@ -176,6 +186,23 @@ fn smollm2_on_gpu_matches_reference_and_llama_cpp() {
         reference::argmax(&prefilled),
         "Argmax vs LastLogits"
     );
+
+    // The other kernel shape (split-K decode products, as on GPUs) on the same adapter
+    // gives the same decode step.
+    let other = match ctx.kernel_shape() {
+        KernelShape::Lanes => KernelShape::SplitK,
+        KernelShape::SplitK => KernelShape::Lanes,
+    };
+    drop(gpu);
+    let mut gpu = gpu_model(&ctx.with_kernel_shape(other), &config, &tensors, 512);
+    block(gpu.forward(&prompt[..n - 1], 0, ForwardOutput::Argmax)).expect("prefill");
+    let decoded_other = last_logits(&mut gpu, &prompt[n - 1..], n - 1);
+    let diff = max_abs_diff(&decoded_other, &decoded);
+    assert!(
+        diff <= PREFILL_VS_DECODE_TOL,
+        "{other:?} vs {:?}: {diff}",
+        ctx.kernel_shape()
+    );
 }
 
 #[test]
@@ -217,7 +244,7 @@ fn prefill_is_chunked_and_requests_are_checked() {
     ));
 
     // A builder missing a tensor names it; a wrong shape is rejected.
-    let mut b = GpuModelBuilder::new(&ctx, &config, 16).expect("builder");
+    let mut b = GpuModelBuilder::new(&ctx, &config, &infos(&tensors), 16).expect("builder");
     let norm = tensors
         .iter()
         .find(|t| t.name == "blk.0.attn_norm.weight")
@@ -238,7 +265,7 @@ fn prefill_is_chunked_and_requests_are_checked() {
     // A context whose KV cache cannot be bound is refused with the numbers.
     let narrow = ctx.with_max_binding(1 << 20);
     assert!(matches!(
-        GpuModelBuilder::new(&narrow, &config, 100_000),
+        GpuModelBuilder::new(&narrow, &config, &infos(&tensors), 100_000),
         Err(Error::DoesNotFit(_))
     ));
 }

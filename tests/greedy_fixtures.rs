@@ -1,16 +1,20 @@
-//! Tier 2: the real model (SmolLM2-135M-Instruct, GGUF Q4_1) on the GPU against llama.cpp's
-//! outputs: chat prompts byte- and token-identical, greedy continuations token-identical
-//! under the fixture's near-tie rule.
+//! Tier 2: the real models on the GPU against llama.cpp's outputs: chat prompts byte- and
+//! token-identical, greedy continuations token-identical under the fixture's near-tie rule,
+//! last-token logits close. SmolLM2-135M-Instruct (GGUF Q4_1, kept as Q4_1 on the GPU) and
+//! Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M: Q4_K, Q5_0, Q6_K, Q8_0 kept as they are).
 
 mod model_support;
 
 use hearth::chat::ChatMessage;
 use model_support::*;
 
-#[test]
-fn chat_prompts_render_and_tokenize_like_llama_cpp() {
-    let fx = fixture();
-    let engine = engine().lock().unwrap();
+/// Last-token logits vs llama.cpp's top 20: the same dequantized weights, summation order
+/// only (magnitudes ~20).
+const LOGIT_TOLERANCE: f32 = 0.05;
+
+fn chat_prompts_render_and_tokenize(model: &RealModel) {
+    let fx = model.fixture();
+    let engine = model.engine().lock().unwrap();
     for case in fx["chat"].as_array().unwrap() {
         let messages: Vec<ChatMessage> = serde_json::from_value(case["messages"].clone()).unwrap();
         let prompt = engine.render_chat(&messages).unwrap();
@@ -22,10 +26,9 @@ fn chat_prompts_render_and_tokenize_like_llama_cpp() {
     }
 }
 
-#[test]
-fn chat_greedy_matches_llama_cpp() {
-    let fx = fixture();
-    let mut engine = engine().lock().unwrap();
+fn chat_greedy(model: &RealModel) {
+    let fx = model.fixture();
+    let mut engine = model.engine().lock().unwrap();
     for (i, case) in fx["chat"].as_array().unwrap().iter().enumerate() {
         let want = ids(&case["greedy_ids"]);
         let ours = greedy(
@@ -34,14 +37,13 @@ fn chat_greedy_matches_llama_cpp() {
             want.len().min(GREEDY_COMPARE),
         );
         let compared = check_greedy(&format!("chat case {i}"), &ours, case);
-        eprintln!("chat case {i}: {compared} steps identical");
+        eprintln!("{}: chat case {i}: {compared} steps identical", model.file);
     }
 }
 
-#[test]
-fn raw_greedy_matches_llama_cpp() {
-    let fx = fixture();
-    let mut engine = engine().lock().unwrap();
+fn raw_greedy(model: &RealModel) {
+    let fx = model.fixture();
+    let mut engine = model.engine().lock().unwrap();
     for (i, case) in fx["raw"].as_array().unwrap().iter().enumerate() {
         let prompt = ids(&case["prompt_ids"]);
         assert_eq!(
@@ -54,16 +56,13 @@ fn raw_greedy_matches_llama_cpp() {
         let want = ids(&case["greedy_ids"]);
         let ours = greedy(&mut engine, prompt, want.len().min(GREEDY_COMPARE));
         let compared = check_greedy(&format!("raw case {i}"), &ours, case);
-        eprintln!("raw case {i}: {compared} steps identical");
+        eprintln!("{}: raw case {i}: {compared} steps identical", model.file);
     }
 }
 
-#[test]
-fn last_logits_match_llama_cpp_top20() {
-    // Tolerance: llama.cpp used f32 weights, we use fp16-rounded ones.
-    const LOGIT_TOLERANCE: f32 = 0.05;
-    let fx = fixture();
-    let mut engine = engine().lock().unwrap();
+fn last_logits_match_top20(model: &RealModel) {
+    let fx = model.fixture();
+    let mut engine = model.engine().lock().unwrap();
     for case in fx["logits"].as_array().unwrap() {
         let prompt = ids(&case["prompt_ids"]);
         let n_vocab = engine.info().config.n_vocab;
@@ -79,4 +78,59 @@ fn last_logits_match_llama_cpp_top20() {
             );
         }
     }
+}
+
+#[test]
+fn smollm2_chat_prompts_render_and_tokenize_like_llama_cpp() {
+    chat_prompts_render_and_tokenize(&SMOLLM2);
+}
+
+#[test]
+fn smollm2_chat_greedy_matches_llama_cpp() {
+    chat_greedy(&SMOLLM2);
+}
+
+#[test]
+fn smollm2_raw_greedy_matches_llama_cpp() {
+    raw_greedy(&SMOLLM2);
+}
+
+#[test]
+fn smollm2_last_logits_match_llama_cpp_top20() {
+    last_logits_match_top20(&SMOLLM2);
+}
+
+#[test]
+fn qwen_tokenizes_like_llama_cpp() {
+    // The fixture parses special tokens, as in a chat prompt.
+    let fx = QWEN_05B.fixture();
+    let engine = QWEN_05B.engine().lock().unwrap();
+    for case in fx["tokenize"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(
+            engine.prompt_tokens(text, true).unwrap(),
+            ids(&case["ids"]),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn qwen_chat_prompts_render_and_tokenize_like_llama_cpp() {
+    chat_prompts_render_and_tokenize(&QWEN_05B);
+}
+
+#[test]
+fn qwen_chat_greedy_matches_llama_cpp() {
+    chat_greedy(&QWEN_05B);
+}
+
+#[test]
+fn qwen_raw_greedy_matches_llama_cpp() {
+    raw_greedy(&QWEN_05B);
+}
+
+#[test]
+fn qwen_last_logits_match_llama_cpp_top20() {
+    last_logits_match_top20(&QWEN_05B);
 }

@@ -19,6 +19,8 @@ const $ = (id) => document.getElementById(id);
 /** Three significant digits at most, so slow adapters do not show "0.0". */
 const rate = (value) => (value >= 100 ? value.toFixed(0) : value.toPrecision(3));
 
+const mb = (bytes) => (bytes == null ? "?" : `${(bytes / 1e6).toFixed(1)} MB`);
+
 function show(result) {
   const rows = [
     ["Model", result.model],
@@ -32,6 +34,10 @@ function show(result) {
     ["Prefill", `${rate(result.prefill_tokens_per_s)} tok/s`],
     ["Decode", `${rate(result.decode_tokens_per_s)} tok/s (${result.completion_tokens} tokens)`],
     ["TTFT", `${(result.ttft_ms / 1000).toFixed(3)} s (cold: ${(result.cold_ttft_ms / 1000).toFixed(3)} s)`],
+    ["Kernels", result.kernels ?? "?"],
+    ["Dispatches per token", result.dispatches_per_token ?? "?"],
+    ["Weights read per token", mb(result.weight_bytes_read_per_token)],
+    ["GPU weight memory", mb(result.gpu_weight_bytes)],
   ];
   $("summary").replaceChildren(
     ...rows.flatMap(([name, value]) => {
@@ -102,6 +108,10 @@ async function run() {
       load_ms: engine.loadStats.loadMs,
       wasm_memory_before: engine.loadStats.memory.before,
       wasm_memory_after: engine.loadStats.memory.after,
+      kernels: engine.info?.kernels ?? null,
+      dispatches_per_token: engine.info?.cost?.dispatches ?? null,
+      weight_bytes_read_per_token: engine.info?.cost?.weight_bytes_read ?? null,
+      gpu_weight_bytes: engine.info?.cost?.weight_bytes_stored ?? null,
       prompt_tokens,
       completion_tokens,
       prefill_ms: prefillMs,

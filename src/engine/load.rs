@@ -48,10 +48,15 @@ pub struct EngineLoader {
     progress: LoadProgress,
 }
 
+/// Large GGUF tensors stream to the GPU in pieces of at most this many bytes, so that the
+/// wasm memory holds one piece, never a whole tensor (a 1.5B model's embedding is ~190 MB).
+const TENSOR_PIECE_BYTES: usize = 4 << 20;
+
 impl EngineLoader {
     /// A loader for one GGUF file, fed in order.
     pub fn gguf(gpu: GpuContext, options: LoadOptions) -> Self {
-        Self::with_parser(gpu, options, ModelLoader::gguf())
+        let parser = ModelLoader::gguf_with_pieces(Some(TENSOR_PIECE_BYTES));
+        Self::with_parser(gpu, options, parser)
     }
 
     /// A loader for a Hugging Face folder: the small JSON files up front, then each
@@ -115,8 +120,9 @@ impl EngineLoader {
                         tensor.name
                     ))
                 })?;
+                let ends = tensor.ends_tensor();
                 building.builder.add_tensor(tensor)?;
-                self.progress.tensors_done += 1;
+                self.progress.tensors_done += usize::from(ends);
             }
         }
         Ok(())
@@ -129,7 +135,8 @@ impl EngineLoader {
         let template = ChatTemplate::from_metadata(&header.metadata, &tokenizer)?;
         let context_length =
             resolve_context(self.options.context_length, header.config.n_ctx_train)?;
-        let builder = GpuModelBuilder::new(&self.gpu, &header.config, context_length)?;
+        let builder =
+            GpuModelBuilder::new(&self.gpu, &header.config, &header.tensors, context_length)?;
         self.progress.tensors_total = header.tensors.len();
         Ok(Building {
             header,
@@ -152,7 +159,13 @@ impl EngineLoader {
             .take()
             .ok_or_else(|| Error::Truncated("the model header never completed".into()))?;
         let model = b.builder.finish().await?;
-        let info = ModelInfo::new(&b.header, &b.tokenizer, &self.gpu, b.context_length);
+        let info = ModelInfo::new(
+            &b.header,
+            &b.tokenizer,
+            &self.gpu,
+            b.context_length,
+            model.decode_cost(),
+        );
         Ok(Engine::new(model, b.tokenizer, b.template, info))
     }
 }
@@ -186,10 +199,16 @@ impl EngineLoader {
         mut on_progress: impl FnMut(u64, u64),
     ) -> Result<Engine> {
         let mut loader = Self::with_parser(gpu, options, ModelLoader::gguf());
-        crate::formats::loader::load_path(path, 1 << 20, |event, done, total| {
-            on_progress(done, total);
-            loader.handle(event)
-        })?;
+        let pieces = Some(TENSOR_PIECE_BYTES);
+        crate::formats::loader::load_path_with_pieces(
+            path,
+            1 << 20,
+            pieces,
+            |event, done, total| {
+                on_progress(done, total);
+                loader.handle(event)
+            },
+        )?;
         // `load_path` drove its own parser (and checked completeness); ours stays unused.
         loader.into_engine().await
     }

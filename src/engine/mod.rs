@@ -16,7 +16,7 @@ use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::formats::loader::ModelHeader;
 use crate::gpu::GpuContext;
-use crate::model::llama::{ForwardOutput, ForwardResult, GpuModel};
+use crate::model::llama::{DecodeCost, ForwardOutput, ForwardResult, GpuModel};
 use crate::model::ModelConfig;
 use crate::sampler::Sampler;
 use crate::tokenizer::{Detokenizer, Tokenizer};
@@ -34,10 +34,20 @@ pub struct ModelInfo {
     pub eos_id: Option<u32>,
     pub has_chat_template: bool,
     pub adapter: String,
+    /// The kernel shape chosen for the adapter (`lanes` for CPU adapters, `split-k`).
+    pub kernels: String,
+    /// What one decode step dispatches and reads.
+    pub cost: DecodeCost,
 }
 
 impl ModelInfo {
-    fn new(header: &ModelHeader, tokenizer: &Tokenizer, gpu: &GpuContext, context: usize) -> Self {
+    fn new(
+        header: &ModelHeader,
+        tokenizer: &Tokenizer,
+        gpu: &GpuContext,
+        context: usize,
+        cost: DecodeCost,
+    ) -> Self {
         ModelInfo {
             name: header.config.name.clone(),
             format: header.source_format.to_string(),
@@ -48,6 +58,8 @@ impl ModelInfo {
             eos_id: tokenizer.eos_id(),
             has_chat_template: header.metadata.contains("tokenizer.chat_template"),
             adapter: gpu.describe(),
+            kernels: gpu.kernel_shape().name().to_string(),
+            cost,
         }
     }
 }

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::formats::tensor_stream::TensorStream;
-use crate::formats::{DType, MetaValue, Metadata, TensorInfo};
+use crate::formats::{DType, GgmlType, MetaValue, Metadata, TensorInfo};
 
 /// `GGUF` read as a little-endian u32.
 pub const GGUF_MAGIC: u32 = 0x4655_4747;
@@ -53,18 +53,24 @@ mod meta_type {
     pub const F64: u32 = 12;
 }
 
-/// The tensor element type for a ggml type id. K-quants (Q4_K = 12, Q5_0 = 6, Q6_K = 14)
-/// get their arms here once `DType` and the dequantizers know them.
+/// The tensor element type for a ggml type id: a type hearth decodes, or
+/// [`DType::Unsupported`] for any other type in ggml's table. `None` for an id without a
+/// known block size, whose tensors cannot even be measured.
 pub fn dtype_from_ggml(type_id: u32) -> Option<DType> {
-    match type_id {
-        0 => Some(DType::F32),
-        1 => Some(DType::F16),
-        2 => Some(DType::Q4_0),
-        3 => Some(DType::Q4_1),
-        8 => Some(DType::Q8_0),
-        30 => Some(DType::BF16),
-        _ => None,
-    }
+    Some(match type_id {
+        0 => DType::F32,
+        1 => DType::F16,
+        2 => DType::Q4_0,
+        3 => DType::Q4_1,
+        6 => DType::Q5_0,
+        7 => DType::Q5_1,
+        8 => DType::Q8_0,
+        12 => DType::Q4_K,
+        13 => DType::Q5_K,
+        14 => DType::Q6_K,
+        30 => DType::BF16,
+        other => DType::Unsupported(GgmlType::from_id(other)?),
+    })
 }
 
 /// The ggml type id of a tensor element type (the inverse of [`dtype_from_ggml`]).
@@ -74,36 +80,14 @@ pub fn ggml_type_id(dtype: DType) -> u32 {
         DType::F16 => 1,
         DType::Q4_0 => 2,
         DType::Q4_1 => 3,
+        DType::Q5_0 => 6,
+        DType::Q5_1 => 7,
         DType::Q8_0 => 8,
+        DType::Q4_K => 12,
+        DType::Q5_K => 13,
+        DType::Q6_K => 14,
         DType::BF16 => 30,
-    }
-}
-
-/// Name of a ggml type id, for error messages.
-fn ggml_type_name(type_id: u32) -> &'static str {
-    match type_id {
-        0 => "F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        6 => "Q5_0",
-        7 => "Q5_1",
-        8 => "Q8_0",
-        9 => "Q8_1",
-        10 => "Q2_K",
-        11 => "Q3_K",
-        12 => "Q4_K",
-        13 => "Q5_K",
-        14 => "Q6_K",
-        15 => "Q8_K",
-        16..=23 | 29 => "IQ",
-        24 => "I8",
-        25 => "I16",
-        26 => "I32",
-        27 => "I64",
-        28 => "F64",
-        30 => "BF16",
-        _ => "unknown",
+        DType::Unsupported(t) => t.id(),
     }
 }
 
@@ -185,6 +169,8 @@ pub struct GgufReader {
     data: Option<TensorStream>,
     /// Set by the first error: the parse state is then not to be trusted.
     failed: bool,
+    /// Tensors larger than this are handed out in pieces (`with_pieces`).
+    max_piece: Option<usize>,
 }
 
 impl Default for GgufReader {
@@ -204,7 +190,15 @@ impl GgufReader {
             need: 4,
             data: None,
             failed: false,
+            max_piece: None,
         }
+    }
+
+    /// Hands out tensors larger than `bytes` as pieces of whole rows (`Tensor::piece`), so
+    /// that no buffer of the reader or its consumer holds a whole large tensor.
+    pub fn with_pieces(mut self, bytes: usize) -> Self {
+        self.max_piece = Some(bytes.max(1));
+        self
     }
 
     /// A reader that knows the total file length, so it can reject counts, strings and
@@ -291,7 +285,8 @@ impl GgufReader {
                         header.data_offset,
                         header_end,
                         self.file_len.is_some(),
-                    );
+                    )
+                    .with_pieces(self.max_piece);
                     events.push(GgufEvent::Header(header));
                     let mut tensors = Vec::new();
                     data.consume(&pending[pos..], &mut tensors);
@@ -704,7 +699,7 @@ fn read_tensor_info(r: &mut ByteReader, room: u64) -> Result<Option<TensorInfo>>
     };
     let dtype = dtype_from_ggml(type_id).ok_or_else(|| Error::UnsupportedTensorType {
         tensor: name.clone(),
-        dtype: format!("{} (ggml type {type_id})", ggml_type_name(type_id)),
+        dtype: format!("unknown (ggml type {type_id})"),
     })?;
     // GGUF lists `ne` innermost first; shapes here are outermost first.
     let shape = ne[..n_dims as usize]

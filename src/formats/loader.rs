@@ -55,6 +55,8 @@ enum Source {
 
 struct GgufSource {
     reader: GgufReader,
+    /// Large tensors are handed out in pieces of at most this many bytes.
+    pieces: Option<usize>,
     /// Bytes fed so far (a file length can only be set before the first).
     fed: u64,
     begun: bool,
@@ -81,9 +83,20 @@ struct HfSource {
 impl ModelLoader {
     /// A loader for one GGUF file.
     pub fn gguf() -> Self {
+        Self::gguf_with_pieces(None)
+    }
+
+    /// A loader for one GGUF file that hands out tensors larger than `pieces` bytes as
+    /// pieces of whole rows (`Tensor::piece`), so that no buffer holds a large tensor whole.
+    pub fn gguf_with_pieces(pieces: Option<usize>) -> Self {
+        let reader = match pieces {
+            Some(bytes) => GgufReader::new().with_pieces(bytes),
+            None => GgufReader::new(),
+        };
         ModelLoader {
             source: Source::Gguf(GgufSource {
-                reader: GgufReader::new(),
+                reader,
+                pieces,
                 fed: 0,
                 begun: false,
             }),
@@ -175,7 +188,13 @@ impl ModelLoader {
     /// are rejected before their bytes are awaited. Call before feeding the file's bytes.
     pub fn set_file_len(&mut self, len: u64) -> Result<()> {
         match &mut self.source {
-            Source::Gguf(g) if g.fed == 0 => g.reader = GgufReader::with_file_len(len),
+            Source::Gguf(g) if g.fed == 0 => {
+                let reader = GgufReader::with_file_len(len);
+                g.reader = match g.pieces {
+                    Some(bytes) => reader.with_pieces(bytes),
+                    None => reader,
+                };
+            }
             Source::Hf(HfSource {
                 current: Some((_, reader, 0)),
                 ..
@@ -403,6 +422,18 @@ fn needs_index() -> Error {
 pub fn load_path(
     path: &std::path::Path,
     chunk_size: usize,
+    on_event: impl FnMut(LoadEvent, u64, u64) -> Result<()>,
+) -> Result<()> {
+    load_path_with_pieces(path, chunk_size, None, on_event)
+}
+
+/// [`load_path`], with a GGUF file's tensors larger than `pieces` bytes handed out in pieces
+/// of whole rows.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_path_with_pieces(
+    path: &std::path::Path,
+    chunk_size: usize,
+    pieces: Option<usize>,
     mut on_event: impl FnMut(LoadEvent, u64, u64) -> Result<()>,
 ) -> Result<()> {
     use std::io::Read;
@@ -444,7 +475,10 @@ pub fn load_path(
             .collect();
         (loader, files)
     } else {
-        (ModelLoader::gguf(), vec![(None, path.to_path_buf())])
+        (
+            ModelLoader::gguf_with_pieces(pieces),
+            vec![(None, path.to_path_buf())],
+        )
     };
 
     let mut lens = Vec::with_capacity(files.len());

@@ -2,7 +2,11 @@
 //! safetensors readers: both know every tensor's offset and size once their header is
 //! parsed, and then only need to cut the byte stream at the right places.
 
-use crate::formats::{Tensor, TensorInfo};
+use crate::formats::{Piece, Tensor, TensorInfo};
+
+/// Rows of a piece are a multiple of this (GPU weight layouts are built in blocks of 32
+/// rows).
+pub const PIECE_ROW_MULTIPLE: usize = 32;
 
 pub(crate) struct TensorStream {
     /// Absolute file offset that tensor offsets are relative to.
@@ -15,6 +19,10 @@ pub(crate) struct TensorStream {
     current: Vec<u8>,
     /// Sizes were checked against the file length, so they may be reserved up front.
     sizes_checked: bool,
+    /// Tensors larger than this many bytes are handed out in pieces of whole rows.
+    max_piece: Option<usize>,
+    /// Rows of the current tensor already handed out.
+    rows_done: usize,
 }
 
 impl TensorStream {
@@ -33,7 +41,29 @@ impl TensorStream {
             pos,
             current: Vec::new(),
             sizes_checked,
+            max_piece: None,
+            rows_done: 0,
         }
+    }
+
+    /// Hands out tensors larger than `bytes` in pieces of whole rows (a multiple of
+    /// `PIECE_ROW_MULTIPLE` rows, at least that many) instead of whole.
+    pub(crate) fn with_pieces(mut self, bytes: Option<usize>) -> Self {
+        self.max_piece = bytes;
+        self
+    }
+
+    /// `(rows, bytes per row, rows per piece)` when `info` is cut into pieces.
+    fn piece_plan(&self, info: &TensorInfo) -> Option<(usize, usize, usize)> {
+        let max = self.max_piece?;
+        let rows = *info.shape.first()?;
+        if info.shape.len() < 2 || info.size <= max || rows == 0 || !info.size.is_multiple_of(rows)
+        {
+            return None;
+        }
+        let row_bytes = info.size / rows;
+        let per_piece = (max / row_bytes / PIECE_ROW_MULTIPLE).max(1) * PIECE_ROW_MULTIPLE;
+        (per_piece < rows).then_some((rows, row_bytes, per_piece))
     }
 
     /// The first tensor whose bytes have not all arrived.
@@ -63,23 +93,55 @@ impl TensorStream {
                     return;
                 }
             }
-            if self.current.is_empty() && self.sizes_checked {
+            let plan = self.piece_plan(info);
+            // Bytes of what is handed out next: the next piece, or the whole tensor.
+            let target = match plan {
+                Some((rows, row_bytes, per_piece)) => {
+                    per_piece.min(rows - self.rows_done) * row_bytes
+                }
+                None => info.size,
+            };
+            if self.current.is_empty() && (self.sizes_checked || plan.is_some()) {
                 // Without a checked size the buffer grows with the bytes that arrive.
-                self.current.reserve_exact(info.size);
+                self.current.reserve_exact(target);
             }
-            let take = (info.size - self.current.len()).min(chunk.len());
+            let take = (target - self.current.len()).min(chunk.len());
             self.current.extend_from_slice(&chunk[..take]);
             self.pos += take as u64;
             chunk = &chunk[take..];
-            if self.current.len() < info.size {
+            if self.current.len() < target {
                 return;
             }
-            out.push(Tensor {
-                name: info.name.clone(),
-                dtype: info.dtype,
-                shape: info.shape.clone(),
-                data: std::mem::take(&mut self.current),
-            });
+            let data = std::mem::take(&mut self.current);
+            match plan {
+                Some((rows, row_bytes, _)) => {
+                    let n = data.len() / row_bytes;
+                    let mut shape = info.shape.clone();
+                    shape[0] = n;
+                    out.push(Tensor {
+                        name: info.name.clone(),
+                        dtype: info.dtype,
+                        shape,
+                        data,
+                        piece: Some(Piece {
+                            first_row: self.rows_done,
+                            total_rows: rows,
+                        }),
+                    });
+                    self.rows_done += n;
+                    if self.rows_done < rows {
+                        continue;
+                    }
+                    self.rows_done = 0;
+                }
+                None => out.push(Tensor {
+                    name: info.name.clone(),
+                    dtype: info.dtype,
+                    shape: info.shape.clone(),
+                    data,
+                    piece: None,
+                }),
+            }
             self.next += 1;
         }
     }

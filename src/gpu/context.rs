@@ -27,6 +27,52 @@ struct Inner {
     placeholder: wgpu::Buffer,
 }
 
+/// Which shape of the weight-reading kernels suits the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelShape {
+    /// CPU adapters (SwiftShader, llvmpipe/lavapipe, WARP): barrier-free, each invocation a
+    /// few rows over all of K, neighbouring invocations reading neighbouring words.
+    Lanes,
+    /// GPUs: each row's K split over the invocations of a workgroup, reduced in workgroup
+    /// memory, so that every product has many threads in flight.
+    SplitK,
+}
+
+impl KernelShape {
+    /// `HEARTH_KERNELS=cpu|gpu` (native only), or the adapter's kind.
+    fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        let forced = std::env::var("HEARTH_KERNELS").ok();
+        match forced.as_deref() {
+            Some("cpu") => return Self::Lanes,
+            Some("gpu") => return Self::SplitK,
+            _ => {}
+        }
+        let name = info.name.to_lowercase();
+        let software = info.device_type == wgpu::DeviceType::Cpu
+            || [
+                "swiftshader",
+                "llvmpipe",
+                "lavapipe",
+                "warp",
+                "basic render",
+            ]
+            .iter()
+            .any(|n| name.contains(n));
+        if software {
+            Self::Lanes
+        } else {
+            Self::SplitK
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lanes => "lanes",
+            Self::SplitK => "split-k",
+        }
+    }
+}
+
 /// A cloneable handle to one GPU device and its queue.
 #[derive(Clone)]
 pub struct GpuContext {
@@ -34,6 +80,11 @@ pub struct GpuContext {
     /// Largest storage binding used when splitting tensors; at most the device's limit.
     /// Tests lower it to exercise sharding.
     max_binding: u64,
+    /// The kernel shape models built through this handle use.
+    shape: KernelShape,
+    /// Invocations per row block of the one-token `Lanes` kernel: the adapter's SIMD width
+    /// (8 on lavapipe's AVX2; 4 on SwiftShader), so a block is one SIMD group.
+    lanes: u32,
 }
 
 impl GpuContext {
@@ -75,11 +126,18 @@ impl GpuContext {
         let max_binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
+        let info = adapter.get_info();
+        let lanes = match info.subgroup_max_size {
+            4 => 4,
+            _ => 8,
+        };
         Ok(Self {
+            shape: KernelShape::for_adapter(&info),
+            lanes,
             inner: Arc::new(Inner {
                 device,
                 queue,
-                info: adapter.get_info(),
+                info,
                 features: adapter.features(),
                 limits,
                 placeholder,
@@ -126,6 +184,36 @@ impl GpuContext {
         Self {
             inner: self.inner.clone(),
             max_binding: bytes.clamp(4, self.max_binding),
+            shape: self.shape,
+            lanes: self.lanes,
+        }
+    }
+
+    /// The kernel shape chosen for this adapter.
+    pub fn kernel_shape(&self) -> KernelShape {
+        self.shape
+    }
+
+    /// The same device with models built in the given kernel shape (tests run both on one
+    /// adapter).
+    pub fn with_kernel_shape(&self, shape: KernelShape) -> Self {
+        Self {
+            shape,
+            ..self.clone()
+        }
+    }
+
+    /// Invocations per row block of the one-token `Lanes` kernel (4 or 8).
+    pub fn lanes(&self) -> u32 {
+        self.lanes
+    }
+
+    /// The same device with another lane count for the `Lanes` kernels (4 or 8; the web
+    /// build learns SwiftShader's from the browser).
+    pub fn with_lanes(&self, lanes: u32) -> Self {
+        Self {
+            lanes: if lanes <= 4 { 4 } else { 8 },
+            ..self.clone()
         }
     }
 

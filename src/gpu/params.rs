@@ -16,17 +16,18 @@ pub struct Step {
     pub pad1: u32,
 }
 
-/// Which rows of a row-sharded matrix one binding holds (`struct Shard` in WGSL). Written
+/// Which rows of a row-sharded matrix one binding holds; `row_start` is the output row
+/// of the shard's first row (`struct Shard` in WGSL). Written
 /// once at load time, one buffer per shard.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct Shard {
-    /// First row of the whole matrix held by this shard.
+    /// Output row of the first row held by this shard.
     pub row_start: u32,
     /// Rows in this shard.
     pub n_rows: u32,
-    /// 16-byte column chunks per row of the blocked layout (`gpu::weights`).
-    pub col_chunks: u32,
+    /// Groups per row of the blocked layout (`gpu::weights`).
+    pub n_groups: u32,
     pub pad1: u32,
 }
 
@@ -47,7 +48,7 @@ pub fn layouts() -> [(&'static str, Vec<(&'static str, u32)>); 2] {
             vec![
                 ("row_start", std::mem::offset_of!(Shard, row_start) as u32),
                 ("n_rows", std::mem::offset_of!(Shard, n_rows) as u32),
-                ("col_chunks", std::mem::offset_of!(Shard, col_chunks) as u32),
+                ("n_groups", std::mem::offset_of!(Shard, n_groups) as u32),
                 ("pad1", std::mem::offset_of!(Shard, pad1) as u32),
             ],
         ),

@@ -1,69 +1,75 @@
-//! Weights on the GPU. Matrices are fp16, two per `u32` (kernels read them with
-//! `unpack2x16float`, so no `shader-f16` is needed), split by rows into shards so that no
-//! binding exceeds the device's storage binding limit. Norm weights and biases are f32.
+//! Weights on the GPU. A matrix keeps its file's quantization (`gpu::formats`): quantized
+//! blocks are repacked into hearth's GPU formats while they stream in, float tensors are
+//! rounded to fp16 (two per `u32`, read with `unpack2x16float`, so no `shader-f16` is
+//! needed). A matrix is split by rows into shards so that no binding exceeds the device's
+//! storage binding limit. Norm weights and biases are f32.
 //!
-//! Layout of a shard, in 16-byte chunks (one `vec4<u32>`: 8 consecutive columns of a row):
-//! rows are grouped in blocks of `ROW_BLOCK`; block b, column chunk c, row i of the block
-//! is chunk `(b * col_chunks + c) * ROW_BLOCK + i`. A linear kernel invocation computes
-//! `ROWS_PER_INVOCATION` adjacent rows of a block, so for each column chunk the invocations
-//! of a block read one contiguous run of memory (coalesced on GPUs), and a block streams
-//! through memory in order (what CPU implementations such as lavapipe need: they load per
-//! SIMD lane, and strided walks defeat the prefetcher). Columns are padded with zeros to a
-//! multiple of 8 and rows to a multiple of `ROW_BLOCK`.
+//! Layout of a shard: rows are grouped in blocks of `ROW_BLOCK`; word `j` of group `g` of
+//! row `i` of block `b` is at `((b * n_groups + g) * words + j) * ROW_BLOCK + i`. The
+//! invocations of a subgroup take adjacent rows, so every weight load of a subgroup reads
+//! consecutive 32-bit words (one wide load on SwiftShader, sequential on lavapipe), and a
+//! block streams through memory in order. Rows are padded with zeros to a whole block.
+//!
+//! A matrix may be one part of a stacked product (Q, K and V; gate and up): its rows then
+//! land at `row_offset..` of the product's output, and parts of different formats are
+//! separate matrices dispatched one after the other.
 
 use half::f16;
 
 use super::context::GpuContext;
+use super::formats::{pack_f16_group, GpuFormat};
 use super::params;
 use crate::error::{Error, Result};
 use crate::formats::{quant, Tensor};
 
-/// Rows per block of the layout (8 SIMD lanes × `ROWS_PER_INVOCATION`).
+/// Rows per block of the layout.
 pub const ROW_BLOCK: usize = 32;
-/// Rows one linear kernel invocation computes.
-pub const ROWS_PER_INVOCATION: usize = 4;
-/// Columns per 16-byte chunk.
-pub const CHUNK_COLS: usize = 8;
 
-/// Elements dequantized at a time while uploading: bounds the CPU memory an upload needs.
-const UPLOAD_PIECE_ELEMENTS: usize = 1 << 20;
+/// Rows repacked at a time while uploading: bounds the CPU memory an upload needs.
+const UPLOAD_PIECE_WORDS: usize = 1 << 20;
 
 /// A contiguous run of rows of a matrix, in its own buffer.
 pub struct MatrixShard {
-    /// `padded_rows * col_chunks` 16-byte chunks in the blocked layout (module docs).
+    /// `padded_rows * n_groups * words` words in the blocked layout (module docs).
     pub buffer: wgpu::Buffer,
     /// A uniform `params::Shard` describing this shard, for the kernels.
     pub params: wgpu::Buffer,
+    /// First row of the matrix in this shard.
     pub row_start: usize,
     pub n_rows: usize,
     /// `n_rows` rounded up to `ROW_BLOCK`.
     pub padded_rows: usize,
 }
 
-/// A `[rows, cols]` fp16 matrix split by rows across bindings.
+/// A `[rows, cols]` matrix in one GPU format, split by rows across bindings.
 pub struct GpuMatrix {
     pub name: String,
+    pub format: GpuFormat,
     pub rows: usize,
     pub cols: usize,
-    /// `cols / CHUNK_COLS`, rounded up.
-    pub col_chunks: usize,
+    /// Output row of this matrix's row 0 in the product it is part of.
+    pub row_offset: usize,
+    /// Groups per row: `cols / format.group()`.
+    pub n_groups: usize,
     pub shards: Vec<MatrixShard>,
 }
 
 impl GpuMatrix {
     /// A zeroed matrix, sharded for `ctx.max_binding()`.
-    pub fn new(ctx: &GpuContext, name: &str, rows: usize, cols: usize) -> Result<Self> {
-        if cols == 0 || !cols.is_multiple_of(4) {
-            return Err(Error::InvalidConfig(format!(
-                "matrix '{name}' has {cols} columns; the GPU layout needs a non-zero multiple \
-                 of 4"
-            )));
-        }
+    pub fn new(
+        ctx: &GpuContext,
+        name: &str,
+        format: GpuFormat,
+        rows: usize,
+        cols: usize,
+        row_offset: usize,
+    ) -> Result<Self> {
+        format.check_cols(name, cols)?;
         if rows == 0 {
             return Err(Error::InvalidConfig(format!("matrix '{name}' has no rows")));
         }
-        let col_chunks = cols.div_ceil(CHUNK_COLS);
-        let row_bytes = (col_chunks * 16) as u64;
+        let n_groups = cols / format.group();
+        let row_bytes = (n_groups * format.words() * 4) as u64;
         // Whole row blocks per shard, so that a padded shard still fits.
         let rows_per_shard = (ctx.max_binding() / row_bytes) as usize / ROW_BLOCK * ROW_BLOCK;
         if rows_per_shard == 0 {
@@ -74,7 +80,7 @@ impl GpuMatrix {
             )));
         }
         let u32_max = u32::MAX as usize;
-        if rows > u32_max || cols > u32_max {
+        if rows.saturating_add(row_offset) > u32_max || cols > u32_max {
             return Err(Error::DoesNotFit(format!(
                 "matrix '{name}' [{rows}, {cols}] is too large"
             )));
@@ -84,11 +90,15 @@ impl GpuMatrix {
         while row_start < rows {
             let n_rows = rows_per_shard.min(rows - row_start);
             let padded_rows = n_rows.div_ceil(ROW_BLOCK) * ROW_BLOCK;
-            let label = format!("{name}[rows {row_start}..{}]", row_start + n_rows);
+            let label = format!(
+                "{name}[rows {row_start}..{}, {}]",
+                row_start + n_rows,
+                format.name()
+            );
             let p = params::Shard {
-                row_start: row_start as u32,
+                row_start: (row_offset + row_start) as u32,
                 n_rows: n_rows as u32,
-                col_chunks: col_chunks as u32,
+                n_groups: n_groups as u32,
                 pad1: 0,
             };
             shards.push(MatrixShard {
@@ -102,146 +112,125 @@ impl GpuMatrix {
         }
         Ok(Self {
             name: name.to_string(),
+            format,
             rows,
             cols,
-            col_chunks,
+            row_offset,
+            n_groups,
             shards,
         })
     }
 
-    /// Uploads a 2-D tensor (any dtype `quant` reads), rounding it to fp16.
+    /// Uploads a 2-D tensor in the format its type maps to.
     pub fn upload(ctx: &GpuContext, t: &Tensor) -> Result<Self> {
         let (rows, cols) = matrix_shape(t)?;
-        let m = Self::new(ctx, &t.name, rows, cols)?;
+        let format = GpuFormat::for_dtype(t.dtype, &t.name)?;
+        let m = Self::new(ctx, &t.name, format, rows, cols, 0)?;
         m.write_tensor(ctx, 0, t)?;
         Ok(m)
     }
 
-    /// Writes tensor `t` (whose rows are as long as this matrix's) at rows
-    /// `row_offset..row_offset + t.rows`; used to stack Q, K and V into one matrix.
-    pub fn write_tensor(&self, ctx: &GpuContext, row_offset: usize, t: &Tensor) -> Result<()> {
+    /// Bytes the shards take on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.shards.iter().map(|s| s.buffer.size()).sum()
+    }
+
+    /// Writes tensor `t` (rows as long as this matrix's) at rows `row..row + t.rows`;
+    /// `row` is a multiple of `ROW_BLOCK` (stacked parts of one format start on a block).
+    pub fn write_tensor(&self, ctx: &GpuContext, row: usize, t: &Tensor) -> Result<()> {
         let (rows, cols) = matrix_shape(t)?;
         if cols != self.cols
-            || row_offset
-                .checked_add(rows)
-                .is_none_or(|end| end > self.rows)
+            || !row.is_multiple_of(ROW_BLOCK)
+            || row.checked_add(rows).is_none_or(|end| end > self.rows)
         {
             return Err(Error::ShapeMismatch {
                 tensor: t.name.clone(),
-                expected: vec![self.rows.saturating_sub(row_offset), self.cols],
+                expected: vec![self.rows.saturating_sub(row), self.cols],
                 found: t.shape.clone(),
             });
         }
-        // Whole row blocks per piece, so that pieces of a block-aligned tensor are written
-        // in one contiguous run each.
-        let piece_rows = (UPLOAD_PIECE_ELEMENTS / cols / ROW_BLOCK).max(1) * ROW_BLOCK;
+        let source = self.format.source_dtype();
+        if source.is_some_and(|d| d != t.dtype) {
+            return Err(Error::Gpu(format!(
+                "tensor '{}' of type {} written into a {} matrix",
+                t.name,
+                t.dtype.name(),
+                self.format.name()
+            )));
+        }
+        let row_words = self.n_groups * self.format.words();
+        let piece_rows = (UPLOAD_PIECE_WORDS / row_words / ROW_BLOCK).max(1) * ROW_BLOCK;
         let mut r = 0;
         while r < rows {
             let end = (r + piece_rows).min(rows);
-            let values = quant::dequantize_rows_f32(t, r..end)?;
-            let halves: Vec<f16> = values.into_iter().map(f16::from_f32).collect();
-            self.write_f16_rows(ctx, row_offset + r, &halves)?;
+            let words = self.repack_rows(t, r..end)?;
+            self.write_blocks(ctx, row + r, end - r, &words);
             r = end;
         }
         Ok(())
     }
 
-    /// Writes whole rows of fp16 values starting at row `row`, across shard boundaries.
-    pub fn write_f16_rows(&self, ctx: &GpuContext, row: usize, values: &[f16]) -> Result<()> {
-        if !values.len().is_multiple_of(self.cols) {
-            return Err(Error::InvalidRequest(format!(
-                "{} values are not whole rows of '{}' ({} columns)",
-                values.len(),
-                self.name,
-                self.cols
-            )));
+    /// Rows `rows` of `t` (a whole number of row blocks, or the tensor's last rows) in the
+    /// blocked layout, padded with zero rows to whole blocks.
+    fn repack_rows(&self, t: &Tensor, rows: std::ops::Range<usize>) -> Result<Vec<u32>> {
+        let (f, n_groups) = (self.format, self.n_groups);
+        let words = f.words();
+        let n_blocks = (rows.end - rows.start).div_ceil(ROW_BLOCK);
+        let mut out = vec![0u32; n_blocks * ROW_BLOCK * n_groups * words];
+        let mut group = vec![0u32; words];
+        let place = |out: &mut [u32], r: usize, g: usize, group: &[u32]| {
+            let (b, i) = (r / ROW_BLOCK, r % ROW_BLOCK);
+            for (j, &w) in group.iter().enumerate() {
+                out[((b * n_groups + g) * words + j) * ROW_BLOCK + i] = w;
+            }
+        };
+        match f.source_dtype() {
+            None => {
+                let values = quant::dequantize_rows_f32(t, rows.clone())?;
+                let halves: Vec<f16> = values.into_iter().map(f16::from_f32).collect();
+                for (r, row) in halves.chunks_exact(self.cols).enumerate() {
+                    for (g, vals) in row.chunks_exact(f.group()).enumerate() {
+                        pack_f16_group(vals, &mut group);
+                        place(&mut out, r, g, &group);
+                    }
+                }
+            }
+            Some(dtype) => {
+                let row_bytes = dtype.bytes_for(self.cols)?;
+                let group_bytes = row_bytes / n_groups;
+                let bytes = t
+                    .data
+                    .get(rows.start * row_bytes..rows.end * row_bytes)
+                    .ok_or_else(|| Error::Truncated(format!("tensor '{}' data", t.name)))?;
+                for (r, row) in bytes.chunks_exact(row_bytes).enumerate() {
+                    for (g, src) in row.chunks_exact(group_bytes).enumerate() {
+                        f.repack_group(src, &mut group);
+                        place(&mut out, r, g, &group);
+                    }
+                }
+            }
         }
-        let n_rows = values.len() / self.cols;
-        if row + n_rows > self.rows {
-            return Err(Error::InvalidRequest(format!(
-                "rows {row}..{} of '{}', which has {}",
-                row + n_rows,
-                self.name,
-                self.rows
-            )));
-        }
+        Ok(out)
+    }
+
+    /// Writes whole row blocks starting at matrix row `row` (a multiple of `ROW_BLOCK`),
+    /// splitting at shard boundaries (which fall on blocks).
+    fn write_blocks(&self, ctx: &GpuContext, row: usize, n_rows: usize, words: &[u32]) {
+        let block_words = self.n_groups * self.format.words() * ROW_BLOCK;
         for shard in &self.shards {
             let start = row.max(shard.row_start);
             let end = (row + n_rows).min(shard.row_start + shard.n_rows);
             if start >= end {
                 continue;
             }
-            // Local blocks first..last of the shard; the rows of `values` start at `row`.
-            let (first, last) = (
-                (start - shard.row_start) / ROW_BLOCK,
-                (end - 1 - shard.row_start) / ROW_BLOCK,
+            let (first, last) = ((start - row) / ROW_BLOCK, (end - row).div_ceil(ROW_BLOCK));
+            let offset = ((start - shard.row_start) / ROW_BLOCK * block_words * 4) as u64;
+            ctx.queue().write_buffer(
+                &shard.buffer,
+                offset,
+                bytemuck::cast_slice(&words[first * block_words..last * block_words]),
             );
-            let mut run: Vec<[u32; 4]> = Vec::new();
-            let mut run_block = first;
-            for b in first..=last {
-                let block_start = shard.row_start + b * ROW_BLOCK;
-                let block_end = block_start + ROW_BLOCK;
-                let (lo, hi) = (start.max(block_start), end.min(block_end));
-                let whole = lo == block_start && (hi == block_end || hi == self.rows);
-                if whole {
-                    // A block written whole: part of one contiguous run of blocks.
-                    if run.is_empty() {
-                        run_block = b;
-                    }
-                    run.extend(self.block_chunks(values, row, block_start, lo..hi));
-                    continue;
-                }
-                self.flush(ctx, shard, run_block, &mut run);
-                // Part of a block: one write per column chunk, of the rows lo..hi.
-                let chunks = self.block_chunks(values, row, block_start, lo..hi);
-                for c in 0..self.col_chunks {
-                    let first_chunk = (b * self.col_chunks + c) * ROW_BLOCK + lo - block_start;
-                    let src = &chunks
-                        [(c * ROW_BLOCK + lo - block_start)..(c * ROW_BLOCK + hi - block_start)];
-                    ctx.queue().write_buffer(
-                        &shard.buffer,
-                        (first_chunk * 16) as u64,
-                        bytemuck::cast_slice(src),
-                    );
-                }
-            }
-            self.flush(ctx, shard, run_block, &mut run);
         }
-        Ok(())
-    }
-
-    /// The chunks of block rows `block_start..block_start + ROW_BLOCK` in layout order
-    /// (column chunk, then row), holding `values` rows `rows` (rows of `values` start at
-    /// `first_row`) and zeros elsewhere.
-    fn block_chunks(
-        &self,
-        values: &[f16],
-        first_row: usize,
-        block_start: usize,
-        rows: std::ops::Range<usize>,
-    ) -> Vec<[u32; 4]> {
-        let mut out = vec![[0u32; 4]; self.col_chunks * ROW_BLOCK];
-        for r in rows {
-            let src = &values[(r - first_row) * self.cols..(r - first_row + 1) * self.cols];
-            for (c, cols) in src.chunks(CHUNK_COLS).enumerate() {
-                let chunk = &mut out[c * ROW_BLOCK + r - block_start];
-                for (w, pair) in chunk.iter_mut().zip(cols.chunks_exact(2)) {
-                    *w = u32::from(pair[0].to_bits()) | (u32::from(pair[1].to_bits()) << 16);
-                }
-            }
-        }
-        out
-    }
-
-    /// Writes the whole blocks collected in `run`, starting at local block `block`.
-    fn flush(&self, ctx: &GpuContext, shard: &MatrixShard, block: usize, run: &mut Vec<[u32; 4]>) {
-        if run.is_empty() {
-            return;
-        }
-        let offset = (block * self.col_chunks * ROW_BLOCK * 16) as u64;
-        ctx.queue()
-            .write_buffer(&shard.buffer, offset, bytemuck::cast_slice(run));
-        run.clear();
     }
 }
 
@@ -289,7 +278,7 @@ impl GpuVector {
 }
 
 /// `(rows, cols)` of a tensor that must be 2-D.
-fn matrix_shape(t: &Tensor) -> Result<(usize, usize)> {
+pub fn matrix_shape(t: &Tensor) -> Result<(usize, usize)> {
     match t.shape.as_slice() {
         [rows, cols] => Ok((*rows, *cols)),
         _ => Err(Error::ShapeMismatch {

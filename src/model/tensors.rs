@@ -2,7 +2,7 @@
 //! that a file provides them — run on the header, before any tensor bytes are fetched.
 
 use crate::error::{Error, Result};
-use crate::formats::TensorInfo;
+use crate::formats::{DType, TensorInfo};
 use crate::model::config::ModelConfig;
 
 /// Every tensor the model needs, with its shape (row-major, outermost first).
@@ -33,8 +33,10 @@ pub fn expected_tensors(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     out
 }
 
-/// Fails with the first tensor that is missing or has the wrong shape. Tensors the model
-/// does not use (e.g. `rope_freqs.weight`) are ignored.
+/// Fails with the first tensor that is missing, has the wrong shape or has a type hearth
+/// cannot decode — all known from the header, so a model that cannot run fails before any
+/// weight is fetched or uploaded. Tensors the model does not use (e.g.
+/// `rope_freqs.weight`) are ignored, whatever their type.
 pub fn check_tensors(config: &ModelConfig, tensors: &[TensorInfo]) -> Result<()> {
     let by_name: std::collections::HashMap<&str, &TensorInfo> =
         tensors.iter().map(|t| (t.name.as_str(), t)).collect();
@@ -47,6 +49,12 @@ pub fn check_tensors(config: &ModelConfig, tensors: &[TensorInfo]) -> Result<()>
                 tensor: name,
                 expected,
                 found: info.shape.clone(),
+            });
+        }
+        if let DType::Unsupported(t) = info.dtype {
+            return Err(Error::UnsupportedTensorType {
+                tensor: name,
+                dtype: t.to_string(),
             });
         }
     }

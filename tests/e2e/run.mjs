@@ -3,6 +3,7 @@
 // exits non-zero on any failure. Missing Chromium, WebGPU, the built site or the model is
 // a failure with instructions, never a skip.
 //   node tests/e2e/run.mjs [test-file-name-filter]
+//   node tests/e2e/run.mjs --models   the large-model tests of models/ (`make test-models`)
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
@@ -14,11 +15,13 @@ if (!existsSync(path.join(here, "node_modules", "playwright-core"))) {
   console.error("error: playwright-core is not installed: run scripts/install-web-tools.sh");
   process.exit(1);
 }
-const filter = process.argv[2] ?? "";
-const files = readdirSync(here)
+const models = process.argv[2] === "--models";
+const dir = models ? path.join(here, "models") : here;
+const filter = models ? "" : (process.argv[2] ?? "");
+const files = readdirSync(dir)
   .filter((name) => name.endsWith(".test.mjs") && name.includes(filter))
   .sort()
-  .map((name) => path.join(here, name));
+  .map((name) => path.join(dir, name));
 if (files.length === 0) {
   console.error(`error: no test file matches '${filter}'`);
   process.exit(1);

@@ -212,6 +212,72 @@ pub fn tiny_llama() -> GgufBuilder {
     b.f32_tensor("output_norm.weight", &[8], 9.0)
 }
 
+/// A one-layer llama whose rows are 256 wide, so that any block type fits; `ffn_up` has
+/// ggml type `up_type` and `up_bytes` bytes, every other tensor is F32 zeros.
+pub fn wide_llama(up_type: u32, up_bytes: usize) -> GgufBuilder {
+    let zeros = |rows: usize| vec![0u8; rows * 256 * 4];
+    let mut b = GgufBuilder::default()
+        .kv("general.architecture", MetaValue::String("llama".into()))
+        .kv("llama.embedding_length", MetaValue::U32(256))
+        .kv("llama.block_count", MetaValue::U32(1))
+        .kv("llama.attention.head_count", MetaValue::U32(1))
+        .kv("llama.feed_forward_length", MetaValue::U32(256))
+        .kv("llama.context_length", MetaValue::U32(64))
+        .kv(
+            "llama.attention.layer_norm_rms_epsilon",
+            MetaValue::F32(1e-5),
+        )
+        .tensor("token_embd.weight", &[5, 256], 0, zeros(5))
+        .tensor("output_norm.weight", &[256], 0, zeros(1))
+        .tensor("blk.0.attn_norm.weight", &[256], 0, zeros(1))
+        .tensor("blk.0.ffn_norm.weight", &[256], 0, zeros(1));
+    for role in [
+        "attn_q",
+        "attn_k",
+        "attn_v",
+        "attn_output",
+        "ffn_gate",
+        "ffn_down",
+    ] {
+        b = b.tensor(&format!("blk.0.{role}.weight"), &[256, 256], 0, zeros(256));
+    }
+    b.tensor(
+        "blk.0.ffn_up.weight",
+        &[256, 256],
+        up_type,
+        vec![0; up_bytes],
+    )
+}
+
+/// Adds a tiny byte-level BPE vocabulary (`<|endoftext|>`, `a`, `b`, `ab`, `Ġ`; "ab a"
+/// encodes to 3 4 1) and a chat template.
+pub fn with_tiny_tokenizer(b: GgufBuilder) -> GgufBuilder {
+    let strings = |items: &[&str]| {
+        MetaValue::Array(
+            items
+                .iter()
+                .map(|s| MetaValue::String((*s).into()))
+                .collect(),
+        )
+    };
+    b.kv("tokenizer.ggml.model", MetaValue::String("gpt2".into()))
+        .kv("tokenizer.ggml.pre", MetaValue::String("gpt-2".into()))
+        .kv(
+            "tokenizer.ggml.tokens",
+            strings(&["<|endoftext|>", "a", "b", "ab", "Ġ"]),
+        )
+        .kv(
+            "tokenizer.ggml.token_type",
+            MetaValue::Array([3, 1, 1, 1, 1].into_iter().map(MetaValue::I32).collect()),
+        )
+        .kv("tokenizer.ggml.merges", strings(&["a b"]))
+        .kv("tokenizer.ggml.eos_token_id", MetaValue::U32(0))
+        .kv(
+            "tokenizer.chat_template",
+            MetaValue::String("{% for m in messages %}{{ m.content }}{% endfor %}".into()),
+        )
+}
+
 /// One safetensors entry: HF name, dtype string, shape, raw bytes.
 pub type StEntry = (String, String, Vec<u64>, Vec<u8>);
 

@@ -1,13 +1,15 @@
-//! `shaders/embedding.wgsl`: gathers token rows from a row-sharded fp16 table (blocked layout).
+//! `shaders/embedding.wgsl`: gathers token rows from a row-sharded table in any GPU weight
+//! format (blocked layout), decoding them to f32.
 
-use super::{constant, Kernel, Slot};
+use super::{constant, with_format, Kernel, Slot};
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
+use crate::gpu::formats::GpuFormat;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/embedding.wgsl");
 
-/// Column chunks (8 values) per workgroup (`WG` in the shader).
-const CHUNKS_PER_GROUP: u32 = 64;
+/// 8-column units per workgroup (`WG` in the shader).
+const UNITS_PER_GROUP: u32 = 64;
 
 pub struct Embedding {
     pub kernel: Kernel,
@@ -15,14 +17,16 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    pub async fn new(ctx: &GpuContext, dim: usize) -> Result<Self> {
-        let label = format!("embedding[dim{dim}]");
+    pub async fn new(ctx: &GpuContext, dim: usize, format: GpuFormat) -> Result<Self> {
+        format.check_cols("token embedding", dim)?;
+        let label = format!("embedding[{} dim{dim}]", format.name());
+        let source = with_format(SOURCE, format);
         let slots = [Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite];
         Ok(Self {
             kernel: Kernel::new(
                 ctx,
                 &label,
-                SOURCE,
+                &source,
                 "main",
                 &slots,
                 &[("DIM", constant(dim))],
@@ -51,8 +55,8 @@ impl Embedding {
         bind: &wgpu::BindGroup,
         n_tokens: usize,
     ) {
-        let chunks = self.dim.div_ceil(crate::gpu::weights::CHUNK_COLS) as u32;
-        let groups = chunks.div_ceil(CHUNKS_PER_GROUP);
+        let units = (self.dim / 8) as u32;
+        let groups = units.div_ceil(UNITS_PER_GROUP);
         self.kernel
             .dispatch(pass, bind, [groups, n_tokens as u32, 1]);
     }

@@ -1,19 +1,19 @@
-//! `shaders/linear.wgsl`: Y = X · Wᵀ (+ bias) (+ Y) over the shards of an fp16 matrix in
-//! the blocked layout of `gpu::weights`, one invocation per 4 output rows and tile of tokens.
+//! `shaders/linear.wgsl`: Y = X · Wᵀ (+ bias) (+ Y) over the shards of a matrix in any GPU
+//! weight format, in the blocked layout of `gpu::weights`: one workgroup per row block, one
+//! invocation per 4 output rows and tile of tokens.
 
-use super::{constant, grid, Kernel, Slot};
+use super::{constant, grid, with_format, Kernel, Slot};
 use crate::error::{Error, Result};
-use crate::gpu::context::GpuContext;
+use crate::gpu::context::{GpuContext, KernelShape};
+use crate::gpu::formats::GpuFormat;
+use crate::gpu::weights::ROW_BLOCK;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/linear.wgsl");
 
-/// Rows per workgroup: `weights::ROWS_PER_INVOCATION` × `WG` invocations.
-const ROWS_PER_GROUP: u32 = (crate::gpu::weights::ROWS_PER_INVOCATION * 16) as u32;
-
 /// The fixed shape and fusions of one linear kernel variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LinearSpec {
-    /// Input length (matrix columns), a multiple of 4.
+    /// Input length (matrix columns), a multiple of the format's group.
     pub k: usize,
     /// Rows of the whole (unsharded) matrix: the output row stride.
     pub n_out: usize,
@@ -49,7 +49,7 @@ pub struct LinearBindings<'a> {
     pub shard: &'a wgpu::Buffer,
     /// `[n_tokens, k]` f32.
     pub x: &'a wgpu::Buffer,
-    /// The shard's packed fp16 chunks (`gpu::weights` layout).
+    /// The shard's words (`gpu::weights` layout).
     pub w: &'a wgpu::Buffer,
     /// `[n_tokens, n_out]` f32.
     pub y: &'a wgpu::Buffer,
@@ -60,12 +60,22 @@ pub struct LinearBindings<'a> {
 pub struct Linear {
     pub kernel: Kernel,
     pub spec: LinearSpec,
+    pub format: GpuFormat,
     pub tokens: LinearTokens,
 }
 
 impl Linear {
-    pub async fn new(ctx: &GpuContext, spec: LinearSpec, tokens: LinearTokens) -> Result<Self> {
+    /// The variant of `ctx.kernel_shape()`: one-token products run split over K on GPUs
+    /// (`splitk`), as lanes of rows on CPU adapters (`tile1`); 8-token tiles are one shape.
+    pub async fn new(
+        ctx: &GpuContext,
+        spec: LinearSpec,
+        format: GpuFormat,
+        tokens: LinearTokens,
+    ) -> Result<Self> {
+        let split = ctx.kernel_shape() == KernelShape::SplitK;
         let entry = match tokens.per_invocation() {
+            1 if split => "splitk",
             1 => "tile1",
             8 => "tile8",
             n => {
@@ -74,14 +84,11 @@ impl Linear {
                 )))
             }
         };
-        if spec.k == 0 || !spec.k.is_multiple_of(4) {
-            return Err(Error::InvalidConfig(format!(
-                "linear kernel input length {} is not a multiple of 4",
-                spec.k
-            )));
-        }
+        format.check_cols("linear kernel input", spec.k)?;
         let last = tokens == LinearTokens::Last;
+        let lanes = if entry == "tile1" { ctx.lanes() } else { 8 };
         let constants = [
+            ("TILE1_LANES", f64::from(lanes)),
             ("K", constant(spec.k)),
             ("N_OUT", constant(spec.n_out)),
             ("RESIDUAL", f64::from(u8::from(spec.residual))),
@@ -89,7 +96,9 @@ impl Linear {
             ("LAST_TOKEN", f64::from(u8::from(last))),
         ];
         let label = format!(
-            "linear[k{}n{}{}{} {}]",
+            "linear[{} {} k{}n{}{}{} {}]",
+            entry,
+            format.name(),
             spec.k,
             spec.n_out,
             if spec.bias { "+bias" } else { "" },
@@ -108,10 +117,12 @@ impl Linear {
             Slot::ReadWrite,
             Slot::Read,
         ];
-        let kernel = Kernel::new(ctx, &label, SOURCE, entry, &slots, &constants).await?;
+        let source = with_format(SOURCE, format);
+        let kernel = Kernel::new(ctx, &label, &source, entry, &slots, &constants).await?;
         Ok(Self {
             kernel,
             spec,
+            format,
             tokens,
         })
     }
@@ -137,7 +148,7 @@ impl Linear {
     ) {
         // `grid` puts row groups beyond 65535 in its second dimension; tokens take y here,
         // so that overflow goes to z (the shader flattens x + z * num_workgroups.x).
-        let [gx, overflow, _] = grid((shard_rows as u32).div_ceil(ROWS_PER_GROUP));
+        let [gx, overflow, _] = grid(shard_rows.div_ceil(ROW_BLOCK) as u32);
         let gy = match self.tokens {
             LinearTokens::Last => 1,
             LinearTokens::All { per_invocation } => (n_tokens as u32).div_ceil(per_invocation),

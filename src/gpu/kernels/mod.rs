@@ -25,9 +25,29 @@ pub use silu_mul::SiluMul;
 pub use softmax::Softmax;
 
 use super::context::GpuContext;
+use super::formats::GpuFormat;
+use super::weights::ROW_BLOCK;
 use crate::error::{Error, Result};
 
-/// Every WGSL source, by file name (for tests that parse them all).
+/// Shared by every weight format's decode snippet.
+const QUANT_COMMON: &str = include_str!("../../../shaders/quant/common.wgsl");
+/// The 6-bit scales of Q4_K and Q5_K.
+const KQUANT_SCALES: &str = include_str!("../../../shaders/quant/kquant_scales.wgsl");
+
+/// The source of a kernel that reads weights of `format`: its `#include quant` line becomes
+/// the layout constants, the shared decode helpers and the format's snippet.
+pub fn with_format(source: &str, format: GpuFormat) -> String {
+    let mut quant = format!("const ROW_BLOCK: u32 = {ROW_BLOCK}u;\n{QUANT_COMMON}\n");
+    if matches!(format, GpuFormat::Q4K | GpuFormat::Q5K) {
+        quant.push_str(KQUANT_SCALES);
+        quant.push('\n');
+    }
+    quant.push_str(format.snippet());
+    source.replacen("#include quant", &quant, 1)
+}
+
+/// Every WGSL source, by file name (for tests that parse them all); the kernels that read
+/// weights are composed with a format (`with_format`) before they compile.
 pub const SHADERS: [(&str, &str); 8] = [
     ("argmax.wgsl", argmax::SOURCE),
     ("attention.wgsl", attention::SOURCE),
@@ -37,6 +57,12 @@ pub const SHADERS: [(&str, &str); 8] = [
     ("rope.wgsl", rope::SOURCE),
     ("silu_mul.wgsl", silu_mul::SOURCE),
     ("softmax.wgsl", softmax::SOURCE),
+];
+
+/// The shaders that `#include quant`: they read weights.
+pub const WEIGHT_SHADERS: [(&str, &str); 2] = [
+    ("embedding.wgsl", embedding::SOURCE),
+    ("linear.wgsl", linear::SOURCE),
 ];
 
 /// How a kernel sees one binding.

@@ -75,20 +75,29 @@ pub async fn bench(
     let prefill = per_second(timings.prefill_tokens, timings.prefill_ms);
     let decode = per_second(timings.decode_tokens, timings.decode_ms);
     let adapter = engine.info().adapter.clone();
+    let cost = engine.info().cost;
+    let kernels = engine.info().kernels.clone();
+    let file_bytes = model_bytes(model);
     let report = json!({
         "model": model.display().to_string(),
         "adapter": adapter,
+        "kernels": kernels,
         "load_s": load_s,
         "prompt_tokens": timings.prefill_tokens,
         "gen_tokens": timings.decode_tokens + 1,
         "prefill_tok_per_s": prefill,
         "decode_tok_per_s": decode,
         "ttft_ms": ttft_ms.unwrap_or(0.0),
+        "dispatches_per_token": cost.dispatches,
+        "weight_bytes_read_per_token": cost.weight_bytes_read,
+        "gpu_weight_bytes": cost.weight_bytes_stored,
+        "model_file_bytes": file_bytes,
+        "pipelines": cost.pipelines,
     });
     if json {
         println!("{report}");
     } else {
-        println!("adapter:  {adapter}");
+        println!("adapter:  {adapter} · kernels {kernels}");
         println!("load:     {load_s:.2} s");
         println!(
             "prefill:  {prefill:.1} tok/s ({} tokens)",
@@ -99,6 +108,25 @@ pub async fn bench(
             timings.decode_tokens
         );
         println!("ttft:     {:.0} ms", ttft_ms.unwrap_or(0.0));
+        println!("dispatches per token:  {}", cost.dispatches);
+        println!(
+            "weights read per token: {:.1} MB",
+            cost.weight_bytes_read as f64 / 1e6
+        );
+        println!(
+            "GPU weight memory:     {:.1} MB ({:.2}× the model files)",
+            cost.weight_bytes_stored as f64 / 1e6,
+            cost.weight_bytes_stored as f64 / file_bytes.max(1) as f64
+        );
     }
     Ok(())
+}
+
+/// Bytes of the model's files: the GGUF file, or every file of a Hugging Face folder.
+fn model_bytes(model: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    match std::fs::read_dir(model) {
+        Ok(entries) => entries.flatten().map(|e| size(&e.path())).sum(),
+        Err(_) => size(model),
+    }
 }

@@ -19,6 +19,9 @@ pub fn convert(model: &Path, outdir: &Path) -> Result<()> {
         bar.set_position(done);
         match event {
             LoadEvent::Ready(h) => header = Some(h),
+            // The loader has checked that every tensor the model uses is decodable, so
+            // one that is not is unused, and the folder would skip it anyway.
+            LoadEvent::Tensor(t) if !t.dtype.is_supported() => {}
             LoadEvent::Tensor(t) => {
                 let data = quant::to_f16(&t)?;
                 tensors.push((t.name, t.shape, data));

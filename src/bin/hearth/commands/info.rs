@@ -1,16 +1,24 @@
 //! `hearth info` and `hearth tokenize`: read the header only, no GPU needed.
+//!
+//! A GGUF file is described from its header alone, without the model loader, so that any
+//! GGUF whose header parses can be inspected and tokenized, whatever its architecture or
+//! tensor types; whether hearth can run it is one line of the description.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use hearth::chat::ChatTemplate;
+use hearth::formats::gguf::{read_gguf_header, GgufHeader};
 use hearth::formats::loader::{load_path, LoadEvent, ModelHeader};
+use hearth::formats::{Metadata, TensorInfo};
+use hearth::model::tensors::check_tensors;
+use hearth::model::ModelConfig;
 use hearth::tokenizer::Tokenizer;
 use hearth::{Error, Result};
 
-/// The header of a model file or folder, without reading its tensors: reading stops at
+/// The header of a Hugging Face folder, without reading its tensors: reading stops at
 /// the first event.
-fn read_header(path: &Path) -> Result<ModelHeader> {
+fn read_hf_header(path: &Path) -> Result<ModelHeader> {
     let mut header = None;
     let read = load_path(path, 1 << 20, |event, _, _| match event {
         LoadEvent::Ready(h) => {
@@ -26,20 +34,85 @@ fn read_header(path: &Path) -> Result<ModelHeader> {
     }
 }
 
+/// A Hugging Face model is a folder (as in `load_path`); anything else is read as GGUF.
+fn is_hf_folder(path: &Path) -> bool {
+    path.is_dir()
+}
+
 pub fn info(model: &Path) -> Result<()> {
-    let header = read_header(model)?;
+    if is_hf_folder(model) {
+        hf_info(model)
+    } else {
+        let header = read_gguf_header(model)?;
+        println!("file:          {}", model.display());
+        gguf_info(&header);
+        Ok(())
+    }
+}
+
+/// Describes a GGUF header; every part that cannot be built (configuration, tokenizer,
+/// template) is reported in its line instead of failing the command.
+fn gguf_info(header: &GgufHeader) {
+    let m = &header.metadata;
+    // A key of the wrong type is as good as absent for a description.
+    let text = |key: &str| m.opt_str(key).ok().flatten().unwrap_or("-").to_string();
+    println!("format:        gguf (version {})", header.version);
+    println!("name:          {}", text("general.name"));
+    println!("architecture:  {}", text("general.architecture"));
+    print_parameters(&header.tensors);
+    let runnable = ModelConfig::from_gguf(m, &header.tensors)
+        .and_then(|config| check_tensors(&config, &header.tensors).map(|()| config));
+    if let Ok(config) = &runnable {
+        print_config(config);
+    }
+    print_tensor_types(&header.tensors);
+    match Tokenizer::from_gguf(m) {
+        Ok(tokenizer) => {
+            print_tokenizer(&tokenizer);
+            print_chat_template(m, Some(&tokenizer));
+        }
+        Err(e) => {
+            println!("tokenizer:     unusable — {e}");
+            print_chat_template(m, None);
+        }
+    }
+    match runnable {
+        Ok(_) => println!("runs:          yes"),
+        Err(e) => println!("runs:          no — {e}"),
+    }
+}
+
+/// A Hugging Face folder goes through the model loader, which checks it completely: any
+/// problem fails the command.
+fn hf_info(model: &Path) -> Result<()> {
+    let header = read_hf_header(model)?;
     let c = &header.config;
     let tokenizer = Tokenizer::from_header(&header)?;
-    let n_params: usize = header.tensors.iter().map(|t| t.n_elements()).sum();
-    let mut types: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in &header.tensors {
-        *types.entry(t.dtype.name()).or_default() += 1;
-    }
     println!("file:          {}", model.display());
     println!("format:        {}", header.source_format);
     println!("name:          {}", c.name.as_deref().unwrap_or("-"));
     println!("architecture:  {:?}", c.arch);
+    print_parameters(&header.tensors);
+    print_config(c);
+    print_tensor_types(&header.tensors);
+    print_tokenizer(&tokenizer);
+    match header.metadata.opt_str("tokenizer.chat_template")? {
+        Some(src) => {
+            ChatTemplate::from_metadata(&header.metadata, &tokenizer)?;
+            println!("chat template: {} bytes (parses)", src.len());
+        }
+        None => println!("chat template: none (ChatML is used)"),
+    }
+    println!("runs:          yes");
+    Ok(())
+}
+
+fn print_parameters(tensors: &[TensorInfo]) {
+    let n_params: u128 = tensors.iter().map(|t| t.n_elements() as u128).sum();
     println!("parameters:    {:.1}M", n_params as f64 / 1e6);
+}
+
+fn print_config(c: &ModelConfig) {
     println!("layers:        {}", c.n_layer);
     println!("hidden size:   {}", c.n_embd);
     println!(
@@ -53,12 +126,18 @@ pub fn info(model: &Path) -> Result<()> {
     println!("norm eps:      {}", c.norm_eps);
     println!("tied embed:    {}", c.tied_embeddings);
     println!("qkv bias:      {}", c.qkv_bias);
+}
+
+fn print_tensor_types(tensors: &[TensorInfo]) {
+    let mut types: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in tensors {
+        *types.entry(t.dtype.name()).or_default() += 1;
+    }
     let types: Vec<String> = types.iter().map(|(t, n)| format!("{t}×{n}")).collect();
-    println!(
-        "tensors:       {} ({})",
-        header.tensors.len(),
-        types.join(", ")
-    );
+    println!("tensors:       {} ({})", tensors.len(), types.join(", "));
+}
+
+fn print_tokenizer(tokenizer: &Tokenizer) {
     println!(
         "tokenizer:     {} tokens, bos {:?}, eos {:?}, stop {:?}",
         tokenizer.vocab_size(),
@@ -66,19 +145,35 @@ pub fn info(model: &Path) -> Result<()> {
         tokenizer.eos_id(),
         tokenizer.stop_ids()
     );
-    match header.metadata.opt_str("tokenizer.chat_template")? {
-        Some(src) => {
-            ChatTemplate::from_metadata(&header.metadata, &tokenizer)?;
-            println!("chat template: {} bytes (parses)", src.len());
-        }
-        None => println!("chat template: none (ChatML is used)"),
+}
+
+/// The template's size and whether it parses (which needs the tokenizer's BOS/EOS text);
+/// a problem is described, not returned.
+fn print_chat_template(metadata: &Metadata, tokenizer: Option<&Tokenizer>) {
+    let source = match metadata.opt_str("tokenizer.chat_template") {
+        Ok(Some(source)) => source,
+        Ok(None) => return println!("chat template: none (ChatML is used)"),
+        Err(e) => return println!("chat template: unusable — {e}"),
+    };
+    let verdict = match tokenizer.map(|t| ChatTemplate::from_metadata(metadata, t)) {
+        Some(Ok(_)) => "parses".to_string(),
+        Some(Err(e)) => format!("does not parse: {e}"),
+        None => "not checked without a tokenizer".to_string(),
+    };
+    println!("chat template: {} bytes ({verdict})", source.len());
+}
+
+/// The tokenizer of a model: for a GGUF file, built from its metadata alone.
+fn read_tokenizer(model: &Path) -> Result<Tokenizer> {
+    if is_hf_folder(model) {
+        Tokenizer::from_header(&read_hf_header(model)?)
+    } else {
+        Tokenizer::from_gguf(&read_gguf_header(model)?.metadata)
     }
-    Ok(())
 }
 
 pub fn tokenize(model: &Path, text: &str, json: bool, bos: bool) -> Result<()> {
-    let header = read_header(model)?;
-    let tokenizer = Tokenizer::from_header(&header)?;
+    let tokenizer = read_tokenizer(model)?;
     let mut ids = tokenizer.encode(text, true)?;
     if bos {
         if let Some(b) = tokenizer.bos_id() {

@@ -1,0 +1,13 @@
+// Q4_0: word 0 = d (f16), words 1..5 = nibbles; weight = (q - 8) · d.
+const GROUP: u32 = 32u;
+const WORDS: u32 = 5u;
+struct Sub { d: f32 }
+fn sub_head(wi: u32, s: u32) -> Sub { return Sub(half_of(word(wi, 0u), 0u)); }
+fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
+    let w = word(wi, 1u + u);
+    return Pair((vec4<f32>(nibbles_lo(w)) - 8.0) * h.d, (vec4<f32>(nibbles_hi(w)) - 8.0) * h.d);
+}
+fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
+    let d = half_of(word(wi, 0u), 0u);
+    return d * (255.0 * nibble_dot32(wi, 1u, xs) - 8.0 * xs.sum);
+}

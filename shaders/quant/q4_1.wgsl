@@ -1,0 +1,16 @@
+// Q4_1: word 0 = d | m (f16 pair), words 1..5 = nibbles; weight = q · d + m.
+const GROUP: u32 = 32u;
+const WORDS: u32 = 5u;
+struct Sub { d: f32, m: f32 }
+fn sub_head(wi: u32, s: u32) -> Sub {
+    let dm = unpack2x16float(word(wi, 0u));
+    return Sub(dm.x, dm.y);
+}
+fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
+    let w = word(wi, 1u + u);
+    return Pair(vec4<f32>(nibbles_lo(w)) * h.d + h.m, vec4<f32>(nibbles_hi(w)) * h.d + h.m);
+}
+fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
+    let dm = unpack2x16float(word(wi, 0u));
+    return (dm.x * 255.0) * nibble_dot32(wi, 1u, xs) + dm.y * xs.sum;
+}

@@ -1,0 +1,17 @@
+// Q4_K: 256 columns; word 0 = d | dmin, words 1..4 = packed 6-bit scales and mins, words
+// 4..36 = nibbles (sub-block s in words 4 + 4s ..); weight = d·sc · q - dmin·m.
+const GROUP: u32 = 256u;
+const WORDS: u32 = 36u;
+struct Sub { d: f32, m: f32 }
+fn sub_head(wi: u32, s: u32) -> Sub {
+    let dm = kquant_sub(wi, s);
+    return Sub(dm.x, dm.y);
+}
+fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
+    let w = word(wi, 4u + u);
+    return Pair(h.d * vec4<f32>(nibbles_lo(w)) - h.m, h.d * vec4<f32>(nibbles_hi(w)) - h.m);
+}
+fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
+    let dm = kquant_sub(wi, s);
+    return (dm.x * 255.0) * nibble_dot32(wi, 4u + 4u * s, xs) - dm.y * xs.sum;
+}

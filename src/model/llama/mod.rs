@@ -1,0 +1,568 @@
+//! The GPU model for the Llama family (Llama, SmolLM2, Mistral, Qwen2): one forward pass
+//! as a fixed list of kernel dispatches. The architectures differ only by config flags
+//! (rope style, Q/K/V biases, tied embeddings).
+//!
+//! Per layer, with `x` the residual stream [n, dim]:
+//! ```text
+//! xb   = rmsnorm(x)
+//! qkv  = xb · Wqkvᵀ (+ bqkv)                Wq, Wk, Wv stacked into one matrix at load
+//! q, k = rope(q, k); cache[pos..pos+n] = k, v
+//! att  = attention(q, cache)
+//! x   += att · Woᵀ                          residual add fused into the product
+//! xb   = rmsnorm(x)
+//! gu   = xb · Wguᵀ                          Wgate, Wup stacked into one matrix
+//! act  = silu(gate) · up
+//! x   += act · Wdownᵀ
+//! ```
+//! then `logits = rmsnorm(x) · Wheadᵀ`. Norms and the activation are separate dispatches so
+//! that their work is done once per token, not once per output row. Every kernel is
+//! barrier-free (CPU WebGPU implementations pay microseconds per barrier). Decode (one
+//! token) runs the linear kernel one token per invocation; prefill 8 tokens per invocation.
+//! Activations, the KV cache and every bind group are created once, in `finish`; a call to
+//! `forward` writes the small step uniform and the token ids, and records one command
+//! encoder per chunk of at most `max_batch` tokens.
+
+mod intake;
+mod linear;
+
+use crate::error::{Error, Result};
+use crate::gpu::kernels::rope::Heads;
+use crate::gpu::kernels::{Argmax, Attention, Embedding, LinearSpec, RmsNorm, Rope, SiluMul};
+use crate::gpu::params::Step;
+use crate::gpu::GpuContext;
+use crate::model::ModelConfig;
+use crate::reference;
+
+pub use intake::GpuModelBuilder;
+use intake::{LayerWeights, Weight};
+use linear::{LinearBinds, LinearIo, LinearPipelines};
+
+/// Most tokens run through the model in one chunk (prefill splits longer prompts).
+pub const MAX_BATCH: usize = 128;
+
+/// What `forward` reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardOutput {
+    /// The logits of the last token.
+    LastLogits,
+    /// The logits of every token (for perplexity).
+    AllLogits,
+    /// Only the argmax of the last token's logits (4 bytes read back).
+    Argmax,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ForwardResult {
+    /// `[n_vocab]`.
+    LastLogits(Vec<f32>),
+    /// `[n_tokens * n_vocab]`, row-major.
+    AllLogits(Vec<f32>),
+    /// The id of the largest logit of the last token (ties: lowest id).
+    Argmax(u32),
+}
+
+/// Checks that the KV cache and activations for `max_context` tokens fit the device's
+/// binding limit; returns the tokens per chunk.
+fn check_fits(ctx: &GpuContext, c: &ModelConfig, max_context: usize) -> Result<usize> {
+    if c.n_embd == 0 || c.n_layer == 0 || c.n_vocab == 0 || !c.head_dim.is_multiple_of(2) {
+        return Err(Error::InvalidConfig(format!(
+            "unusable sizes: n_embd {}, n_layer {}, n_vocab {}, head_dim {}",
+            c.n_embd, c.n_layer, c.n_vocab, c.head_dim
+        )));
+    }
+    if max_context == 0 || max_context > u32::MAX as usize / 2 {
+        return Err(Error::InvalidRequest(format!(
+            "context length {max_context}"
+        )));
+    }
+    let limit = ctx.max_binding();
+    let f32_bytes = |n: usize| (n as u64).saturating_mul(4);
+    let logits_row = f32_bytes(c.n_vocab);
+    let max_batch = (MAX_BATCH as u64).min(limit / logits_row.max(1)) as usize;
+    if max_batch == 0 {
+        return Err(Error::DoesNotFit(format!(
+            "one row of logits ({logits_row} bytes) exceeds the {limit}-byte binding limit"
+        )));
+    }
+    let qkv_dim = c.q_dim() + 2 * c.kv_dim();
+    let needs = [
+        (
+            "KV cache of one layer",
+            f32_bytes(max_context.saturating_mul(c.kv_dim())),
+        ),
+        (
+            "rope table",
+            f32_bytes(max_context.saturating_mul(c.head_dim)),
+        ),
+        ("QKV activations", f32_bytes(max_batch * qkv_dim)),
+        ("FFN activations", f32_bytes(max_batch * 2 * c.n_ff)),
+        ("residual stream", f32_bytes(max_batch * c.n_embd)),
+    ];
+    for (what, bytes) in needs {
+        if bytes > limit {
+            return Err(Error::DoesNotFit(format!(
+                "the {what} for a context of {max_context} takes {bytes} bytes; the device \
+                 binds at most {limit}"
+            )));
+        }
+    }
+    Ok(max_batch)
+}
+
+/// What one decode step costs, for benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DecodeCost {
+    /// Compute dispatches recorded for one token (through the argmax).
+    pub dispatches: usize,
+    /// Weight bytes the products read for one token.
+    pub weight_bytes_read: u64,
+    /// Bytes all weights take on the GPU.
+    pub weight_bytes_stored: u64,
+    /// Distinct compute pipelines the model compiled.
+    pub pipelines: usize,
+}
+
+struct Kernels {
+    embed: Embedding,
+    norm: RmsNorm,
+    silu_mul: SiluMul,
+    linear: LinearPipelines,
+    rope: Rope,
+    attention: Attention,
+    argmax: Argmax,
+}
+
+struct LayerBinds {
+    attn_norm: wgpu::BindGroup,
+    ffn_norm: wgpu::BindGroup,
+    qkv: LinearBinds,
+    rope: wgpu::BindGroup,
+    attention: wgpu::BindGroup,
+    wo: LinearBinds,
+    gate_up: LinearBinds,
+    silu_mul: wgpu::BindGroup,
+    down: LinearBinds,
+}
+
+/// Activations and readback buffers, allocated once.
+struct Buffers {
+    /// Uniform `Step`.
+    step: wgpu::Buffer,
+    /// [max_batch] u32 token ids.
+    tokens: wgpu::Buffer,
+    /// [max_batch, n_vocab]
+    logits: wgpu::Buffer,
+    /// One u32: the argmax.
+    result: wgpu::Buffer,
+    logits_staging: wgpu::Buffer,
+    result_staging: wgpu::Buffer,
+    // Kept alive for the bind groups that reference them.
+    _activations: Vec<wgpu::Buffer>,
+}
+
+/// The weights, kept alive for the bind groups that reference them.
+struct Weights {
+    _layers: Vec<LayerWeights>,
+    _tok_embd: Weight,
+    _output: Option<Weight>,
+    _output_norm: crate::gpu::GpuVector,
+    stored_bytes: u64,
+}
+
+/// A model on the GPU, ready to run.
+pub struct GpuModel {
+    ctx: GpuContext,
+    config: ModelConfig,
+    max_context: usize,
+    max_batch: usize,
+    kernels: Kernels,
+    buffers: Buffers,
+    embed_binds: Vec<wgpu::BindGroup>,
+    layers: Vec<LayerBinds>,
+    final_norm: wgpu::BindGroup,
+    head: LinearBinds,
+    argmax_binds: [wgpu::BindGroup; 2],
+    weights: Weights,
+}
+
+/// The linear products of a layer, by their fixed shapes and fusions.
+struct Specs {
+    qkv: LinearSpec,
+    wo: LinearSpec,
+    gate_up: LinearSpec,
+    down: LinearSpec,
+    head: LinearSpec,
+}
+
+impl Specs {
+    fn new(c: &ModelConfig) -> Self {
+        let spec = |k, n_out, residual, bias| LinearSpec {
+            k,
+            n_out,
+            residual,
+            bias,
+        };
+        let (dim, ff, q_dim) = (c.n_embd, c.n_ff, c.q_dim());
+        Self {
+            qkv: spec(dim, q_dim + 2 * c.kv_dim(), false, c.qkv_bias),
+            wo: spec(q_dim, dim, true, false),
+            gate_up: spec(dim, 2 * ff, false, false),
+            down: spec(ff, dim, true, false),
+            head: spec(dim, c.n_vocab, false, false),
+        }
+    }
+}
+
+impl GpuModel {
+    async fn build(b: GpuModelBuilder) -> Result<Self> {
+        let ctx = b.ctx.clone();
+        let stored_bytes = b.weight_bytes();
+        let c = b.config.clone();
+        let (dim, ff, q_dim, kv_dim) = (c.n_embd, c.n_ff, c.q_dim(), c.kv_dim());
+        let qkv_dim = q_dim + 2 * kv_dim;
+        let (batch, n_ctx) = (b.max_batch, b.max_context);
+        let eps = c.norm_eps;
+        let heads = Heads {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+        };
+        let specs = Specs::new(&c);
+        let (weights, tok_embd, output, output_norm) =
+            (b.layers, b.tok_embd, b.output, b.output_norm);
+        let head_w = output.as_ref().unwrap_or(&tok_embd);
+        let embd = tok_embd
+            .parts
+            .first()
+            .ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?;
+
+        let mut linear = LinearPipelines::default();
+        for w in &weights {
+            linear.prepare(&ctx, specs.qkv, &w.qkv).await?;
+            linear.prepare(&ctx, specs.wo, &w.wo).await?;
+            linear.prepare(&ctx, specs.gate_up, &w.gate_up).await?;
+            linear.prepare(&ctx, specs.down, &w.down).await?;
+        }
+        linear.prepare(&ctx, specs.head, head_w).await?;
+        let kernels = Kernels {
+            embed: Embedding::new(&ctx, dim, embd.format).await?,
+            norm: RmsNorm::new(&ctx, dim, eps).await?,
+            silu_mul: SiluMul::new(&ctx, ff).await?,
+            linear,
+            rope: Rope::new(&ctx, heads, c.rope_style).await?,
+            attention: Attention::new(&ctx, heads).await?,
+            argmax: Argmax::new(&ctx, c.n_vocab).await?,
+        };
+
+        let f32s = |n: usize| (n * 4) as u64;
+        let step = ctx.uniform_init("step", bytemuck::bytes_of(&Step::default()));
+        let tokens = ctx.storage("tokens", (batch * 4) as u64);
+        let x = ctx.storage("x (residual) [batch, dim]", f32s(batch * dim));
+        let xb = ctx.storage("xb (normed) [batch, dim]", f32s(batch * dim));
+        let qkv = ctx.storage("qkv [batch, q+2kv]", f32s(batch * qkv_dim));
+        let att = ctx.storage("att [batch, q_dim]", f32s(batch * q_dim));
+        let hidden = ctx.storage("gate|up [batch, 2 ff]", f32s(batch * 2 * ff));
+        let act = ctx.storage("silu(gate)·up [batch, ff]", f32s(batch * ff));
+        let logits = ctx.storage("logits [batch, vocab]", f32s(batch * c.n_vocab));
+        let scratch = ctx.storage("argmax scratch", kernels.argmax.scratch_bytes());
+        let result = ctx.storage("argmax result", 4);
+        let table: Vec<f32> = reference::rope_table(c.rope_theta, c.head_dim, n_ctx)
+            .into_iter()
+            .flatten()
+            .collect();
+        let rope_table = ctx.storage_init(
+            "rope cos/sin [n_ctx, head_dim/2]",
+            bytemuck::cast_slice(&table),
+        );
+        let logits_staging = ctx.staging("logits readback", f32s(batch * c.n_vocab));
+        let result_staging = ctx.staging("argmax readback", 4);
+
+        let k = &kernels;
+        let io = |x, y, bias| LinearIo {
+            step: &step,
+            x,
+            y,
+            bias,
+        };
+        let (layers, embed_binds, final_norm, head, argmax_binds, caches) = ctx
+            .checked("binding the model's buffers", || -> Result<_> {
+                let lin = |spec, w: &Weight, io: &LinearIo| {
+                    LinearBinds::new(&ctx, &k.linear, spec, w, io)
+                };
+                let mut caches = Vec::new();
+                let mut layers = Vec::new();
+                for (l, w) in weights.iter().enumerate() {
+                    let k_cache = ctx.storage(
+                        &format!("blk.{l} K cache [n_ctx, kv_dim]"),
+                        f32s(n_ctx * kv_dim),
+                    );
+                    let v_cache = ctx.storage(
+                        &format!("blk.{l} V cache [n_ctx, kv_dim]"),
+                        f32s(n_ctx * kv_dim),
+                    );
+                    let bias = w.qkv_bias.as_ref().map(|b| &b.buffer);
+                    layers.push(LayerBinds {
+                        attn_norm: k.norm.bind(&ctx, &step, &x, &w.attn_norm.buffer, &xb)?,
+                        ffn_norm: k.norm.bind(&ctx, &step, &x, &w.ffn_norm.buffer, &xb)?,
+                        qkv: lin(specs.qkv, &w.qkv, &io(&xb, &qkv, bias))?,
+                        rope: k
+                            .rope
+                            .bind(&ctx, &step, &qkv, &rope_table, &k_cache, &v_cache)?,
+                        attention: k
+                            .attention
+                            .bind(&ctx, &step, &qkv, &k_cache, &v_cache, &att)?,
+                        wo: lin(specs.wo, &w.wo, &io(&att, &x, None))?,
+                        gate_up: lin(specs.gate_up, &w.gate_up, &io(&xb, &hidden, None))?,
+                        silu_mul: k.silu_mul.bind(&ctx, &step, &hidden, &act)?,
+                        down: lin(specs.down, &w.down, &io(&act, &x, None))?,
+                    });
+                    caches.push(k_cache);
+                    caches.push(v_cache);
+                }
+                let embed_binds = embd
+                    .shards
+                    .iter()
+                    .map(|s| k.embed.bind(&ctx, &s.params, &tokens, &s.buffer, &x))
+                    .collect::<Result<Vec<_>>>()?;
+                let final_norm = k.norm.bind(&ctx, &step, &x, &output_norm.buffer, &xb)?;
+                let head = lin(specs.head, head_w, &io(&xb, &logits, None))?;
+                let argmax_binds = k.argmax.bind(&ctx, &logits, &scratch, &result)?;
+                Ok((layers, embed_binds, final_norm, head, argmax_binds, caches))
+            })
+            .await??;
+
+        let mut activations = vec![x, xb, qkv, att, hidden, act, scratch, rope_table];
+        activations.extend(caches);
+        Ok(Self {
+            ctx,
+            config: c,
+            max_context: n_ctx,
+            max_batch: batch,
+            kernels,
+            buffers: Buffers {
+                step,
+                tokens,
+                logits,
+                result,
+                logits_staging,
+                result_staging,
+                _activations: activations,
+            },
+            embed_binds,
+            layers,
+            final_norm,
+            head,
+            argmax_binds,
+            weights: Weights {
+                _layers: weights,
+                _tok_embd: tok_embd,
+                _output: output,
+                _output_norm: output_norm,
+                stored_bytes,
+            },
+        })
+    }
+
+    /// Dispatches of one decode step, counted by recording one (never submitted).
+    fn count_dispatches(&self) -> usize {
+        let mut enc = self
+            .ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("dispatch count"),
+            });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("dispatch count"),
+            timestamp_writes: None,
+        });
+        self.record(&mut pass, 1, ForwardOutput::Argmax, true)
+    }
+
+    /// What one decode step reads and dispatches.
+    pub fn decode_cost(&self) -> DecodeCost {
+        let per_layer: u64 = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.qkv.weight_bytes()
+                    + l.wo.weight_bytes()
+                    + l.gate_up.weight_bytes()
+                    + l.down.weight_bytes()
+            })
+            .sum();
+        DecodeCost {
+            dispatches: self.count_dispatches(),
+            weight_bytes_read: per_layer + self.head.weight_bytes(),
+            weight_bytes_stored: self.weights.stored_bytes,
+            pipelines: self.kernels.linear.len() + 7,
+        }
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn max_context(&self) -> usize {
+        self.max_context
+    }
+
+    /// Tokens per internal chunk.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// Runs `tokens` at positions `pos..pos + tokens.len()`, attending to the cache entries
+    /// written by earlier calls at positions `< pos`.
+    pub async fn forward(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        out: ForwardOutput,
+    ) -> Result<ForwardResult> {
+        if tokens.is_empty() {
+            return Err(Error::InvalidRequest("no tokens to run".into()));
+        }
+        let needed = pos.saturating_add(tokens.len());
+        if needed > self.max_context {
+            return Err(Error::ContextOverflow {
+                needed,
+                limit: self.max_context,
+            });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.config.n_vocab) {
+            return Err(Error::InvalidRequest(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                self.config.n_vocab
+            )));
+        }
+        let n_vocab = self.config.n_vocab;
+        let mut all = Vec::new();
+        let n_chunks = tokens.len().div_ceil(self.max_batch);
+        for (i, chunk) in tokens.chunks(self.max_batch).enumerate() {
+            let chunk_pos = pos + i * self.max_batch;
+            let last = i + 1 == n_chunks;
+            let head = match out {
+                ForwardOutput::AllLogits => true,
+                _ => last,
+            };
+            self.ctx
+                .checked("forward", || self.submit_chunk(chunk, chunk_pos, out, head))
+                .await?;
+            if out == ForwardOutput::AllLogits {
+                let bytes = (chunk.len() * n_vocab * 4) as u64;
+                let data = self
+                    .ctx
+                    .read_staging(&self.buffers.logits_staging, bytes)
+                    .await?;
+                all.extend(bytemuck::cast_slice::<u8, f32>(&data[..bytes as usize]));
+            }
+        }
+        match out {
+            ForwardOutput::AllLogits => Ok(ForwardResult::AllLogits(all)),
+            ForwardOutput::LastLogits => {
+                let bytes = (n_vocab * 4) as u64;
+                let data = self
+                    .ctx
+                    .read_staging(&self.buffers.logits_staging, bytes)
+                    .await?;
+                Ok(ForwardResult::LastLogits(
+                    bytemuck::cast_slice::<u8, f32>(&data[..bytes as usize]).to_vec(),
+                ))
+            }
+            ForwardOutput::Argmax => {
+                let data = self
+                    .ctx
+                    .read_staging(&self.buffers.result_staging, 4)
+                    .await?;
+                let id = data
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .ok_or_else(|| Error::Gpu("argmax readback was short".into()))?;
+                Ok(ForwardResult::Argmax(id))
+            }
+        }
+    }
+
+    /// Records the dispatches of a chunk of `n` tokens; `head`: also the logits. Returns
+    /// the number of dispatches.
+    fn record(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        n: usize,
+        out: ForwardOutput,
+        head: bool,
+    ) -> usize {
+        let k = &self.kernels;
+        for g in &self.embed_binds {
+            k.embed.dispatch(pass, g, n);
+        }
+        let mut count = self.embed_binds.len();
+        let decode = n == 1;
+        for l in &self.layers {
+            k.norm.dispatch(pass, &l.attn_norm, n);
+            count += 1 + l.qkv.record(pass, n, decode);
+            k.rope.dispatch(pass, &l.rope, n);
+            k.attention.dispatch(pass, &l.attention, n);
+            count += 2 + l.wo.record(pass, n, decode);
+            k.norm.dispatch(pass, &l.ffn_norm, n);
+            count += 1 + l.gate_up.record(pass, n, decode);
+            k.silu_mul.dispatch(pass, &l.silu_mul, n);
+            count += 1 + l.down.record(pass, n, decode);
+        }
+        if head {
+            k.norm.dispatch(pass, &self.final_norm, n);
+            // Every token's logits for AllLogits; otherwise the last token's, in row 0.
+            let last_only = out != ForwardOutput::AllLogits;
+            count += 1 + self.head.record(pass, n, last_only);
+            if out == ForwardOutput::Argmax {
+                k.argmax.dispatch(pass, &self.argmax_binds);
+                count += self.argmax_binds.len();
+            }
+        }
+        count
+    }
+
+    /// Writes the chunk's step values and token ids, records every dispatch into one
+    /// encoder, and submits it. `head`: also compute logits (and the readback copy).
+    fn submit_chunk(&self, chunk: &[u32], pos: usize, out: ForwardOutput, head: bool) {
+        let n = chunk.len();
+        let q = self.ctx.queue();
+        let step = Step {
+            pos: pos as u32,
+            n_tokens: n as u32,
+            ..Default::default()
+        };
+        q.write_buffer(&self.buffers.step, 0, bytemuck::bytes_of(&step));
+        q.write_buffer(&self.buffers.tokens, 0, bytemuck::cast_slice(chunk));
+        let mut enc = self
+            .ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("forward"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                timestamp_writes: None,
+            });
+            self.record(&mut pass, n, out, head);
+        }
+        if head {
+            let b = &self.buffers;
+            match out {
+                ForwardOutput::Argmax => {
+                    enc.copy_buffer_to_buffer(&b.result, 0, &b.result_staging, 0, 4)
+                }
+                ForwardOutput::LastLogits => {
+                    let bytes = (self.config.n_vocab * 4) as u64;
+                    enc.copy_buffer_to_buffer(&b.logits, 0, &b.logits_staging, 0, bytes)
+                }
+                ForwardOutput::AllLogits => {
+                    let bytes = (n * self.config.n_vocab * 4) as u64;
+                    enc.copy_buffer_to_buffer(&b.logits, 0, &b.logits_staging, 0, bytes)
+                }
+            }
+        }
+        q.submit([enc.finish()]);
+    }
+}
