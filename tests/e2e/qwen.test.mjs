@@ -10,8 +10,12 @@ import { LOAD_TIMEOUT_MS, REPO, compareGreedy, requireWebGpu, startHarness } fro
 
 const MODEL = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 const FIXTURE = path.join(REPO, "tests", "fixtures", "qwen2.5-coder-0.5b-instruct-q4_k_m.json");
-/** The wasm heap after load: tensors stream to the GPU in pieces of a few MB. */
-const MAX_WASM_MEMORY = 64 * 2 ** 20;
+/**
+ * The wasm heap after load. Tensors stream to the GPU in pieces of a few MB (a whole
+ * 1.5B embedding would take 190 MB); most of what remains is the tokenizer of the
+ * 151,936-token vocabulary and the GGUF metadata it is built from.
+ */
+const MAX_WASM_MEMORY = 96 * 2 ** 20;
 /** Greedy tokens compared (each costs a decode step on a software adapter). */
 const TOKENS = 8;
 
@@ -50,7 +54,8 @@ test("Qwen2.5 Q4_K_M loads and answers with llama.cpp's greedy tokens", async (t
   }
   const { stats, info, completion } = result;
   console.log(
-    `loaded in ${(stats.loadMs / 1000).toFixed(1)} s; wasm memory ${(stats.memory.after / 2 ** 20).toFixed(1)} MiB; ` +
+    `loaded in ${(stats.loadMs / 1000).toFixed(1)} s; wasm memory ${(stats.memory.before / 2 ** 20).toFixed(1)} → ` +
+      `${(stats.memory.after / 2 ** 20).toFixed(1)} MiB; ` +
       `GPU weights ${(info.cost.weight_bytes_stored / 1e6).toFixed(1)} MB; answer ${JSON.stringify(completion.choices[0].message.content)}`,
   );
   assert.ok(stats.memory.after <= MAX_WASM_MEMORY, `wasm memory after load: ${stats.memory.after} bytes`);

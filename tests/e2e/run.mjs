@@ -3,7 +3,7 @@
 // exits non-zero on any failure. Missing Chromium, WebGPU, the built site or the model is
 // a failure with instructions, never a skip.
 //   node tests/e2e/run.mjs [test-file-name-filter]
-//   node tests/e2e/run.mjs --models   the large-model tests of models/ (`make test-models`)
+//   node tests/e2e/run.mjs --models   the large-model tests of large/ (`make test-models`)
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
@@ -16,7 +16,7 @@ if (!existsSync(path.join(here, "node_modules", "playwright-core"))) {
   process.exit(1);
 }
 const models = process.argv[2] === "--models";
-const dir = models ? path.join(here, "models") : here;
+const dir = models ? path.join(here, "large") : here;
 const filter = models ? "" : (process.argv[2] ?? "");
 const files = readdirSync(dir)
   .filter((name) => name.endsWith(".test.mjs") && name.includes(filter))
