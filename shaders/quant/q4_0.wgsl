@@ -8,6 +8,6 @@ fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
     return Pair((vec4<f32>(nibbles_lo(w)) - 8.0) * h.d, (vec4<f32>(nibbles_hi(w)) - 8.0) * h.d);
 }
 fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
-    let d = half_of(word(wi, 0u), 0u);
-    return d * (255.0 * nibble_dot32(wi, 1u, xs) - 8.0 * xs.sum);
+    let h = sub_head(wi, s);
+    return h.d * (255.0 * nibble_dot32(wi, 1u, xs) - 8.0 * xs.sum);
 }

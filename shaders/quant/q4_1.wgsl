@@ -11,6 +11,6 @@ fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
     return Pair(vec4<f32>(nibbles_lo(w)) * h.d + h.m, vec4<f32>(nibbles_hi(w)) * h.d + h.m);
 }
 fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
-    let dm = unpack2x16float(word(wi, 0u));
-    return (dm.x * 255.0) * nibble_dot32(wi, 1u, xs) + dm.y * xs.sum;
+    let h = sub_head(wi, s);
+    return (h.d * 255.0) * nibble_dot32(wi, 1u, xs) + h.m * xs.sum;
 }

@@ -12,6 +12,6 @@ fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
     return Pair(h.d * vec4<f32>(nibbles_lo(w)) - h.m, h.d * vec4<f32>(nibbles_hi(w)) - h.m);
 }
 fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
-    let dm = kquant_sub(wi, s);
-    return (dm.x * 255.0) * nibble_dot32(wi, 4u + 4u * s, xs) - dm.y * xs.sum;
+    let h = sub_head(wi, s);
+    return (h.d * 255.0) * nibble_dot32(wi, 4u + 4u * s, xs) - h.m * xs.sum;
 }

@@ -10,9 +10,9 @@ fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
 fn biased(wi: u32, j: u32) -> vec4<f32> { return unpack4x8unorm(word(wi, j) ^ 0x80808080u); }
 fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
     // Bytes offset by 128 read as unorm: q = 255 u - 128.
-    let d = half_of(word(wi, 0u), 0u);
+    let h = sub_head(wi, s);
     let acc = dot(biased(wi, 1u), xs.a0) + dot(biased(wi, 2u), xs.a1) + dot(biased(wi, 3u), xs.a2)
             + dot(biased(wi, 4u), xs.a3) + dot(biased(wi, 5u), xs.a4) + dot(biased(wi, 6u), xs.a5)
             + dot(biased(wi, 7u), xs.a6) + dot(biased(wi, 8u), xs.a7);
-    return d * (255.0 * acc - 128.0 * xs.sum);
+    return h.d * (255.0 * acc - 128.0 * xs.sum);
 }

@@ -73,6 +73,16 @@ impl KernelShape {
     }
 }
 
+/// The `Lanes` kernels' invocations per row block for a SIMD (subgroup) width: 4 for
+/// 4-wide adapters (SwiftShader), 8 otherwise (lavapipe's AVX2; an unknown width).
+fn lane_count(width: u32) -> u32 {
+    if width == 4 {
+        4
+    } else {
+        8
+    }
+}
+
 /// A cloneable handle to one GPU device and its queue.
 #[derive(Clone)]
 pub struct GpuContext {
@@ -127,13 +137,9 @@ impl GpuContext {
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
         let info = adapter.get_info();
-        let lanes = match info.subgroup_max_size {
-            4 => 4,
-            _ => 8,
-        };
         Ok(Self {
             shape: KernelShape::for_adapter(&info),
-            lanes,
+            lanes: lane_count(info.subgroup_max_size),
             inner: Arc::new(Inner {
                 device,
                 queue,
@@ -208,11 +214,11 @@ impl GpuContext {
         self.lanes
     }
 
-    /// The same device with another lane count for the `Lanes` kernels (4 or 8; the web
-    /// build learns SwiftShader's from the browser).
+    /// The same device with the `Lanes` kernels sized for another SIMD width (the web build
+    /// learns SwiftShader's from the browser).
     pub fn with_lanes(&self, lanes: u32) -> Self {
         Self {
-            lanes: if lanes <= 4 { 4 } else { 8 },
+            lanes: lane_count(lanes),
             ..self.clone()
         }
     }

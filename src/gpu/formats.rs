@@ -52,7 +52,7 @@ pub enum GpuFormat {
 }
 
 impl GpuFormat {
-    /// Every format, for tests.
+    /// Every format.
     pub const ALL: [GpuFormat; 9] = [
         GpuFormat::F16,
         GpuFormat::Q4_0,
@@ -65,25 +65,19 @@ impl GpuFormat {
         GpuFormat::Q6K,
     ];
 
-    /// The GPU format of a file tensor type.
+    /// The GPU format of a file tensor type: the format that repacks its blocks, fp16 for
+    /// float types.
     pub fn for_dtype(dtype: DType, tensor: &str) -> Result<Self> {
-        Ok(match dtype {
-            DType::F32 | DType::F16 | DType::BF16 => GpuFormat::F16,
-            DType::Q4_0 => GpuFormat::Q4_0,
-            DType::Q4_1 => GpuFormat::Q4_1,
-            DType::Q5_0 => GpuFormat::Q5_0,
-            DType::Q5_1 => GpuFormat::Q5_1,
-            DType::Q8_0 => GpuFormat::Q8_0,
-            DType::Q4_K => GpuFormat::Q4K,
-            DType::Q5_K => GpuFormat::Q5K,
-            DType::Q6_K => GpuFormat::Q6K,
-            other => {
-                return Err(Error::UnsupportedTensorType {
-                    tensor: tensor.to_string(),
-                    dtype: other.name().to_string(),
-                })
-            }
-        })
+        if matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
+            return Ok(GpuFormat::F16);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|f| f.source_dtype() == Some(dtype))
+            .ok_or_else(|| Error::UnsupportedTensorType {
+                tensor: tensor.to_string(),
+                dtype: dtype.name().to_string(),
+            })
     }
 
     /// The file type whose blocks this format repacks (`None` for F16, which takes any
@@ -224,15 +218,11 @@ impl GpuFormat {
                 }
             }
             GpuFormat::Q6K => {
-                let (ql, qh, sc) = (&src[0..128], &src[128..192], &src[192..208]);
+                let (ql, qh) = (&src[0..128], &src[128..192]);
                 out[0] = h(208);
+                // The 16 signed scales as they are.
                 for (k, w) in out[1..5].iter_mut().enumerate() {
-                    *w = u32::from_le_bytes([
-                        sc[4 * k],
-                        sc[4 * k + 1],
-                        sc[4 * k + 2],
-                        sc[4 * k + 3],
-                    ]);
+                    *w = le(192 + 4 * k);
                 }
                 // ggml: column 128n + 32j + l (j = 0..4, l = 0..32) takes the low (j < 2) or
                 // high (j >= 2) nibble of ql[64n + 32 (j % 2) + l] and bits 2j..2j+2 of

@@ -6,13 +6,12 @@ import { statSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import {
-  LOAD_TIMEOUT_MS,
   MODEL_FILE,
   MODEL_URL_PATH,
   REPO,
   compareGreedy,
   fixture,
-  requireWebGpu,
+  openApiPage,
   startHarness,
 } from "./harness.mjs";
 
@@ -21,10 +20,7 @@ let page;
 
 before(async () => {
   harness = await startHarness();
-  // A page of the site, so that "./js/index.js" resolves; the API never touches its DOM.
-  page = await harness.openPage("bench.html");
-  page.setDefaultTimeout(LOAD_TIMEOUT_MS);
-  await requireWebGpu(page);
+  page = await openApiPage(harness);
   const loaded = await page.evaluate(async (modelUrl) => {
     const { Engine } = await import("./js/index.js");
     const phases = new Set();

@@ -113,6 +113,44 @@ export async function requireWebGpu(page) {
   return adapter;
 }
 
+/**
+ * A page of the site for tests of the JS API (so that "./js/index.js" resolves; the API
+ * never touches its DOM), with WebGPU checked.
+ */
+export async function openApiPage(harness, timeout = LOAD_TIMEOUT_MS) {
+  const page = await harness.openPage("bench.html");
+  page.setDefaultTimeout(timeout);
+  await requireWebGpu(page);
+  return page;
+}
+
+/**
+ * Loads `model` in `page`, answers one chat completion `request`, unloads the engine.
+ * @returns {Promise<{ stats: object, info: object, completion: object }>}
+ */
+export async function loadAndChat(page, model, request) {
+  return page.evaluate(
+    async ({ model, request }) => {
+      const { Engine } = await import("./js/index.js");
+      const engine = await Engine.load(model);
+      const completion = await engine.chat.completions.create(request);
+      const out = { stats: engine.loadStats, info: engine.info, completion };
+      await engine.unload();
+      return out;
+    },
+    { model, request },
+  );
+}
+
+/** One line on a load: time, wasm memory before and after, GPU weight memory. */
+export function describeLoad(stats, info) {
+  const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
+  return (
+    `loaded in ${(stats.loadMs / 1000).toFixed(1)} s; wasm memory ${mib(stats.memory.before)} → ` +
+    `${mib(stats.memory.after)} MiB; GPU weights ${(info.cost.weight_bytes_stored / 1e6).toFixed(1)} MB`
+  );
+}
+
 /** Compares greedy ids with the reference under the near-tie rule of the native tests. */
 export function compareGreedy(expected, actual, margins, { limit = 32, eos } = {}) {
   // A divergence is acceptable only where the reference's top two logits are within 0.1:

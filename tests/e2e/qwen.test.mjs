@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { LOAD_TIMEOUT_MS, REPO, compareGreedy, requireWebGpu, startHarness } from "./harness.mjs";
+import { REPO, compareGreedy, describeLoad, loadAndChat, openApiPage, startHarness } from "./harness.mjs";
 
 const MODEL = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 const FIXTURE = path.join(REPO, "tests", "fixtures", "qwen2.5-coder-0.5b-instruct-q4_k_m.json");
@@ -24,9 +24,7 @@ let page;
 
 before(async () => {
   harness = await startHarness();
-  page = await harness.openPage("bench.html");
-  page.setDefaultTimeout(LOAD_TIMEOUT_MS);
-  await requireWebGpu(page);
+  page = await openApiPage(harness);
 });
 
 after(async () => {
@@ -37,27 +35,13 @@ test("Qwen2.5 Q4_K_M loads and answers with llama.cpp's greedy tokens", async (t
   const reference = JSON.parse(readFileSync(FIXTURE, "utf8")).chat[0];
   let result;
   try {
-    result = await page.evaluate(
-      async ({ model, messages, tokens }) => {
-        const { Engine } = await import("./js/index.js");
-        const engine = await Engine.load(model);
-        const completion = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: tokens });
-        const out = { stats: engine.loadStats, info: engine.info, completion };
-        await engine.unload();
-        return out;
-      },
-      { model: MODEL, messages: reference.messages, tokens: TOKENS },
-    );
+    result = await loadAndChat(page, MODEL, { messages: reference.messages, temperature: 0, max_tokens: TOKENS });
   } catch (error) {
     t.diagnostic("page log:\n" + harness.logs.join("\n"));
     throw error;
   }
   const { stats, info, completion } = result;
-  console.log(
-    `loaded in ${(stats.loadMs / 1000).toFixed(1)} s; wasm memory ${(stats.memory.before / 2 ** 20).toFixed(1)} → ` +
-      `${(stats.memory.after / 2 ** 20).toFixed(1)} MiB; ` +
-      `GPU weights ${(info.cost.weight_bytes_stored / 1e6).toFixed(1)} MB; answer ${JSON.stringify(completion.choices[0].message.content)}`,
-  );
+  console.log(`${describeLoad(stats, info)}; answer ${JSON.stringify(completion.choices[0].message.content)}`);
   assert.ok(stats.memory.after <= MAX_WASM_MEMORY, `wasm memory after load: ${stats.memory.after} bytes`);
   const verdict = compareGreedy(reference.greedy_ids, completion.hearth.token_ids, reference.top2_margins, {
     limit: TOKENS,

@@ -86,9 +86,8 @@ impl Linear {
         };
         format.check_cols("linear kernel input", spec.k)?;
         let last = tokens == LinearTokens::Last;
-        let lanes = if entry == "tile1" { ctx.lanes() } else { 8 };
         let constants = [
-            ("TILE1_LANES", f64::from(lanes)),
+            ("TILE1_LANES", f64::from(ctx.lanes())),
             ("K", constant(spec.k)),
             ("N_OUT", constant(spec.n_out)),
             ("RESIDUAL", f64::from(u8::from(spec.residual))),

@@ -1,6 +1,6 @@
 //! Linear products of the model: the pipelines, looked up by (shape and fusions, weight
-//! format, token variant) so each is compiled once however many matrices use it, and the
-//! bind groups of one product over all its parts and shards.
+//! format) so each is compiled once however many matrices use it (both token variants per
+//! key), and the bind groups of one product over all its parts and shards.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -5,19 +5,21 @@
 //! Per layer, with `x` the residual stream [n, dim]:
 //! ```text
 //! xb   = rmsnorm(x)
-//! qkv  = xb · Wqkvᵀ (+ bqkv)                Wq, Wk, Wv stacked into one matrix at load
+//! qkv  = xb · Wqkvᵀ (+ bqkv)                Wq, Wk, Wv stacked (one matrix per format)
 //! q, k = rope(q, k); cache[pos..pos+n] = k, v
 //! att  = attention(q, cache)
 //! x   += att · Woᵀ                          residual add fused into the product
 //! xb   = rmsnorm(x)
-//! gu   = xb · Wguᵀ                          Wgate, Wup stacked into one matrix
+//! gu   = xb · Wguᵀ                          Wgate, Wup stacked (one matrix per format)
 //! act  = silu(gate) · up
 //! x   += act · Wdownᵀ
 //! ```
 //! then `logits = rmsnorm(x) · Wheadᵀ`. Norms and the activation are separate dispatches so
 //! that their work is done once per token, not once per output row. Every kernel is
-//! barrier-free (CPU WebGPU implementations pay microseconds per barrier). Decode (one
-//! token) runs the linear kernel one token per invocation; prefill 8 tokens per invocation.
+//! barrier-free on CPU adapters (they pay microseconds per barrier); on GPUs the one-token
+//! products split K over a workgroup (`KernelShape`). Prefill runs 8 tokens per invocation.
+//! Weights keep their file's quantization (`gpu::formats`); `intake` decides where each
+//! tensor goes, `linear` holds the products' pipelines and bind groups.
 //! Activations, the KV cache and every bind group are created once, in `finish`; a call to
 //! `forward` writes the small step uniform and the token ids, and records one command
 //! encoder per chunk of at most `max_batch` tokens.
@@ -130,6 +132,14 @@ struct Kernels {
     rope: Rope,
     attention: Attention,
     argmax: Argmax,
+}
+
+impl Kernels {
+    /// Compute pipelines compiled: the linear ones, one each for embed, norm, silu·mul,
+    /// rope and attention, and the argmax's two passes.
+    fn pipelines(&self) -> usize {
+        self.linear.len() + 5 + 2
+    }
 }
 
 struct LayerBinds {
@@ -365,17 +375,8 @@ impl GpuModel {
 
     /// Dispatches of one decode step, counted by recording one (never submitted).
     fn count_dispatches(&self) -> usize {
-        let mut enc = self
-            .ctx
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("dispatch count"),
-            });
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("dispatch count"),
-            timestamp_writes: None,
-        });
-        self.record(&mut pass, 1, ForwardOutput::Argmax, true)
+        let mut enc = self.encoder("dispatch count");
+        self.record_pass(&mut enc, "dispatch count", 1, ForwardOutput::Argmax, true)
     }
 
     /// What one decode step reads and dispatches.
@@ -394,7 +395,7 @@ impl GpuModel {
             dispatches: self.count_dispatches(),
             weight_bytes_read: per_layer + self.head.weight_bytes(),
             weight_bytes_stored: self.weights.stored_bytes,
-            pipelines: self.kernels.linear.len() + 7,
+            pipelines: self.kernels.pipelines(),
         }
     }
 
@@ -483,15 +484,27 @@ impl GpuModel {
         }
     }
 
-    /// Records the dispatches of a chunk of `n` tokens; `head`: also the logits. Returns
-    /// the number of dispatches.
-    fn record(
+    fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Records the dispatches of a chunk of `n` tokens into one compute pass of `enc`;
+    /// `head`: also the logits. Returns the number of dispatches.
+    fn record_pass(
         &self,
-        pass: &mut wgpu::ComputePass<'_>,
+        enc: &mut wgpu::CommandEncoder,
+        label: &str,
         n: usize,
         out: ForwardOutput,
         head: bool,
     ) -> usize {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        });
+        let pass = &mut pass;
         let k = &self.kernels;
         for g in &self.embed_binds {
             k.embed.dispatch(pass, g, n);
@@ -534,19 +547,8 @@ impl GpuModel {
         };
         q.write_buffer(&self.buffers.step, 0, bytemuck::bytes_of(&step));
         q.write_buffer(&self.buffers.tokens, 0, bytemuck::cast_slice(chunk));
-        let mut enc = self
-            .ctx
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("forward"),
-            });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("forward"),
-                timestamp_writes: None,
-            });
-            self.record(&mut pass, n, out, head);
-        }
+        let mut enc = self.encoder("forward");
+        self.record_pass(&mut enc, "forward", n, out, head);
         if head {
             let b = &self.buffers;
             match out {

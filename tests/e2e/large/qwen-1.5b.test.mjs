@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { LOAD_TIMEOUT_MS, requireWebGpu, startHarness } from "../harness.mjs";
+import { LOAD_TIMEOUT_MS, describeLoad, loadAndChat, openApiPage, startHarness } from "../harness.mjs";
 
 const MODEL = "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 /**
@@ -18,9 +18,7 @@ let page;
 
 before(async () => {
   harness = await startHarness();
-  page = await harness.openPage("bench.html");
-  page.setDefaultTimeout(4 * LOAD_TIMEOUT_MS);
-  await requireWebGpu(page);
+  page = await openApiPage(harness, 4 * LOAD_TIMEOUT_MS);
 });
 
 after(async () => {
@@ -30,27 +28,18 @@ after(async () => {
 test("Qwen2.5 1.5B Q4_K_M loads with a small wasm heap and answers", async (t) => {
   let result;
   try {
-    result = await page.evaluate(async (model) => {
-      const { Engine } = await import("./js/index.js");
-      const engine = await Engine.load(model);
-      const completion = await engine.chat.completions.create({
-        messages: [{ role: "user", content: "What is the capital of France?" }],
-        temperature: 0,
-        max_tokens: 8,
-      });
-      const out = { stats: engine.loadStats, info: engine.info, text: completion.choices[0].message.content };
-      await engine.unload();
-      return out;
-    }, MODEL);
+    result = await loadAndChat(page, MODEL, {
+      messages: [{ role: "user", content: "What is the capital of France?" }],
+      temperature: 0,
+      max_tokens: 8,
+    });
   } catch (error) {
     t.diagnostic("page log:\n" + harness.logs.join("\n"));
     throw error;
   }
-  const { stats, info, text } = result;
-  console.log(
-    `loaded in ${(stats.loadMs / 1000).toFixed(1)} s; wasm memory ${(stats.memory.after / 2 ** 20).toFixed(1)} MiB; ` +
-      `GPU weights ${(info.cost.weight_bytes_stored / 1e6).toFixed(1)} MB; answer ${JSON.stringify(text)}`,
-  );
+  const { stats, info, completion } = result;
+  const text = completion.choices[0].message.content;
+  console.log(`${describeLoad(stats, info)}; answer ${JSON.stringify(text)}`);
   assert.ok(stats.memory.after <= MAX_WASM_MEMORY, `wasm memory after load: ${stats.memory.after} bytes`);
   assert.match(text, /Paris/);
 });
