@@ -17,7 +17,7 @@ const MAX_VEC4: u32 = 32u;
 const NEG_INF: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> q_in: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
@@ -35,10 +35,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let kv_off = (h / (N_HEAD / N_HEAD_KV)) * d4;
     let scale = 1.0 / sqrt(f32(HEAD_DIM));
 
-    let q_base = t * (q_dim4 + 2u * kv_dim4) + h * d4;
+    let q_base = t * q_dim4 + h * d4;
     var q: array<vec4<f32>, MAX_VEC4>;
     var acc: array<vec4<f32>, MAX_VEC4>;
-    for (var c = 0u; c < d4; c++) { q[c] = qkv[q_base + c] * scale; }
+    for (var c = 0u; c < d4; c++) { q[c] = q_in[q_base + c] * scale; }
 
     let n_keys = step.pos + t + 1u;
     var m = NEG_INF;

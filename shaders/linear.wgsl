@@ -1,65 +1,69 @@
-// Linear layer over ONE shard of a row-sharded weight matrix W [rows, K] in any GPU weight
-// format (gpu/formats.rs; the format's decode snippet is included below):
-//   Y[t, row_start + r] = X[t, :] · W[r, :]  (+ bias[row])  (+ Y[t, row] if RESIDUAL)
+// Linear layer over ONE shard of a tile-sharded weight matrix W in any GPU weight format
+// (gpu/formats.rs; the format's decode snippet is included below), with an epilogue that
+// stores the results (shaders/epilogue/: plain rows with bias and residual add, SwiGLU of
+// gate|up pairs, or rope and the KV store of Q|K|V pairs):
+//   acc[t, r] = X[t, :] · W[r, :]
 //
-// Layout (gpu/weights.rs): blocks of ROW_BLOCK rows; word j of group g of row i of block b
-// at ((b * n_groups + g) * WORDS + j) * ROW_BLOCK + i. A workgroup of LANES invocations takes
-// one block; invocation l computes rows l, l + LANES, l + 2 LANES, l + 3 LANES, so each weight
-// load of a subgroup reads consecutive words, and the block streams through memory in
-// order, while X[t, 8u..8u+8] is the same for every invocation (one broadcast load).
-// (`tile1` takes TILE1_LANES invocations per block instead, each ROW_BLOCK / TILE1_LANES rows.)
-// No workgroup memory and no barriers: on CPU WebGPU implementations (lavapipe,
-// SwiftShader) invocations are SIMD lanes, a barrier costs microseconds and every storage
-// load is issued per lane; so loads are few per multiply-add and sequential.
+// Layout (gpu/weights.rs): blocks of ROW_BLOCK = 16 rows; word j of group g of row i of
+// block b at ((b * n_groups + g) * WORDS + j) * ROW_BLOCK + i. A workgroup takes one tile
+// of two blocks (32 rows); row r of tile w is row r % 16 of block 2w + r / 16. Invocations
+// take rows lid, lid + LANES, ..., so each weight load of a subgroup reads consecutive
+// words and a block streams through memory in order, while X[t, 8u..8u+8] is the same for
+// every invocation (one broadcast load). In a paired product, rows r and r + 16 of a tile
+// are the two rows of pair 16w + r, and they land in the same invocation.
+// No workgroup memory and no barriers (except `splitk`, the GPU shape): on CPU WebGPU
+// implementations (lavapipe, SwiftShader) invocations are SIMD lanes, a barrier costs
+// microseconds and every storage load is issued per lane; so loads are few per
+// multiply-add and sequential.
 //
 // Entry points: `tile8` computes 4 rows × 8 tokens per invocation (prefill: each decoded
-// weight serves 8 tokens, each input load 4 rows); `tile1` 4 rows of one token, or with
-// LAST_TOKEN only the chunk's last token, written to output row 0 (decode, and the logits
-// of the last token). Workgroups: x (+ z beyond 65535) over row blocks, y over tiles of
-// tokens.
+// weight serves 8 tokens, each input load 4 rows); `tile1` 32 / TILE1_LANES rows of one
+// token, or with LAST_TOKEN only the chunk's last token, written to output row 0 (decode,
+// and the logits of the last token); `splitk` one token split over K (GPUs).
+// Workgroups: x (+ z beyond 65535) over tiles, y over tiles of tokens.
 
 #include quant
 
 struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 struct Shard { row_start: u32, n_rows: u32, n_groups: u32, pad1: u32 }
 
-override K: u32;
-override N_OUT: u32;
-override RESIDUAL: bool = false;
-override HAS_BIAS: bool = false;
-override LAST_TOKEN: bool = false;
-
-const LANES: u32 = ROW_BLOCK / 4u;
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shard: Shard;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> wt: array<u32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
+
+#include epilogue
+
+override K: u32;
+override LAST_TOKEN: bool = false;
+
+const ROW_TILE: u32 = 2u * ROW_BLOCK;
+/// Units (rows, or pairs) per tile.
+const TILE_UNITS: u32 = select(ROW_TILE, ROW_BLOCK, PAIRED);
+const LANES: u32 = ROW_TILE / 4u;
 
 fn word(wi: u32, j: u32) -> u32 { return wt[wi + j * ROW_BLOCK]; }
 
-fn dot8(p: Pair, a: vec4<f32>, b: vec4<f32>) -> f32 { return dot(p.lo, a) + dot(p.hi, b); }
-
-fn store1(t: u32, r: u32, acc: f32) {
-    if (r >= shard.n_rows) { return; }
-    let row = shard.row_start + r;
-    var v = acc;
-    if (HAS_BIAS) { v += bias[row]; }
-    let o = t * N_OUT + row;
-    if (RESIDUAL) { v += y[o]; }
-    y[o] = v;
+/// Index of word 0 of group 0 of row r (< 32) of tile `tile`.
+fn row_base(tile: u32, r: u32) -> u32 {
+    return (2u * tile + r / ROW_BLOCK) * shard.n_groups * WORDS * ROW_BLOCK + r % ROW_BLOCK;
 }
 
-/// Stores rows r, r + LANES, r + 2 LANES, r + 3 LANES of token t (nothing past the chunk
-/// or the shard).
-fn store4(t: u32, r: u32, acc: vec4<f32>) {
+fn dot8(p: Pair, a: vec4<f32>, b: vec4<f32>) -> f32 { return dot(p.lo, a) + dot(p.hi, b); }
+
+/// Stores rows r, r + 8, r + 16, r + 24 of a tile for token t (pairs (r, r + 16) and
+/// (r + 8, r + 24) in a paired product).
+fn store4(t: u32, tile: u32, r: u32, acc: vec4<f32>) {
     if (t >= step.n_tokens) { return; }
-    store1(t, r, acc.x);
-    store1(t, r + LANES, acc.y);
-    store1(t, r + 2u * LANES, acc.z);
-    store1(t, r + 3u * LANES, acc.w);
+    if (PAIRED) {
+        store_pair(t, tile * ROW_BLOCK + r, acc.x, acc.z);
+        store_pair(t, tile * ROW_BLOCK + r + LANES, acc.y, acc.w);
+    } else {
+        store_row(t, tile * ROW_TILE + r, acc.x);
+        store_row(t, tile * ROW_TILE + r + LANES, acc.y);
+        store_row(t, tile * ROW_TILE + r + 2u * LANES, acc.z);
+        store_row(t, tile * ROW_TILE + r + 3u * LANES, acc.w);
+    }
 }
 
 /// The contribution of 8 columns (decoded for 4 rows) for one token's inputs a, b.
@@ -68,7 +72,7 @@ fn rows4(p0: Pair, p1: Pair, p2: Pair, p3: Pair, a: vec4<f32>, b: vec4<f32>) -> 
 }
 
 // One token: invocation l of the workgroup computes rows l, l + TILE1_LANES, ... of its
-// block (ROW_BLOCK / TILE1_LANES rows: 4 or 8), so every input load serves that many rows.
+// tile (32 / TILE1_LANES rows: 4 or 8), so every input load serves that many rows.
 // TILE1_LANES is the adapter's SIMD width (4 on SwiftShader, 8 on lavapipe).
 override TILE1_LANES: u32 = 8u;
 const MAX_ROWS: u32 = 8u;
@@ -79,15 +83,17 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     // No early return: on SwiftShader a load is one wide load only while every lane of the
     // subgroup is active, so rows past the shard (zero padding) are computed, not stored.
-    let block = wid.x + wid.z * nwg.x;
+    let tile = wid.x + wid.z * nwg.x;
     var t_in = wid.y;
     var t_out = wid.y;
     if (LAST_TOKEN) {
         t_in = step.n_tokens - 1u;
         t_out = 0u;
     }
-    let rows = ROW_BLOCK / TILE1_LANES;
-    let base = block * shard.n_groups * WORDS * ROW_BLOCK + lid;
+    let rows = ROW_TILE / TILE1_LANES;
+    let base = row_base(tile, lid);
+    // Row lid + i TILE1_LANES is in the second block from i = rows / 2 on.
+    let second = shard.n_groups * WORDS * ROW_BLOCK - ROW_BLOCK;
     var xi = t_in * (K / 4u);
     var acc: array<f32, MAX_ROWS>;
     // One flat loop over 32-column sub-blocks (a nested loop over groups and sub-blocks is
@@ -100,12 +106,19 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
                      x[xi + 4u], x[xi + 5u], x[xi + 6u], x[xi + 7u]);
         xi += 8u;
         for (var i = 0u; i < rows; i++) {
-            acc[i] += sub_dot(wi + i * TILE1_LANES, s, xs);
+            let at = wi + i * TILE1_LANES + select(0u, second, 2u * i >= rows);
+            acc[i] += sub_dot(at, s, xs);
         }
     }
     if (t_in >= step.n_tokens) { return; }
-    for (var i = 0u; i < rows; i++) {
-        store1(t_out, block * ROW_BLOCK + lid + i * TILE1_LANES, acc[i]);
+    if (PAIRED) {
+        for (var i = 0u; i < rows / 2u; i++) {
+            store_pair(t_out, tile * ROW_BLOCK + lid + i * TILE1_LANES, acc[i], acc[i + rows / 2u]);
+        }
+    } else {
+        for (var i = 0u; i < rows; i++) {
+            store_row(t_out, tile * ROW_TILE + lid + i * TILE1_LANES, acc[i]);
+        }
     }
 }
 
@@ -113,9 +126,8 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
 fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
-    let block = wid.x + wid.z * nwg.x;
-    let r0 = block * ROW_BLOCK + lid;
-    if (r0 >= shard.n_rows) { return; }
+    let tile = wid.x + wid.z * nwg.x;
+    if (tile * TILE_UNITS + lid >= shard.n_rows) { return; }
     let t0 = wid.y * 8u;
     let last = step.n_tokens - 1u;
     let k4 = K / 4u;
@@ -137,19 +149,23 @@ fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
     var a6 = vec4<f32>(0.0);
     var a7 = vec4<f32>(0.0);
     let stride = WORDS * ROW_BLOCK;
-    var wi = block * shard.n_groups * stride + lid;
+    // Rows lid, lid + 8 of the first block; lid, lid + 8 of the second.
+    var w0 = row_base(tile, lid);
+    var w2 = row_base(tile, lid + ROW_BLOCK);
     var xi = 0u;
     for (var g = 0u; g < shard.n_groups; g++) {
+        let w1 = w0 + LANES;
+        let w3 = w2 + LANES;
         for (var s = 0u; s < GROUP / 32u; s++) {
-            let h0 = sub_head(wi, s);
-            let h1 = sub_head(wi + LANES, s);
-            let h2 = sub_head(wi + 2u * LANES, s);
-            let h3 = sub_head(wi + 3u * LANES, s);
+            let h0 = sub_head(w0, s);
+            let h1 = sub_head(w1, s);
+            let h2 = sub_head(w2, s);
+            let h3 = sub_head(w3, s);
             for (var u = 4u * s; u < 4u * s + 4u; u++) {
-                let p0 = decode8(wi, h0, u);
-                let p1 = decode8(wi + LANES, h1, u);
-                let p2 = decode8(wi + 2u * LANES, h2, u);
-                let p3 = decode8(wi + 3u * LANES, h3, u);
+                let p0 = decode8(w0, h0, u);
+                let p1 = decode8(w1, h1, u);
+                let p2 = decode8(w2, h2, u);
+                let p3 = decode8(w3, h3, u);
                 a0 += rows4(p0, p1, p2, p3, x[b0 + xi], x[b0 + xi + 1u]);
                 a1 += rows4(p0, p1, p2, p3, x[b1 + xi], x[b1 + xi + 1u]);
                 a2 += rows4(p0, p1, p2, p3, x[b2 + xi], x[b2 + xi + 1u]);
@@ -161,30 +177,31 @@ fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
                 xi += 2u;
             }
         }
-        wi += stride;
+        w0 += stride;
+        w2 += stride;
     }
-    store4(t0, r0, a0);
-    store4(t0 + 1u, r0, a1);
-    store4(t0 + 2u, r0, a2);
-    store4(t0 + 3u, r0, a3);
-    store4(t0 + 4u, r0, a4);
-    store4(t0 + 5u, r0, a5);
-    store4(t0 + 6u, r0, a6);
-    store4(t0 + 7u, r0, a7);
+    store4(t0, tile, lid, a0);
+    store4(t0 + 1u, tile, lid, a1);
+    store4(t0 + 2u, tile, lid, a2);
+    store4(t0 + 3u, tile, lid, a3);
+    store4(t0 + 4u, tile, lid, a4);
+    store4(t0 + 5u, tile, lid, a5);
+    store4(t0 + 6u, tile, lid, a6);
+    store4(t0 + 7u, tile, lid, a7);
 }
 
-// The GPU shape of `tile1` (decode): a workgroup of ROW_BLOCK × SPLIT invocations takes one
-// row block; invocation (i, s) sums row i over groups s, s + SPLIT, ..., so the ROW_BLOCK
-// invocations of a slice read consecutive words (coalesced), and the SPLIT partial sums of
-// a row are added in workgroup memory.
+// The GPU shape of `tile1` (decode): a workgroup of ROW_TILE × SPLIT invocations takes one
+// tile; invocation (i, s) sums row i over groups s, s + SPLIT, ..., so the invocations of
+// a slice read consecutive words (coalesced), and the SPLIT partial sums of a row are
+// added in workgroup memory (where a pair's two rows meet).
 const SPLIT: u32 = 8u;
-var<workgroup> partial: array<f32, ROW_BLOCK * SPLIT>;
+var<workgroup> partial: array<f32, ROW_TILE * SPLIT>;
 
-@compute @workgroup_size(ROW_BLOCK, SPLIT)
+@compute @workgroup_size(ROW_TILE, SPLIT)
 fn splitk(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
-    let block = wid.x + wid.z * nwg.x;
+    let tile = wid.x + wid.z * nwg.x;
     let i = lid.x;
     var t_in = wid.y;
     var t_out = wid.y;
@@ -193,12 +210,13 @@ fn splitk(@builtin(workgroup_id) wid: vec3<u32>,
         t_out = 0u;
     }
     // Uniform per workgroup, so returning before the barrier is allowed.
-    if (t_in >= step.n_tokens || block * ROW_BLOCK >= shard.n_rows) { return; }
+    if (t_in >= step.n_tokens || tile * TILE_UNITS >= shard.n_rows) { return; }
     let stride = WORDS * ROW_BLOCK;
+    let base = row_base(tile, i);
     var acc = 0.0;
-    // Padded rows of the last block hold zeros: they are summed but never stored.
+    // Padded rows of the last tile hold zeros: they are summed but never stored.
     for (var g = lid.y; g < shard.n_groups; g += SPLIT) {
-        let wi = (block * shard.n_groups + g) * stride + i;
+        let wi = base + g * stride;
         var xi = t_in * (K / 4u) + g * (GROUP / 4u);
         for (var s = 0u; s < GROUP / 32u; s++) {
             let h = sub_head(wi, s);
@@ -208,11 +226,16 @@ fn splitk(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
     }
-    partial[lid.y * ROW_BLOCK + i] = acc;
+    partial[lid.y * ROW_TILE + i] = acc;
     workgroupBarrier();
-    if (lid.y == 0u) {
-        var sum = 0.0;
-        for (var s = 0u; s < SPLIT; s++) { sum += partial[s * ROW_BLOCK + i]; }
-        store1(t_out, block * ROW_BLOCK + i, sum);
+    if (lid.y != 0u) { return; }
+    var sum = 0.0;
+    for (var s = 0u; s < SPLIT; s++) { sum += partial[s * ROW_TILE + i]; }
+    if (!PAIRED) {
+        store_row(t_out, tile * ROW_TILE + i, sum);
+    } else if (i < ROW_BLOCK) {
+        var partner = 0.0;
+        for (var s = 0u; s < SPLIT; s++) { partner += partial[s * ROW_TILE + i + ROW_BLOCK]; }
+        store_pair(t_out, tile * ROW_BLOCK + i, sum, partner);
     }
 }

@@ -7,18 +7,22 @@ mod common;
 use common::{gpu_context, max_abs_diff, random_tensor, random_vec, WEIGHT_DTYPES};
 use hearth::formats::DType;
 use hearth::gpu::formats::gpu_values;
+use hearth::gpu::kernels::{linear_source, with_format, WEIGHT_SHADERS};
 use hearth::gpu::kernels::{
-    rope::Heads, Argmax, Attention, Embedding, Linear, LinearBindings, LinearSpec, LinearTokens,
-    RmsNorm, Rope, SiluMul, Softmax,
+    rope::{Heads, RopeBindings},
+    Argmax, Attention, Embedding, Epilogue, Linear, LinearBindings, LinearOut, LinearSpec,
+    LinearTokens, RmsNorm, Rope, SiluMul, Softmax,
 };
-use hearth::gpu::kernels::{with_format, WEIGHT_SHADERS};
 use hearth::gpu::params::Step;
-use hearth::gpu::{GpuContext, GpuFormat, GpuMatrix, KernelShape};
+use hearth::gpu::{GpuContext, GpuFormat, GpuMatrix, KernelShape, RowLayout, RowMap};
 use hearth::model::RopeStyle;
 use hearth::reference;
 
 /// Linear kernels: sums of 96 to 512 products of values of order 1 (magnitude ~10), f32.
 const LINEAR_TOL: f32 = 2e-4;
+/// SwiGLU of two linear outputs: each within LINEAR_TOL and of magnitude up to ~20, so
+/// silu(g)·u is within ~2 · 20 · LINEAR_TOL.
+const GLU_TOL: f32 = 8e-3;
 /// Embedding rows: single weights of order 1, decoded once.
 const EMBEDDING_TOL: f32 = 1e-6;
 /// RMSNorm outputs are O(1).
@@ -96,11 +100,27 @@ fn uniform_structs_match_wgsl() {
         .filter(|(f, _)| !WEIGHT_SHADERS.iter().any(|(w, _)| w == f))
         .map(|(f, s)| (f.to_string(), s.to_string()))
         .collect();
-    for (file, source) in WEIGHT_SHADERS {
-        for format in GpuFormat::ALL {
+    let epilogues = [
+        Epilogue::Rows {
+            residual: true,
+            bias: true,
+        },
+        Epilogue::Glu,
+        Epilogue::RopeKv {
+            heads: HEADS,
+            pairwise: true,
+            bias: true,
+        },
+    ];
+    for format in GpuFormat::ALL {
+        sources.push((
+            format!("embedding.wgsl+{}", format.name()),
+            with_format(WEIGHT_SHADERS[0].1, format),
+        ));
+        for e in epilogues {
             sources.push((
-                format!("{file}+{}", format.name()),
-                with_format(source, format),
+                format!("linear.wgsl+{}+{e:?}", format.name()),
+                linear_source(format, e),
             ));
         }
     }
@@ -128,12 +148,12 @@ fn uniform_structs_match_wgsl() {
             checked += 1;
         }
     }
-    // Step: linear, rmsnorm, rope, attention, silu_mul; Shard: linear, embedding (each
-    // weight shader once per format).
+    // Step: rmsnorm, rope, attention, silu_mul, linear; Shard: linear, embedding (each
+    // weight shader once per format, linear once per epilogue).
     let formats = GpuFormat::ALL.len();
     assert_eq!(
         checked,
-        4 + 3 * formats,
+        4 + 2 * 3 * formats + formats,
         "uniform structs found in the shaders"
     );
 }
@@ -141,32 +161,50 @@ fn uniform_structs_match_wgsl() {
 #[test]
 fn weights_split_into_ragged_shards() {
     let ctx = gpu_context();
-    // 37 rows, 32 per binding: shards of whole row blocks; the last is padded.
+    // 37 rows, 32 per binding: shards of whole tiles; the last is padded.
     for dtype in [DType::F16, DType::Q4_1, DType::Q6_K] {
         let (m, _) = weight(&ctx, dtype, 37, cols_for(dtype), 32, 1);
         let shards: Vec<(usize, usize, usize)> = m
             .shards
             .iter()
-            .map(|s| (s.row_start, s.n_rows, s.padded_rows))
+            .map(|s| (s.unit_start, s.n_units, s.tiles))
             .collect();
-        assert_eq!(shards, vec![(0, 32, 32), (32, 5, 32)], "{dtype:?}");
+        assert_eq!(shards, vec![(0, 32, 1), (32, 5, 1)], "{dtype:?}");
         let f = m.format;
         let words = cols_for(dtype) / f.group() * f.words();
         assert_eq!(m.gpu_bytes(), (64 * words * 4) as u64, "{dtype:?}");
     }
+    // 37 pairs: 16 per tile.
+    let (f, cols) = (GpuFormat::Q4_1, 96);
+    let narrow = ctx.with_max_binding((32 * cols / 32 * f.words() * 4) as u64);
+    let m = GpuMatrix::new(&narrow, "pairs", f, RowLayout::Pairs, 37, cols, 0).unwrap();
+    let shards: Vec<(usize, usize, usize)> = m
+        .shards
+        .iter()
+        .map(|s| (s.unit_start, s.n_units, s.tiles))
+        .collect();
+    assert_eq!(shards, vec![(0, 16, 1), (16, 16, 1), (32, 5, 1)]);
     // Rows that are not whole groups of the format are refused.
     for (format, cols) in [(GpuFormat::F16, 132), (GpuFormat::Q4K, 288)] {
-        let res = GpuMatrix::new(&ctx, "bad", format, 2, cols, 0);
+        let res = GpuMatrix::new(&ctx, "bad", format, RowLayout::Rows, 2, cols, 0);
         let refused = matches!(res, Err(hearth::Error::InvalidConfig(_)));
         assert!(refused, "{format:?} {cols}");
     }
-    // A tensor of another type than the matrix's format is refused.
-    let m = GpuMatrix::new(&ctx, "q8", GpuFormat::Q8_0, 32, 96, 0).unwrap();
+    // A tensor of another type than the matrix's format is refused, and so are rows past
+    // the matrix and a map of the other layout.
+    let m = GpuMatrix::new(&ctx, "q8", GpuFormat::Q8_0, RowLayout::Rows, 32, 96, 0).unwrap();
     let t = random_tensor(DType::Q4_0, 32, 96, 2);
     assert!(matches!(
-        m.write_tensor(&ctx, 0, &t),
+        m.write_tensor(&ctx, RowMap::Offset(0), &t),
         Err(hearth::Error::Gpu(_))
     ));
+    let t = random_tensor(DType::Q8_0, 32, 96, 2);
+    for map in [RowMap::Offset(32), RowMap::Side { at: 0, side: 0 }] {
+        assert!(matches!(
+            m.write_tensor(&ctx, map, &t),
+            Err(hearth::Error::ShapeMismatch { .. })
+        ));
+    }
 }
 
 /// Runs one linear kernel variant over a 2-shard [37, k] weight for a chunk of
@@ -190,8 +228,7 @@ fn check_linear(
     let spec = LinearSpec {
         k,
         n_out: rows,
-        residual,
-        bias,
+        epilogue: Epilogue::Rows { residual, bias },
     };
     // Reference: the rows the kernel computes; `Last` writes the last token to row 0.
     let first = match tokens {
@@ -228,15 +265,17 @@ fn check_linear(
                 shard: &s.params,
                 x: &x_buf,
                 w: &s.buffer,
-                y: &y_buf,
-                bias: bias.then_some(&bias_buf),
+                out: LinearOut::Rows {
+                    y: &y_buf,
+                    bias: bias.then_some(&bias_buf),
+                },
             };
             kernel.bind(&ctx, &b).unwrap()
         })
         .collect();
     run(&ctx, |pass| {
         for (s, g) in w.shards.iter().zip(&groups) {
-            kernel.dispatch(pass, g, s.n_rows, n_tokens);
+            kernel.dispatch(pass, g, s.tiles, n_tokens);
         }
     });
     let got = block(ctx.read_f32(&y_buf, want.len())).unwrap();
@@ -270,14 +309,246 @@ fn linear_variants_match_reference() {
     let spec = LinearSpec {
         k: 96,
         n_out: 37,
-        residual: false,
-        bias: false,
+        epilogue: Epilogue::Rows {
+            residual: false,
+            bias: false,
+        },
     };
     let four = LinearTokens::All { per_invocation: 4 };
     assert!(block(Linear::new(&ctx, spec, GpuFormat::Q4_0, four)).is_err());
     // An input length that is not whole groups of the format.
     let spec = LinearSpec { k: 96, ..spec };
     assert!(block(Linear::new(&ctx, spec, GpuFormat::Q4K, one)).is_err());
+}
+
+/// Uploads `parts` (tensor, row map) into one paired matrix of `units` pairs with at
+/// most `tiles_per_shard` tiles per binding.
+fn paired_matrix(
+    ctx: &GpuContext,
+    dtype: DType,
+    units: usize,
+    cols: usize,
+    tiles_per_shard: usize,
+    parts: &[(&hearth::formats::Tensor, RowMap)],
+) -> GpuMatrix {
+    let format = GpuFormat::for_dtype(dtype, "w").unwrap();
+    let tile_bytes = 32 * cols / format.group() * format.words() * 4;
+    let narrow = ctx.with_max_binding((tiles_per_shard * tile_bytes) as u64);
+    let m = GpuMatrix::new(&narrow, "pairs", format, RowLayout::Pairs, units, cols, 0).unwrap();
+    for (t, map) in parts {
+        m.write_tensor(ctx, *map, t).unwrap();
+    }
+    m
+}
+
+/// The SwiGLU epilogue: gate and up paired in one matrix of 37 pairs over 3 bindings.
+fn check_glu((shape, lanes): (KernelShape, u32), dtype: DType, per_invocation: u32, n: usize) {
+    let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
+    let (ff, k) = (37, cols_for(dtype));
+    let gate = random_tensor(dtype, ff, k, 21);
+    let up = random_tensor(dtype, ff, k, 22);
+    let w = paired_matrix(
+        &ctx,
+        dtype,
+        ff,
+        k,
+        1,
+        &[
+            (&gate, RowMap::Side { at: 0, side: 0 }),
+            (&up, RowMap::Side { at: 0, side: 1 }),
+        ],
+    );
+    assert_eq!(w.shards.len(), 3);
+    let (g_ref, u_ref) = (gpu_values(&gate).unwrap(), gpu_values(&up).unwrap());
+    let x = random_vec(n * k, 23);
+    let want: Vec<f32> = x
+        .chunks_exact(k)
+        .flat_map(|xr| {
+            let g = reference::matmul(xr, &g_ref, k);
+            let u = reference::matmul(xr, &u_ref, k);
+            reference::silu_mul(&g, &u)
+        })
+        .collect();
+    let spec = LinearSpec {
+        k,
+        n_out: ff,
+        epilogue: Epilogue::Glu,
+    };
+    let tokens = LinearTokens::All { per_invocation };
+    let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
+    let (step_buf, x_buf) = (step(&ctx, 0, n), buffer(&ctx, "x", &x));
+    let act = ctx.storage("act", (n * ff * 4) as u64);
+    let groups: Vec<_> = w
+        .shards
+        .iter()
+        .map(|s| {
+            let b = LinearBindings {
+                step: &step_buf,
+                shard: &s.params,
+                x: &x_buf,
+                w: &s.buffer,
+                out: LinearOut::Glu { act: &act },
+            };
+            kernel.bind(&ctx, &b).unwrap()
+        })
+        .collect();
+    run(&ctx, |pass| {
+        for (s, g) in w.shards.iter().zip(&groups) {
+            kernel.dispatch(pass, g, s.tiles, n);
+        }
+    });
+    let got = block(ctx.read_f32(&act, n * ff)).unwrap();
+    let diff = max_abs_diff(&got, &want);
+    assert!(
+        diff <= GLU_TOL,
+        "{shape:?}×{lanes} {dtype:?} x{per_invocation} n={n}: max diff {diff}"
+    );
+}
+
+/// The rope + KV epilogue: Q, K and V paired in one matrix (over several bindings), bias
+/// added, Q and K rotated at positions pos.., K and V stored in the caches.
+fn check_rope_kv(
+    (shape, lanes): (KernelShape, u32),
+    dtype: DType,
+    style: RopeStyle,
+    per_invocation: u32,
+    n: usize,
+) {
+    let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
+    let (pos, n_ctx, theta) = (3, 16, 10000.0f32);
+    let hd = HEADS.head_dim;
+    let (q_dim, kv_dim, k) = (HEADS.n_head * hd, HEADS.n_head_kv * hd, cols_for(dtype));
+    let wq = random_tensor(dtype, q_dim, k, 31);
+    let wk = random_tensor(dtype, kv_dim, k, 32);
+    let wv = random_tensor(dtype, kv_dim, k, 33);
+    let pairwise = style == RopeStyle::Pairwise;
+    let half = hd / 2;
+    let rotary = |at| RowMap::Rotary { at, half, pairwise };
+    let w = paired_matrix(
+        &ctx,
+        dtype,
+        (q_dim + 2 * kv_dim) / 2,
+        k,
+        4,
+        &[
+            (&wq, rotary(0)),
+            (&wk, rotary(q_dim / 2)),
+            (
+                &wv,
+                RowMap::Chunks {
+                    at: q_dim / 2 + kv_dim / 2,
+                },
+            ),
+        ],
+    );
+    assert!(w.shards.len() > 1);
+    let w_ref: Vec<f32> = [&wq, &wk, &wv]
+        .iter()
+        .flat_map(|t| gpu_values(t).unwrap())
+        .collect();
+    let x = random_vec(n * k, 34);
+    let bias = random_vec(q_dim + 2 * kv_dim, 35);
+    let table: Vec<f32> = reference::rope_table(theta, hd, n_ctx)
+        .into_iter()
+        .flatten()
+        .collect();
+    let spec = LinearSpec {
+        k,
+        n_out: (q_dim + 2 * kv_dim) / 2,
+        epilogue: Epilogue::RopeKv {
+            heads: HEADS,
+            pairwise,
+            bias: true,
+        },
+    };
+    let tokens = LinearTokens::All { per_invocation };
+    let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
+    let (step_buf, x_buf) = (step(&ctx, pos, n), buffer(&ctx, "x", &x));
+    let (bias_buf, table_buf) = (buffer(&ctx, "bias", &bias), buffer(&ctx, "table", &table));
+    let q_buf = ctx.storage("q", (n * q_dim * 4) as u64);
+    let k_cache = ctx.storage("k", (n_ctx * kv_dim * 4) as u64);
+    let v_cache = ctx.storage("v", (n_ctx * kv_dim * 4) as u64);
+    let groups: Vec<_> = w
+        .shards
+        .iter()
+        .map(|s| {
+            let b = LinearBindings {
+                step: &step_buf,
+                shard: &s.params,
+                x: &x_buf,
+                w: &s.buffer,
+                out: LinearOut::RopeKv {
+                    q: &q_buf,
+                    bias: Some(&bias_buf),
+                    cos_sin: &table_buf,
+                    k_cache: &k_cache,
+                    v_cache: &v_cache,
+                },
+            };
+            kernel.bind(&ctx, &b).unwrap()
+        })
+        .collect();
+    run(&ctx, |pass| {
+        for (s, g) in w.shards.iter().zip(&groups) {
+            kernel.dispatch(pass, g, s.tiles, n);
+        }
+    });
+    let got_q = block(ctx.read_f32(&q_buf, n * q_dim)).unwrap();
+    let got_k = block(ctx.read_f32(&k_cache, n_ctx * kv_dim)).unwrap();
+    let got_v = block(ctx.read_f32(&v_cache, n_ctx * kv_dim)).unwrap();
+    let what = format!("{shape:?}×{lanes} {dtype:?} {style:?} x{per_invocation} n={n}");
+    for (t, xr) in x.chunks_exact(k).enumerate() {
+        let mut y = reference::matmul(xr, &w_ref, k);
+        y.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
+        let (mut q, rest) = (y[..q_dim].to_vec(), &y[q_dim..]);
+        let (mut kk, v) = (rest[..kv_dim].to_vec(), &rest[kv_dim..]);
+        reference::rope(&mut q, hd, pos + t, theta, style);
+        reference::rope(&mut kk, hd, pos + t, theta, style);
+        let p = pos + t;
+        let dq = max_abs_diff(&got_q[t * q_dim..(t + 1) * q_dim], &q);
+        let dk = max_abs_diff(&got_k[p * kv_dim..(p + 1) * kv_dim], &kk);
+        let dv = max_abs_diff(&got_v[p * kv_dim..(p + 1) * kv_dim], v);
+        assert!(
+            dq <= LINEAR_TOL && dk <= LINEAR_TOL && dv <= LINEAR_TOL,
+            "{what} t={t}: q {dq} k {dk} v {dv}"
+        );
+    }
+    // Cache rows outside pos..pos+n are untouched.
+    assert!(got_k[..pos * kv_dim].iter().all(|&v| v == 0.0), "{what}");
+    assert!(
+        got_v[(pos + n) * kv_dim..].iter().all(|&v| v == 0.0),
+        "{what}"
+    );
+}
+
+#[test]
+fn paired_epilogues_match_reference() {
+    let shapes = [
+        (KernelShape::Lanes, 8),
+        (KernelShape::Lanes, 4),
+        (KernelShape::SplitK, 8),
+    ];
+    for shape in shapes {
+        for dtype in WEIGHT_DTYPES {
+            check_glu(shape, dtype, 1, 1);
+            check_glu(shape, dtype, 8, 11);
+        }
+        for style in [RopeStyle::Pairwise, RopeStyle::RotateHalf] {
+            check_rope_kv(shape, DType::Q4_K, style, 1, 1);
+            check_rope_kv(shape, DType::Q8_0, style, 8, 5);
+        }
+    }
+    for dtype in WEIGHT_DTYPES {
+        check_rope_kv((KernelShape::Lanes, 8), dtype, RopeStyle::RotateHalf, 1, 2);
+    }
+    // A paired product computes every token: no last-token variant.
+    let spec = LinearSpec {
+        k: 96,
+        n_out: 37,
+        epilogue: Epilogue::Glu,
+    };
+    let ctx = gpu_context();
+    assert!(block(Linear::new(&ctx, spec, GpuFormat::Q4_0, LinearTokens::Last)).is_err());
 }
 
 #[test]
@@ -355,12 +626,19 @@ fn rope_and_kv_store_match_reference_in_both_styles() {
         let table_buf = buffer(&ctx, "rope table", &table);
         let k_cache = ctx.storage("k", (n_ctx * kv_dim * 4) as u64);
         let v_cache = ctx.storage("v", (n_ctx * kv_dim * 4) as u64);
+        let q_buf = ctx.storage("q", (n * q_dim * 4) as u64);
         let step_buf = step(&ctx, pos, n);
-        let g = kernel
-            .bind(&ctx, &step_buf, &qkv_buf, &table_buf, &k_cache, &v_cache)
-            .unwrap();
+        let bindings = RopeBindings {
+            step: &step_buf,
+            qkv: &qkv_buf,
+            cos_sin: &table_buf,
+            k_cache: &k_cache,
+            v_cache: &v_cache,
+            q: &q_buf,
+        };
+        let g = kernel.bind(&ctx, &bindings).unwrap();
         run(&ctx, |pass| kernel.dispatch(pass, &g, n));
-        let got_qkv = block(ctx.read_f32(&qkv_buf, n * qkv_dim)).unwrap();
+        let got_q = block(ctx.read_f32(&q_buf, n * q_dim)).unwrap();
         let got_k = block(ctx.read_f32(&k_cache, n_ctx * kv_dim)).unwrap();
         let got_v = block(ctx.read_f32(&v_cache, n_ctx * kv_dim)).unwrap();
         for t in 0..n {
@@ -370,7 +648,7 @@ fn rope_and_kv_store_match_reference_in_both_styles() {
             reference::rope(&mut q, HEADS.head_dim, pos + t, theta, style);
             reference::rope(&mut k, HEADS.head_dim, pos + t, theta, style);
             let p = pos + t;
-            let dq = max_abs_diff(&got_qkv[t * qkv_dim..t * qkv_dim + q_dim], &q);
+            let dq = max_abs_diff(&got_q[t * q_dim..(t + 1) * q_dim], &q);
             let dk = max_abs_diff(&got_k[p * kv_dim..(p + 1) * kv_dim], &k);
             let dv = max_abs_diff(&got_v[p * kv_dim..(p + 1) * kv_dim], &row[q_dim + kv_dim..]);
             assert!(
@@ -390,19 +668,14 @@ fn attention_matches_reference_with_partly_filled_cache() {
         HEADS.n_head * HEADS.head_dim,
         HEADS.n_head_kv * HEADS.head_dim,
     );
-    let qkv_dim = q_dim + 2 * kv_dim;
     let n_ctx = 100;
     let kernel = block(Attention::new(&ctx, HEADS)).unwrap();
     // (pos, n): one query at 0; a prefill chunk crossing the 64-key block; decode at 70.
     for (pos, n) in [(0, 1), (60, 5), (70, 1), (0, 7)] {
-        let qkv = random_vec(n * qkv_dim, 10 + pos as u64);
+        let q = random_vec(n * q_dim, 10 + pos as u64);
         // Cache rows past pos + n hold garbage that must be ignored.
         let k = random_vec(n_ctx * kv_dim, 11);
         let v = random_vec(n_ctx * kv_dim, 12);
-        let q: Vec<f32> = qkv
-            .chunks_exact(qkv_dim)
-            .flat_map(|r| r[..q_dim].to_vec())
-            .collect();
         let want = reference::attention(
             &q,
             &k,
@@ -414,15 +687,15 @@ fn attention_matches_reference_with_partly_filled_cache() {
                 head_dim: HEADS.head_dim,
             },
         );
-        let (qkv_buf, k_buf, v_buf) = (
-            buffer(&ctx, "qkv", &qkv),
+        let (q_buf, k_buf, v_buf) = (
+            buffer(&ctx, "q", &q),
             buffer(&ctx, "k", &k),
             buffer(&ctx, "v", &v),
         );
         let out = ctx.storage("out", (n * q_dim * 4) as u64);
         let step_buf = step(&ctx, pos, n);
         let g = kernel
-            .bind(&ctx, &step_buf, &qkv_buf, &k_buf, &v_buf, &out)
+            .bind(&ctx, &step_buf, &q_buf, &k_buf, &v_buf, &out)
             .unwrap();
         run(&ctx, |pass| kernel.dispatch(pass, &g, n));
         let got = block(ctx.read_f32(&out, n * q_dim)).unwrap();

@@ -8,4 +8,4 @@ pub mod weights;
 
 pub use context::{GpuContext, KernelShape};
 pub use formats::GpuFormat;
-pub use weights::{GpuMatrix, GpuVector, MatrixShard};
+pub use weights::{GpuMatrix, GpuVector, MatrixShard, RowLayout, RowMap};

@@ -8,11 +8,21 @@
 //! row `i` of block `b` is at `((b * n_groups + g) * words + j) * ROW_BLOCK + i`. The
 //! invocations of a subgroup take adjacent rows, so every weight load of a subgroup reads
 //! consecutive 32-bit words (one wide load on SwiftShader, sequential on lavapipe), and a
-//! block streams through memory in order. Rows are padded with zeros to a whole block.
+//! block streams through memory in order. A workgroup of the linear kernels takes a *tile*
+//! of two blocks; matrices are padded with zero rows to whole tiles.
 //!
-//! A matrix may be one part of a stacked product (Q, K and V; gate and up): its rows then
-//! land at `row_offset..` of the product's output, and parts of different formats are
+//! A matrix produces output *units* (`RowLayout`): plain rows, or pairs of rows that one
+//! invocation computes together so that an epilogue can combine them — gate and up of a
+//! SwiGLU, the two rows rope rotates together. Pair `p` has its rows at row `p % 16` of
+//! blocks `2 (p / 16)` and `2 (p / 16) + 1`. Each block is filled from one window of 32
+//! rows of one file tensor (`RowMap`), so a tensor streamed in pieces of 32 rows never
+//! leaves a block half written.
+//!
+//! A matrix may be one part of a stacked product (Q, K and V; gate and up): its units then
+//! land at `unit_offset..` of the product's output, and parts of different formats are
 //! separate matrices dispatched one after the other.
+
+use std::collections::BTreeMap;
 
 use half::f16;
 
@@ -23,32 +33,111 @@ use crate::error::{Error, Result};
 use crate::formats::{quant, Tensor};
 
 /// Rows per block of the layout.
-pub const ROW_BLOCK: usize = 32;
+pub const ROW_BLOCK: usize = 16;
+/// Rows per tile: what one workgroup of the linear kernels computes.
+pub const ROW_TILE: usize = 2 * ROW_BLOCK;
 
-/// Rows repacked at a time while uploading: bounds the CPU memory an upload needs.
+/// Words repacked at a time while uploading: bounds the CPU memory an upload needs.
 const UPLOAD_PIECE_WORDS: usize = 1 << 20;
 
-/// A contiguous run of rows of a matrix, in its own buffer.
+/// What one output unit of a matrix is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowLayout {
+    /// One row: output unit `r` is row `r`.
+    Rows,
+    /// Two rows computed together (module docs).
+    Pairs,
+}
+
+impl RowLayout {
+    /// Output units per tile.
+    pub fn units_per_tile(self) -> usize {
+        match self {
+            RowLayout::Rows => ROW_TILE,
+            RowLayout::Pairs => ROW_BLOCK,
+        }
+    }
+}
+
+/// Where the rows of one file tensor go in a matrix, by the tensor's row index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowMap {
+    /// `Rows` layout: tensor row `r` is row `at + r` (`at` a multiple of `ROW_TILE`).
+    Offset(usize),
+    /// `Pairs`: row `r` is side `side` (0 or 1) of pair `at + r` (gate and up of a SwiGLU).
+    Side { at: usize, side: usize },
+    /// `Pairs`: heads of `2 half` rows whose rows rope rotates together form a pair:
+    /// `(k, k + half)`, or `(2k, 2k + 1)` when `pairwise`, is pair `at + head * half + k`.
+    /// `half` is a multiple of `ROW_BLOCK`.
+    Rotary {
+        at: usize,
+        half: usize,
+        pairwise: bool,
+    },
+    /// `Pairs`: rows `32m + i` and `32m + 16 + i` (`i < 16`) are pair `at + 16m + i`.
+    Chunks { at: usize },
+}
+
+impl RowMap {
+    /// The matrix row of tensor row `r`.
+    pub fn row(self, r: usize) -> usize {
+        let pair =
+            |p: usize, side: usize| (p / ROW_BLOCK) * ROW_TILE + side * ROW_BLOCK + p % ROW_BLOCK;
+        match self {
+            RowMap::Offset(at) => at + r,
+            RowMap::Side { at, side } => pair(at + r, side),
+            RowMap::Rotary { at, half, pairwise } => {
+                let (head, k) = (r / (2 * half), r % (2 * half));
+                if pairwise {
+                    pair(at + head * half + k / 2, k % 2)
+                } else {
+                    pair(at + head * half + k % half, k / half)
+                }
+            }
+            RowMap::Chunks { at } => pair(
+                at + (r / ROW_TILE) * ROW_BLOCK + r % ROW_BLOCK,
+                (r % ROW_TILE) / ROW_BLOCK,
+            ),
+        }
+    }
+
+    fn layout(self) -> RowLayout {
+        match self {
+            RowMap::Offset(_) => RowLayout::Rows,
+            _ => RowLayout::Pairs,
+        }
+    }
+}
+
+/// A contiguous run of tiles of a matrix, in its own buffer.
 pub struct MatrixShard {
-    /// `padded_rows * n_groups * words` words in the blocked layout (module docs).
+    /// `tiles * ROW_TILE * n_groups * words` words in the blocked layout (module docs).
     pub buffer: wgpu::Buffer,
     /// A uniform `params::Shard` describing this shard, for the kernels.
     pub params: wgpu::Buffer,
-    /// First row of the matrix in this shard.
-    pub row_start: usize,
-    pub n_rows: usize,
-    /// `n_rows` rounded up to `ROW_BLOCK`.
-    pub padded_rows: usize,
+    /// First output unit of the matrix in this shard.
+    pub unit_start: usize,
+    pub n_units: usize,
+    /// Tiles (workgroups of a linear kernel) in this shard.
+    pub tiles: usize,
 }
 
-/// A `[rows, cols]` matrix in one GPU format, split by rows across bindings.
+impl MatrixShard {
+    fn first_row(&self, layout: RowLayout) -> usize {
+        self.unit_start / layout.units_per_tile() * ROW_TILE
+    }
+}
+
+/// A matrix of `units` output units of `cols` columns in one GPU format, split by tiles
+/// across bindings.
 pub struct GpuMatrix {
     pub name: String,
     pub format: GpuFormat,
-    pub rows: usize,
+    pub layout: RowLayout,
+    pub units: usize,
     pub cols: usize,
-    /// Output row of this matrix's row 0 in the product it is part of.
-    pub row_offset: usize,
+    /// Output unit of this matrix's unit 0 in the product it is part of.
+    pub unit_offset: usize,
     /// Groups per row: `cols / format.group()`.
     pub n_groups: usize,
     pub shards: Vec<MatrixShard>,
@@ -60,73 +149,74 @@ impl GpuMatrix {
         ctx: &GpuContext,
         name: &str,
         format: GpuFormat,
-        rows: usize,
+        layout: RowLayout,
+        units: usize,
         cols: usize,
-        row_offset: usize,
+        unit_offset: usize,
     ) -> Result<Self> {
         format.check_cols(name, cols)?;
-        if rows == 0 {
+        if units == 0 {
             return Err(Error::InvalidConfig(format!("matrix '{name}' has no rows")));
         }
         let n_groups = cols / format.group();
-        let row_bytes = (n_groups * format.words() * 4) as u64;
-        // Whole row blocks per shard, so that a padded shard still fits.
-        let rows_per_shard = (ctx.max_binding() / row_bytes) as usize / ROW_BLOCK * ROW_BLOCK;
-        if rows_per_shard == 0 {
+        let tile_bytes = (n_groups * format.words() * 4 * ROW_TILE) as u64;
+        let tiles_per_shard = (ctx.max_binding() / tile_bytes) as usize;
+        if tiles_per_shard == 0 {
             return Err(Error::DoesNotFit(format!(
-                "{ROW_BLOCK} rows of '{name}' take {} bytes, over the {}-byte binding limit",
-                row_bytes * ROW_BLOCK as u64,
+                "{ROW_TILE} rows of '{name}' take {tile_bytes} bytes, over the {}-byte binding limit",
                 ctx.max_binding()
             )));
         }
         let u32_max = u32::MAX as usize;
-        if rows.saturating_add(row_offset) > u32_max || cols > u32_max {
+        if units.saturating_add(unit_offset).saturating_mul(2) > u32_max || cols > u32_max {
             return Err(Error::DoesNotFit(format!(
-                "matrix '{name}' [{rows}, {cols}] is too large"
+                "matrix '{name}' [{units}, {cols}] is too large"
             )));
         }
+        let per_tile = layout.units_per_tile();
         let mut shards = Vec::new();
-        let mut row_start = 0;
-        while row_start < rows {
-            let n_rows = rows_per_shard.min(rows - row_start);
-            let padded_rows = n_rows.div_ceil(ROW_BLOCK) * ROW_BLOCK;
+        let mut unit_start = 0;
+        while unit_start < units {
+            let n_units = (tiles_per_shard * per_tile).min(units - unit_start);
+            let tiles = n_units.div_ceil(per_tile);
             let label = format!(
-                "{name}[rows {row_start}..{}, {}]",
-                row_start + n_rows,
+                "{name}[{layout:?} {unit_start}..{}, {}]",
+                unit_start + n_units,
                 format.name()
             );
             let p = params::Shard {
-                row_start: (row_offset + row_start) as u32,
-                n_rows: n_rows as u32,
+                row_start: (unit_offset + unit_start) as u32,
+                n_rows: n_units as u32,
                 n_groups: n_groups as u32,
                 pad1: 0,
             };
             shards.push(MatrixShard {
-                buffer: ctx.storage(&label, padded_rows as u64 * row_bytes),
+                buffer: ctx.storage(&label, tiles as u64 * tile_bytes),
                 params: ctx.uniform_init(&format!("{label} shard params"), bytemuck::bytes_of(&p)),
-                row_start,
-                n_rows,
-                padded_rows,
+                unit_start,
+                n_units,
+                tiles,
             });
-            row_start += n_rows;
+            unit_start += n_units;
         }
         Ok(Self {
             name: name.to_string(),
             format,
-            rows,
+            layout,
+            units,
             cols,
-            row_offset,
+            unit_offset,
             n_groups,
             shards,
         })
     }
 
-    /// Uploads a 2-D tensor in the format its type maps to.
+    /// Uploads a 2-D tensor, one output row per tensor row, in the format its type maps to.
     pub fn upload(ctx: &GpuContext, t: &Tensor) -> Result<Self> {
         let (rows, cols) = matrix_shape(t)?;
         let format = GpuFormat::for_dtype(t.dtype, &t.name)?;
-        let m = Self::new(ctx, &t.name, format, rows, cols, 0)?;
-        m.write_tensor(ctx, 0, t)?;
+        let m = Self::new(ctx, &t.name, format, RowLayout::Rows, rows, cols, 0)?;
+        m.write_tensor(ctx, RowMap::Offset(0), t)?;
         Ok(m)
     }
 
@@ -135,19 +225,23 @@ impl GpuMatrix {
         self.shards.iter().map(|s| s.buffer.size()).sum()
     }
 
-    /// Writes tensor `t` (rows as long as this matrix's) at rows `row..row + t.rows`;
-    /// `row` is a multiple of `ROW_BLOCK` (stacked parts of one format start on a block).
-    pub fn write_tensor(&self, ctx: &GpuContext, row: usize, t: &Tensor) -> Result<()> {
+    /// Rows the shards hold, padding included.
+    fn padded_rows(&self) -> usize {
+        self.shards.iter().map(|s| s.tiles * ROW_TILE).sum()
+    }
+
+    /// Writes tensor `t` (or the piece of it that `t` is: rows from `t.first_row()`) at the
+    /// rows `map` gives.
+    pub fn write_tensor(&self, ctx: &GpuContext, map: RowMap, t: &Tensor) -> Result<()> {
         let (rows, cols) = matrix_shape(t)?;
-        if cols != self.cols
-            || !row.is_multiple_of(ROW_BLOCK)
-            || row.checked_add(rows).is_none_or(|end| end > self.rows)
-        {
-            return Err(Error::ShapeMismatch {
-                tensor: t.name.clone(),
-                expected: vec![self.rows.saturating_sub(row), self.cols],
-                found: t.shape.clone(),
-            });
+        let first = t.first_row();
+        let mismatch = || Error::ShapeMismatch {
+            tensor: t.name.clone(),
+            expected: vec![self.units, self.cols],
+            found: t.shape.clone(),
+        };
+        if cols != self.cols || map.layout() != self.layout || !first.is_multiple_of(ROW_TILE) {
+            return Err(mismatch());
         }
         let source = self.format.source_dtype();
         if source.is_some_and(|d| d != t.dtype) {
@@ -159,30 +253,47 @@ impl GpuMatrix {
             )));
         }
         let row_words = self.n_groups * self.format.words();
-        let piece_rows = (UPLOAD_PIECE_WORDS / row_words / ROW_BLOCK).max(1) * ROW_BLOCK;
+        // Whole windows of 32 rows at a time, so that every block is filled at once.
+        let piece_rows = (UPLOAD_PIECE_WORDS / row_words / ROW_TILE).max(1) * ROW_TILE;
         let mut r = 0;
         while r < rows {
             let end = (r + piece_rows).min(rows);
-            let words = self.repack_rows(t, r..end)?;
-            self.write_blocks(ctx, row + r, end - r, &words);
+            let blocks = self.repack_rows(t, r..end, |row| map.row(first + row))?;
+            self.write_blocks(ctx, &blocks);
             r = end;
         }
         Ok(())
     }
 
-    /// Rows `rows` of `t` (a whole number of row blocks, or the tensor's last rows) in the
-    /// blocked layout, padded with zero rows to whole blocks.
-    fn repack_rows(&self, t: &Tensor, rows: std::ops::Range<usize>) -> Result<Vec<u32>> {
+    /// Rows `rows` of `t`, repacked into the blocks that `at` (tensor row → matrix row)
+    /// puts them in; rows of a block that `rows` does not fill stay zero.
+    fn repack_rows(
+        &self,
+        t: &Tensor,
+        rows: std::ops::Range<usize>,
+        at: impl Fn(usize) -> usize,
+    ) -> Result<BTreeMap<usize, Vec<u32>>> {
         let (f, n_groups) = (self.format, self.n_groups);
         let words = f.words();
-        let n_blocks = (rows.end - rows.start).div_ceil(ROW_BLOCK);
-        let mut out = vec![0u32; n_blocks * ROW_BLOCK * n_groups * words];
+        let block_words = n_groups * words * ROW_BLOCK;
+        let mut blocks: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
         let mut group = vec![0u32; words];
-        let place = |out: &mut [u32], r: usize, g: usize, group: &[u32]| {
-            let (b, i) = (r / ROW_BLOCK, r % ROW_BLOCK);
-            for (j, &w) in group.iter().enumerate() {
-                out[((b * n_groups + g) * words + j) * ROW_BLOCK + i] = w;
+        let limit = self.padded_rows();
+        let mut place = |r: usize, g: usize, group: &[u32]| -> Result<()> {
+            let row = at(r);
+            if row >= limit {
+                return Err(Error::ShapeMismatch {
+                    tensor: t.name.clone(),
+                    expected: vec![self.units, self.cols],
+                    found: t.shape.clone(),
+                });
             }
+            let (b, i) = (row / ROW_BLOCK, row % ROW_BLOCK);
+            let block = blocks.entry(b).or_insert_with(|| vec![0u32; block_words]);
+            for (j, &w) in group.iter().enumerate() {
+                block[(g * words + j) * ROW_BLOCK + i] = w;
+            }
+            Ok(())
         };
         match f.source_dtype() {
             None => {
@@ -191,7 +302,7 @@ impl GpuMatrix {
                 for (r, row) in halves.chunks_exact(self.cols).enumerate() {
                     for (g, vals) in row.chunks_exact(f.group()).enumerate() {
                         pack_f16_group(vals, &mut group);
-                        place(&mut out, r, g, &group);
+                        place(rows.start + r, g, &group)?;
                     }
                 }
             }
@@ -205,32 +316,48 @@ impl GpuMatrix {
                 for (r, row) in bytes.chunks_exact(row_bytes).enumerate() {
                     for (g, src) in row.chunks_exact(group_bytes).enumerate() {
                         f.repack_group(src, &mut group);
-                        place(&mut out, r, g, &group);
+                        place(rows.start + r, g, &group)?;
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(blocks)
     }
 
-    /// Writes whole row blocks starting at matrix row `row` (a multiple of `ROW_BLOCK`),
-    /// splitting at shard boundaries (which fall on blocks).
-    fn write_blocks(&self, ctx: &GpuContext, row: usize, n_rows: usize, words: &[u32]) {
-        let block_words = self.n_groups * self.format.words() * ROW_BLOCK;
-        for shard in &self.shards {
-            let start = row.max(shard.row_start);
-            let end = (row + n_rows).min(shard.row_start + shard.n_rows);
-            if start >= end {
-                continue;
+    /// Writes blocks (by matrix block index) into their shards, one write per run of
+    /// consecutive blocks within a shard.
+    fn write_blocks(&self, ctx: &GpuContext, blocks: &BTreeMap<usize, Vec<u32>>) {
+        let block_bytes = (self.n_groups * self.format.words() * ROW_BLOCK * 4) as u64;
+        let mut run: Vec<u32> = Vec::new();
+        let mut run_start: Option<(usize, usize)> = None; // (shard, first block in shard)
+        let mut next: Option<(usize, usize)> = None;
+        let flush = |run: &mut Vec<u32>, start: Option<(usize, usize)>| {
+            if let Some((s, b)) = start {
+                ctx.queue().write_buffer(
+                    &self.shards[s].buffer,
+                    b as u64 * block_bytes,
+                    bytemuck::cast_slice(run),
+                );
             }
-            let (first, last) = ((start - row) / ROW_BLOCK, (end - row).div_ceil(ROW_BLOCK));
-            let offset = ((start - shard.row_start) / ROW_BLOCK * block_words * 4) as u64;
-            ctx.queue().write_buffer(
-                &shard.buffer,
-                offset,
-                bytemuck::cast_slice(&words[first * block_words..last * block_words]),
-            );
+            run.clear();
+        };
+        for (&block, words) in blocks {
+            let row = block * ROW_BLOCK;
+            let Some((s, shard)) = self.shards.iter().enumerate().find(|(_, sh)| {
+                let start = sh.first_row(self.layout);
+                row >= start && row < start + sh.tiles * ROW_TILE
+            }) else {
+                continue;
+            };
+            let local = (row - shard.first_row(self.layout)) / ROW_BLOCK;
+            if next != Some((s, local)) {
+                flush(&mut run, run_start);
+                run_start = Some((s, local));
+            }
+            run.extend_from_slice(words);
+            next = Some((s, local + 1));
         }
+        flush(&mut run, run_start);
     }
 }
 

@@ -54,17 +54,17 @@ impl Attention {
         })
     }
 
-    /// Queries are read from `qkv` [n_tokens, q_dim + 2 kv_dim]; `out` is [n_tokens, q_dim].
+    /// Rotated queries are read from `q` [n_tokens, q_dim]; `out` is [n_tokens, q_dim].
     pub fn bind(
         &self,
         ctx: &GpuContext,
         step: &wgpu::Buffer,
-        qkv: &wgpu::Buffer,
+        q: &wgpu::Buffer,
         k_cache: &wgpu::Buffer,
         v_cache: &wgpu::Buffer,
         out: &wgpu::Buffer,
     ) -> Result<wgpu::BindGroup> {
-        self.kernel.bind(ctx, &[step, qkv, k_cache, v_cache, out])
+        self.kernel.bind(ctx, &[step, q, k_cache, v_cache, out])
     }
 
     pub fn dispatch(

@@ -1,26 +1,125 @@
-//! `shaders/linear.wgsl`: Y = X · Wᵀ (+ bias) (+ Y) over the shards of a matrix in any GPU
-//! weight format, in the blocked layout of `gpu::weights`: one workgroup per row block, one
-//! invocation per 4 output rows and tile of tokens.
+//! `shaders/linear.wgsl`: the products of a matrix in any GPU weight format with the
+//! inputs, in the tiled layout of `gpu::weights` (one workgroup per tile of 32 rows), and
+//! an epilogue that stores them: plain rows (+ bias, + residual), the SwiGLU of gate|up
+//! pairs, or rope and the KV-cache store of Q|K|V pairs.
 
+use super::rope::Heads;
 use super::{constant, grid, with_format, Kernel, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::context::{GpuContext, KernelShape};
 use crate::gpu::formats::GpuFormat;
-use crate::gpu::weights::ROW_BLOCK;
+use crate::gpu::weights::RowLayout;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/linear.wgsl");
+const ROWS: &str = include_str!("../../../shaders/epilogue/rows.wgsl");
+const GLU: &str = include_str!("../../../shaders/epilogue/glu.wgsl");
+const ROPE_KV: &str = include_str!("../../../shaders/epilogue/rope_kv.wgsl");
+
+/// The source of a linear kernel reading `format` and storing through `epilogue`.
+pub fn source(format: GpuFormat, epilogue: Epilogue) -> String {
+    with_format(SOURCE, format).replacen("#include epilogue", epilogue.source(), 1)
+}
+
+/// How a product's results are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Epilogue {
+    /// `Y[t, row] = acc (+ bias[row]) (+ Y[t, row] when residual)`.
+    Rows { residual: bool, bias: bool },
+    /// Gate|up pairs: `act[t, p] = silu(gate) · up`.
+    Glu,
+    /// Q|K|V pairs: bias, rotary embedding of Q and K, K and V into the KV cache.
+    RopeKv {
+        heads: Heads,
+        pairwise: bool,
+        bias: bool,
+    },
+}
+
+impl Epilogue {
+    /// The source of the epilogue (`shaders/epilogue/`).
+    fn source(self) -> &'static str {
+        match self {
+            Epilogue::Rows { .. } => ROWS,
+            Epilogue::Glu => GLU,
+            Epilogue::RopeKv { .. } => ROPE_KV,
+        }
+    }
+
+    /// The layout of the matrices it reads.
+    pub fn layout(self) -> RowLayout {
+        match self {
+            Epilogue::Rows { .. } => RowLayout::Rows,
+            _ => RowLayout::Pairs,
+        }
+    }
+
+    /// Its output bindings, after step, shard, x and the weights.
+    fn slots(self) -> &'static [Slot] {
+        match self {
+            Epilogue::Rows { .. } => &[Slot::ReadWrite, Slot::Read],
+            Epilogue::Glu => &[Slot::ReadWrite],
+            Epilogue::RopeKv { .. } => &[
+                Slot::ReadWrite,
+                Slot::Read,
+                Slot::Read,
+                Slot::ReadWrite,
+                Slot::ReadWrite,
+            ],
+        }
+    }
+
+    fn has_bias(self) -> bool {
+        match self {
+            Epilogue::Rows { bias, .. } | Epilogue::RopeKv { bias, .. } => bias,
+            Epilogue::Glu => false,
+        }
+    }
+
+    fn constants(self, n_out: usize) -> Vec<(&'static str, f64)> {
+        match self {
+            Epilogue::Rows { residual, bias } => vec![
+                ("N_OUT", constant(n_out)),
+                ("RESIDUAL", f64::from(u8::from(residual))),
+                ("HAS_BIAS", f64::from(u8::from(bias))),
+            ],
+            Epilogue::Glu => vec![("N_OUT", constant(n_out))],
+            Epilogue::RopeKv {
+                heads,
+                pairwise,
+                bias,
+            } => vec![
+                ("N_HEAD", constant(heads.n_head)),
+                ("N_HEAD_KV", constant(heads.n_head_kv)),
+                ("HEAD_DIM", constant(heads.head_dim)),
+                ("PAIRWISE", f64::from(u8::from(pairwise))),
+                ("HAS_BIAS", f64::from(u8::from(bias))),
+            ],
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Epilogue::Rows { residual, bias } => format!(
+                "{}{}",
+                if bias { "+bias" } else { "" },
+                if residual { "+residual" } else { "" }
+            ),
+            Epilogue::Glu => "+swiglu".into(),
+            Epilogue::RopeKv { bias, .. } => {
+                format!("{}+rope+kv", if bias { "+bias" } else { "" })
+            }
+        }
+    }
+}
 
 /// The fixed shape and fusions of one linear kernel variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LinearSpec {
     /// Input length (matrix columns), a multiple of the format's group.
     pub k: usize,
-    /// Rows of the whole (unsharded) matrix: the output row stride.
+    /// Output units of the whole (unsharded) product: the output row stride.
     pub n_out: usize,
-    /// Add the result into the output buffer instead of overwriting it.
-    pub residual: bool,
-    /// Add a per-row bias.
-    pub bias: bool,
+    pub epilogue: Epilogue,
 }
 
 /// Which tokens of the chunk one dispatch computes.
@@ -41,6 +140,31 @@ impl LinearTokens {
     }
 }
 
+/// Where an epilogue stores, by `Epilogue` kind.
+#[derive(Clone, Copy)]
+pub enum LinearOut<'a> {
+    Rows {
+        /// `[n_tokens, n_out]` f32.
+        y: &'a wgpu::Buffer,
+        /// Bias of the whole product, when the spec has one.
+        bias: Option<&'a wgpu::Buffer>,
+    },
+    Glu {
+        /// `[n_tokens, n_out]` f32.
+        act: &'a wgpu::Buffer,
+    },
+    RopeKv {
+        /// `[n_tokens, q_dim]` f32.
+        q: &'a wgpu::Buffer,
+        bias: Option<&'a wgpu::Buffer>,
+        /// `[n_ctx, head_dim / 2]` (cos, sin).
+        cos_sin: &'a wgpu::Buffer,
+        /// `[n_ctx, kv_dim]` f32 each.
+        k_cache: &'a wgpu::Buffer,
+        v_cache: &'a wgpu::Buffer,
+    },
+}
+
 /// The buffers a linear kernel reads and writes, for one shard of its weight.
 pub struct LinearBindings<'a> {
     /// Uniform `params::Step`.
@@ -51,10 +175,7 @@ pub struct LinearBindings<'a> {
     pub x: &'a wgpu::Buffer,
     /// The shard's words (`gpu::weights` layout).
     pub w: &'a wgpu::Buffer,
-    /// `[n_tokens, n_out]` f32.
-    pub y: &'a wgpu::Buffer,
-    /// Bias of the whole matrix, when the spec has one.
-    pub bias: Option<&'a wgpu::Buffer>,
+    pub out: LinearOut<'a>,
 }
 
 pub struct Linear {
@@ -86,37 +207,33 @@ impl Linear {
         };
         format.check_cols("linear kernel input", spec.k)?;
         let last = tokens == LinearTokens::Last;
-        let constants = [
+        if last && spec.epilogue.layout() == RowLayout::Pairs {
+            return Err(Error::Gpu(
+                "a paired product computes every token of a chunk".into(),
+            ));
+        }
+        let mut constants = vec![
             ("TILE1_LANES", f64::from(ctx.lanes())),
             ("K", constant(spec.k)),
-            ("N_OUT", constant(spec.n_out)),
-            ("RESIDUAL", f64::from(u8::from(spec.residual))),
-            ("HAS_BIAS", f64::from(u8::from(spec.bias))),
             ("LAST_TOKEN", f64::from(u8::from(last))),
         ];
+        constants.extend(spec.epilogue.constants(spec.n_out));
         let label = format!(
-            "linear[{} {} k{}n{}{}{} {}]",
+            "linear[{} {} k{}n{}{} {}]",
             entry,
             format.name(),
             spec.k,
             spec.n_out,
-            if spec.bias { "+bias" } else { "" },
-            if spec.residual { "+residual" } else { "" },
+            spec.epilogue.label(),
             if last {
                 "last".to_string()
             } else {
                 format!("x{}", tokens.per_invocation())
             }
         );
-        let slots = [
-            Slot::Uniform,
-            Slot::Uniform,
-            Slot::Read,
-            Slot::Read,
-            Slot::ReadWrite,
-            Slot::Read,
-        ];
-        let source = with_format(SOURCE, format);
+        let mut slots = vec![Slot::Uniform, Slot::Uniform, Slot::Read, Slot::Read];
+        slots.extend_from_slice(spec.epilogue.slots());
+        let source = source(format, spec.epilogue);
         let kernel = Kernel::new(ctx, &label, &source, entry, &slots, &constants).await?;
         Ok(Self {
             kernel,
@@ -126,28 +243,58 @@ impl Linear {
         })
     }
 
-    pub fn bind(&self, ctx: &GpuContext, b: &LinearBindings) -> Result<wgpu::BindGroup> {
-        let bias = match (self.spec.bias, b.bias) {
-            (true, None) => {
-                return Err(Error::Gpu(format!("{}: no bias bound", self.kernel.label)))
-            }
-            (_, bias) => bias.unwrap_or(ctx.placeholder()),
-        };
-        self.kernel
-            .bind(ctx, &[b.step, b.shard, b.x, b.w, b.y, bias])
+    /// The bias buffer to bind: the given one, or a placeholder when the spec has none.
+    fn bias<'b>(
+        &self,
+        ctx: &'b GpuContext,
+        bias: Option<&'b wgpu::Buffer>,
+    ) -> Result<&'b wgpu::Buffer> {
+        match (self.spec.epilogue.has_bias(), bias) {
+            (true, None) => Err(Error::Gpu(format!("{}: no bias bound", self.kernel.label))),
+            (_, bias) => Ok(bias.unwrap_or(ctx.placeholder())),
+        }
     }
 
-    /// Records the product of the chunk's `n_tokens` with one shard of `shard_rows` rows.
+    pub fn bind(&self, ctx: &GpuContext, b: &LinearBindings) -> Result<wgpu::BindGroup> {
+        let e = self.spec.epilogue;
+        let bias = |bb| self.bias(ctx, bb);
+        let mut buffers = vec![b.step, b.shard, b.x, b.w];
+        match (e, b.out) {
+            (Epilogue::Rows { .. }, LinearOut::Rows { y, bias: bb }) => {
+                buffers.extend([y, bias(bb)?])
+            }
+            (Epilogue::Glu, LinearOut::Glu { act }) => buffers.push(act),
+            (
+                Epilogue::RopeKv { .. },
+                LinearOut::RopeKv {
+                    q,
+                    bias: bb,
+                    cos_sin,
+                    k_cache,
+                    v_cache,
+                },
+            ) => buffers.extend([q, bias(bb)?, cos_sin, k_cache, v_cache]),
+            _ => {
+                return Err(Error::Gpu(format!(
+                    "{}: outputs of another epilogue bound",
+                    self.kernel.label
+                )))
+            }
+        }
+        self.kernel.bind(ctx, &buffers)
+    }
+
+    /// Records the product of the chunk's `n_tokens` with one shard of `tiles` tiles.
     pub fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         bind: &wgpu::BindGroup,
-        shard_rows: usize,
+        tiles: usize,
         n_tokens: usize,
     ) {
-        // `grid` puts row groups beyond 65535 in its second dimension; tokens take y here,
-        // so that overflow goes to z (the shader flattens x + z * num_workgroups.x).
-        let [gx, overflow, _] = grid(shard_rows.div_ceil(ROW_BLOCK) as u32);
+        // `grid` puts tiles beyond 65535 in its second dimension; tokens take y here, so
+        // that overflow goes to z (the shader flattens x + z * num_workgroups.x).
+        let [gx, overflow, _] = grid(tiles as u32);
         let gy = match self.tokens {
             LinearTokens::Last => 1,
             LinearTokens::All { per_invocation } => (n_tokens as u32).div_ceil(per_invocation),

@@ -18,7 +18,9 @@ mod softmax;
 pub use argmax::Argmax;
 pub use attention::Attention;
 pub use embedding::Embedding;
-pub use linear::{Linear, LinearBindings, LinearSpec, LinearTokens};
+pub use linear::{
+    source as linear_source, Epilogue, Linear, LinearBindings, LinearOut, LinearSpec, LinearTokens,
+};
 pub use rmsnorm::RmsNorm;
 pub use rope::Rope;
 pub use silu_mul::SiluMul;
@@ -59,7 +61,8 @@ pub const SHADERS: [(&str, &str); 8] = [
     ("softmax.wgsl", softmax::SOURCE),
 ];
 
-/// The shaders that `#include quant`: they read weights.
+/// The shaders that `#include quant`: they read weights (`linear.wgsl` also includes an
+/// epilogue: `linear_source`).
 pub const WEIGHT_SHADERS: [(&str, &str); 2] = [
     ("embedding.wgsl", embedding::SOURCE),
     ("linear.wgsl", linear::SOURCE),

@@ -9,11 +9,26 @@ use crate::model::RopeStyle;
 pub(super) const SOURCE: &str = include_str!("../../../shaders/rope.wgsl");
 
 /// Head layout shared by the rope and attention kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Heads {
     pub n_head: usize,
     pub n_head_kv: usize,
     pub head_dim: usize,
+}
+
+/// The buffers of the rope kernel.
+pub struct RopeBindings<'a> {
+    /// Uniform `params::Step`.
+    pub step: &'a wgpu::Buffer,
+    /// `[n_tokens, q_dim + 2 kv_dim]`: the Q|K|V product.
+    pub qkv: &'a wgpu::Buffer,
+    /// `[n_ctx, head_dim / 2]` (cos, sin) pairs (`reference::rope_table`).
+    pub cos_sin: &'a wgpu::Buffer,
+    /// `[n_ctx, kv_dim]` each.
+    pub k_cache: &'a wgpu::Buffer,
+    pub v_cache: &'a wgpu::Buffer,
+    /// `[n_tokens, q_dim]`: the rotated queries.
+    pub q: &'a wgpu::Buffer,
 }
 
 pub struct Rope {
@@ -35,8 +50,9 @@ impl Rope {
         );
         let slots = [
             Slot::Uniform,
-            Slot::ReadWrite,
             Slot::Read,
+            Slot::Read,
+            Slot::ReadWrite,
             Slot::ReadWrite,
             Slot::ReadWrite,
         ];
@@ -45,19 +61,9 @@ impl Rope {
         })
     }
 
-    /// `qkv` [n_tokens, q_dim + 2 kv_dim]; `cos_sin` [n_ctx, head_dim / 2] pairs (see
-    /// `reference::rope_table`); caches [n_ctx, kv_dim].
-    pub fn bind(
-        &self,
-        ctx: &GpuContext,
-        step: &wgpu::Buffer,
-        qkv: &wgpu::Buffer,
-        cos_sin: &wgpu::Buffer,
-        k_cache: &wgpu::Buffer,
-        v_cache: &wgpu::Buffer,
-    ) -> Result<wgpu::BindGroup> {
+    pub fn bind(&self, ctx: &GpuContext, b: &RopeBindings) -> Result<wgpu::BindGroup> {
         self.kernel
-            .bind(ctx, &[step, qkv, cos_sin, k_cache, v_cache])
+            .bind(ctx, &[b.step, b.qkv, b.cos_sin, b.k_cache, b.v_cache, b.q])
     }
 
     pub fn dispatch(

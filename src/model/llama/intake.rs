@@ -1,72 +1,142 @@
 //! Weights intake: where each file tensor of a Llama-family model goes on the GPU, decided
 //! from the header (names, shapes, types) before any tensor bytes arrive.
 //!
-//! Stacked products (Q, K, V; gate, up) run as one product whose output rows are the parts'
-//! rows one after the other. Parts of one format whose row counts keep every part on a row
-//! block boundary share one matrix (one dispatch); a part of another format (Q4_K_M files
-//! mix Q4_K, Q5_0, Q6_K and Q8_0 within a layer) gets a matrix of its own.
+//! Stacked products (Q, K, V; gate, up) run as one product. Parts of one format share one
+//! matrix (one dispatch) where each part starts on a tile; a part of another format (Q4_K_M
+//! files mix Q4_K, Q5_0, Q6_K and Q8_0 within a layer) gets a matrix of its own.
+//! Where the shapes allow, the products are *paired* (`RowLayout::Pairs`), so that their
+//! epilogue finishes the work the next pass would do: Q|K|V pairs the rows rope rotates
+//! together (head_dim a multiple of 32), gate|up pairs gate row i with up row i (gate and
+//! up of one format). Otherwise they are plain stacked rows, and the model runs the
+//! separate rope and silu·mul kernels.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::formats::{DType, Tensor, TensorInfo};
-use crate::gpu::weights::ROW_BLOCK;
-use crate::gpu::{GpuContext, GpuFormat, GpuMatrix, GpuVector};
+use crate::gpu::{GpuContext, GpuFormat, GpuMatrix, GpuVector, RowLayout, RowMap};
 use crate::model::tensors::{expected_tensors, shape_matches};
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, RopeStyle};
 
-/// The weight of one product: its parts' matrices, in output row order.
+/// The weight of one product: its parts' matrices, in output order.
 pub(super) struct Weight {
     pub parts: Vec<GpuMatrix>,
+    pub layout: RowLayout,
+}
+
+/// How the rows of one part of a stacked product map to its matrix.
+#[derive(Debug, Clone, Copy)]
+enum PartRows {
+    /// One output row per tensor row.
+    Rows,
+    /// Heads whose rows rope rotates together are pairs (`RowMap::Rotary`).
+    Rotary { half: usize, pairwise: bool },
+    /// Rows in chunks of 32 pair up (`RowMap::Chunks`).
+    Chunks,
+}
+
+impl PartRows {
+    /// Output units of a part of `rows` rows.
+    fn units(self, rows: usize) -> usize {
+        match self {
+            PartRows::Rows => rows,
+            _ => rows / 2,
+        }
+    }
+
+    fn map(self, at: usize) -> RowMap {
+        match self {
+            PartRows::Rows => RowMap::Offset(at),
+            PartRows::Rotary { half, pairwise } => RowMap::Rotary { at, half, pairwise },
+            PartRows::Chunks => RowMap::Chunks { at },
+        }
+    }
+}
+
+/// The GPU format of tensor `name`, from the header's types.
+fn format_of(dtypes: &HashMap<&str, DType>, name: &str) -> Result<GpuFormat> {
+    let dtype = *dtypes
+        .get(name)
+        .ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+    GpuFormat::for_dtype(dtype, name)
 }
 
 impl Weight {
-    /// Creates the matrices of a product whose parts are `(tensor name, rows)`, in output
-    /// order, all with `cols` columns; records where each tensor goes in `targets`.
+    /// Creates the matrices of a product whose parts are `(tensor name, rows, how rows
+    /// map)`, in output order, all with `cols` columns; records where each tensor goes in
+    /// `targets`.
+    #[allow(clippy::too_many_arguments)]
     fn stacked(
         ctx: &GpuContext,
         label: &str,
-        parts: &[(String, usize)],
+        layout: RowLayout,
+        parts: &[(String, usize, PartRows)],
         cols: usize,
         dtypes: &HashMap<&str, DType>,
         targets: &mut HashMap<String, Target>,
         role: Role,
     ) -> Result<Self> {
-        // (format, first output row, rows) of each matrix.
+        // (format, first output unit, units) of each matrix.
         let mut plan: Vec<(GpuFormat, usize, usize)> = Vec::new();
-        let mut row = 0;
-        for (name, rows) in parts {
-            let dtype = *dtypes
-                .get(name.as_str())
-                .ok_or_else(|| Error::MissingTensor(name.clone()))?;
-            let format = GpuFormat::for_dtype(dtype, name)?;
+        let mut unit = 0;
+        for (name, rows, how) in parts {
+            let format = format_of(dtypes, name)?;
+            let units = how.units(*rows);
             let target = match plan.last_mut() {
-                Some((f, _, n)) if *f == format && n.is_multiple_of(ROW_BLOCK) => {
+                Some((f, _, n)) if *f == format && n.is_multiple_of(layout.units_per_tile()) => {
                     let at = *n;
-                    *n += rows;
-                    Target::Matrix(role, plan.len() - 1, at)
+                    *n += units;
+                    Target::Matrix(role, plan.len() - 1, how.map(at))
                 }
                 _ => {
-                    plan.push((format, row, *rows));
-                    Target::Matrix(role, plan.len() - 1, 0)
+                    plan.push((format, unit, units));
+                    Target::Matrix(role, plan.len() - 1, how.map(0))
                 }
             };
             targets.insert(name.clone(), target);
-            row += rows;
+            unit += units;
         }
         let parts = plan
             .into_iter()
             .enumerate()
-            .map(|(i, (format, offset, rows))| {
+            .map(|(i, (format, offset, units))| {
                 let name = if parts.len() == 1 {
                     label.to_string()
                 } else {
                     format!("{label}#{i}")
                 };
-                GpuMatrix::new(ctx, &name, format, rows, cols, offset)
+                GpuMatrix::new(ctx, &name, format, layout, units, cols, offset)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { parts })
+        Ok(Self { parts, layout })
+    }
+
+    /// Gate and up as one paired matrix (`Epilogue::Glu`), when they share a format.
+    #[allow(clippy::too_many_arguments)]
+    fn glu(
+        ctx: &GpuContext,
+        label: &str,
+        gate: &str,
+        up: &str,
+        ff: usize,
+        cols: usize,
+        format: GpuFormat,
+        targets: &mut HashMap<String, Target>,
+        role: Role,
+    ) -> Result<Self> {
+        let m = GpuMatrix::new(ctx, label, format, RowLayout::Pairs, ff, cols, 0)?;
+        targets.insert(
+            gate.to_string(),
+            Target::Matrix(role, 0, RowMap::Side { at: 0, side: 0 }),
+        );
+        targets.insert(
+            up.to_string(),
+            Target::Matrix(role, 0, RowMap::Side { at: 0, side: 1 }),
+        );
+        Ok(Self {
+            parts: vec![m],
+            layout: RowLayout::Pairs,
+        })
     }
 
     /// Bytes the weight takes on the GPU.
@@ -89,8 +159,8 @@ enum Role {
 /// Where a file tensor goes.
 #[derive(Debug, Clone, Copy)]
 enum Target {
-    /// Part `.1` of the product's matrices, at row `.2` of that matrix.
-    Matrix(Role, usize, usize),
+    /// Part `.1` of the product's matrices, at the rows `.2` gives.
+    Matrix(Role, usize, RowMap),
     OutputNorm,
     AttnNorm(usize),
     FfnNorm(usize),
@@ -101,14 +171,14 @@ enum Target {
 /// One layer's weights.
 pub(super) struct LayerWeights {
     pub attn_norm: GpuVector,
-    /// [q_dim + 2 kv_dim, dim]: Wq, Wk, Wv stacked.
+    /// [q_dim + 2 kv_dim, dim]: Wq, Wk, Wv stacked (paired for rope where possible).
     pub qkv: Weight,
     /// [q_dim + 2 kv_dim] when the model has Q/K/V biases.
     pub qkv_bias: Option<GpuVector>,
     /// [dim, q_dim]
     pub wo: Weight,
     pub ffn_norm: GpuVector,
-    /// [2 n_ff, dim]: Wgate, Wup stacked.
+    /// [2 n_ff, dim]: Wgate, Wup stacked (paired for SwiGLU where possible).
     pub gate_up: Weight,
     /// [dim, n_ff]
     pub down: Weight,
@@ -150,37 +220,106 @@ impl GpuModelBuilder {
         let expected: HashMap<String, Vec<usize>> = listed.into_iter().collect();
         let mut targets = HashMap::new();
         let (dim, ff, q, kv) = (c.n_embd, c.n_ff, c.q_dim(), c.kv_dim());
+        // Rope pairs fill whole blocks of 16 pairs per head half.
+        let rope_pairs = c.head_dim.is_multiple_of(32);
         let mut layers = Vec::with_capacity(c.n_layer);
         for l in 0..c.n_layer {
             let name = |role: &str| format!("blk.{l}.{role}");
-            let mut weight = |label: &str, parts: &[(&str, usize)], cols: usize, role: Role| {
-                let parts: Vec<(String, usize)> =
-                    parts.iter().map(|(n, rows)| (name(n), *rows)).collect();
-                Weight::stacked(ctx, &name(label), &parts, cols, &dtypes, &mut targets, role)
+            let weight = |targets: &mut HashMap<String, Target>,
+                          label: &str,
+                          layout: RowLayout,
+                          parts: &[(&str, usize, PartRows)],
+                          cols: usize,
+                          role: Role| {
+                let parts: Vec<(String, usize, PartRows)> = parts
+                    .iter()
+                    .map(|(n, rows, how)| (name(n), *rows, *how))
+                    .collect();
+                Weight::stacked(
+                    ctx,
+                    &name(label),
+                    layout,
+                    &parts,
+                    cols,
+                    &dtypes,
+                    targets,
+                    role,
+                )
             };
-            let qkv = weight(
-                "attn_qkv",
-                &[
-                    ("attn_q.weight", q),
-                    ("attn_k.weight", kv),
-                    ("attn_v.weight", kv),
-                ],
-                dim,
-                Role::Qkv(l),
-            )?;
+            let qkv = if rope_pairs {
+                let rotary = PartRows::Rotary {
+                    half: c.head_dim / 2,
+                    pairwise: c.rope_style == RopeStyle::Pairwise,
+                };
+                weight(
+                    &mut targets,
+                    "attn_qkv",
+                    RowLayout::Pairs,
+                    &[
+                        ("attn_q.weight", q, rotary),
+                        ("attn_k.weight", kv, rotary),
+                        ("attn_v.weight", kv, PartRows::Chunks),
+                    ],
+                    dim,
+                    Role::Qkv(l),
+                )?
+            } else {
+                weight(
+                    &mut targets,
+                    "attn_qkv",
+                    RowLayout::Rows,
+                    &[
+                        ("attn_q.weight", q, PartRows::Rows),
+                        ("attn_k.weight", kv, PartRows::Rows),
+                        ("attn_v.weight", kv, PartRows::Rows),
+                    ],
+                    dim,
+                    Role::Qkv(l),
+                )?
+            };
             let wo = weight(
+                &mut targets,
                 "attn_output",
-                &[("attn_output.weight", dim)],
+                RowLayout::Rows,
+                &[("attn_output.weight", dim, PartRows::Rows)],
                 q,
                 Role::AttnOutput(l),
             )?;
-            let gate_up = weight(
-                "ffn_gate_up",
-                &[("ffn_gate.weight", ff), ("ffn_up.weight", ff)],
-                dim,
-                Role::GateUp(l),
+            let (gate, up) = (name("ffn_gate.weight"), name("ffn_up.weight"));
+            let gate_format = format_of(&dtypes, &gate)?;
+            let gate_up = if gate_format == format_of(&dtypes, &up)? {
+                Weight::glu(
+                    ctx,
+                    &name("ffn_gate_up"),
+                    &gate,
+                    &up,
+                    ff,
+                    dim,
+                    gate_format,
+                    &mut targets,
+                    Role::GateUp(l),
+                )?
+            } else {
+                weight(
+                    &mut targets,
+                    "ffn_gate_up",
+                    RowLayout::Rows,
+                    &[
+                        ("ffn_gate.weight", ff, PartRows::Rows),
+                        ("ffn_up.weight", ff, PartRows::Rows),
+                    ],
+                    dim,
+                    Role::GateUp(l),
+                )?
+            };
+            let down = weight(
+                &mut targets,
+                "ffn_down",
+                RowLayout::Rows,
+                &[("ffn_down.weight", dim, PartRows::Rows)],
+                ff,
+                Role::Down(l),
             )?;
-            let down = weight("ffn_down", &[("ffn_down.weight", dim)], ff, Role::Down(l))?;
             targets.insert(name("attn_norm.weight"), Target::AttnNorm(l));
             targets.insert(name("ffn_norm.weight"), Target::FfnNorm(l));
             if c.qkv_bias {
@@ -200,10 +339,11 @@ impl GpuModelBuilder {
                 down,
             });
         }
-        let embd = [("token_embd.weight".to_string(), c.n_vocab)];
+        let embd = [("token_embd.weight".to_string(), c.n_vocab, PartRows::Rows)];
         let tok_embd = Weight::stacked(
             ctx,
             "token_embd.weight",
+            RowLayout::Rows,
             &embd,
             dim,
             &dtypes,
@@ -213,10 +353,11 @@ impl GpuModelBuilder {
         let output = if c.tied_embeddings {
             None
         } else {
-            let out = [("output.weight".to_string(), c.n_vocab)];
+            let out = [("output.weight".to_string(), c.n_vocab, PartRows::Rows)];
             Some(Weight::stacked(
                 ctx,
                 "output.weight",
+                RowLayout::Rows,
                 &out,
                 dim,
                 &dtypes,
@@ -272,11 +413,11 @@ impl GpuModelBuilder {
         let row_len: usize = t.shape.iter().skip(1).product();
         let vector_at = |at: usize| at + first * row_len;
         match target {
-            Target::Matrix(role, part, row) => {
+            Target::Matrix(role, part, map) => {
                 let m = self.weight(role)?.parts.get(part).ok_or_else(|| {
                     Error::Malformed(format!("tensor '{}' has no matrix", t.name))
                 })?;
-                m.write_tensor(ctx, row + first, &t)?
+                m.write_tensor(ctx, map, &t)?
             }
             Target::OutputNorm => write_vector(ctx, &self.output_norm, vector_at(0), &t)?,
             Target::AttnNorm(l) => write_vector(ctx, &self.layer(l)?.attn_norm, vector_at(0), &t)?,

@@ -6,18 +6,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Linear, LinearBindings, LinearSpec, LinearTokens};
-use crate::gpu::{GpuContext, GpuFormat};
+use crate::gpu::kernels::{Linear, LinearBindings, LinearOut, LinearSpec, LinearTokens};
+use crate::gpu::{GpuContext, GpuFormat, RowLayout};
 
 use super::intake::Weight;
 
 /// Tokens per invocation of the prefill linear kernels.
 const PREFILL_TILE: u32 = 8;
 
-/// The kernels of one linear product in one format: the last token only (decode,
-/// last-token logits), and every token of a chunk (prefill).
+/// The kernels of one linear product in one format: one token per invocation (decode;
+/// for plain rows only the chunk's last token, which also serves the last-token logits),
+/// and every token of a chunk, 8 per invocation (prefill).
 pub(super) struct LinearPair {
-    last: Linear,
+    one: Linear,
     all: Linear,
 }
 
@@ -43,8 +44,13 @@ impl LinearPipelines {
             let all = LinearTokens::All {
                 per_invocation: PREFILL_TILE,
             };
+            // Paired epilogues need every token (rope positions, KV rows).
+            let one = match spec.epilogue.layout() {
+                RowLayout::Rows => LinearTokens::Last,
+                RowLayout::Pairs => LinearTokens::All { per_invocation: 1 },
+            };
             let pair = LinearPair {
-                last: Linear::new(ctx, spec, part.format, LinearTokens::Last).await?,
+                one: Linear::new(ctx, spec, part.format, one).await?,
                 all: Linear::new(ctx, spec, part.format, all).await?,
             };
             self.pairs.insert(key, Arc::new(pair));
@@ -70,8 +76,8 @@ impl LinearPipelines {
 /// One shard's dispatch of a product.
 struct ShardBind {
     kernels: Arc<LinearPair>,
-    rows: usize,
-    last: wgpu::BindGroup,
+    tiles: usize,
+    one: wgpu::BindGroup,
     all: wgpu::BindGroup,
 }
 
@@ -82,39 +88,33 @@ pub(super) struct LinearBinds {
     bytes: u64,
 }
 
-/// The buffers of one use of a product.
-pub(super) struct LinearIo<'a> {
-    pub step: &'a wgpu::Buffer,
-    pub x: &'a wgpu::Buffer,
-    pub y: &'a wgpu::Buffer,
-    pub bias: Option<&'a wgpu::Buffer>,
-}
-
 impl LinearBinds {
+    /// The product of `x` with `w` for `spec`, stored through `out`.
     pub fn new(
         ctx: &GpuContext,
         pipelines: &LinearPipelines,
         spec: LinearSpec,
         w: &Weight,
-        io: &LinearIo,
+        step: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        out: LinearOut,
     ) -> Result<Self> {
         let mut shards = Vec::new();
         for part in &w.parts {
             let kernels = pipelines.get(spec, part.format)?;
             for s in &part.shards {
                 let b = LinearBindings {
-                    step: io.step,
+                    step,
                     shard: &s.params,
-                    x: io.x,
+                    x,
                     w: &s.buffer,
-                    y: io.y,
-                    bias: io.bias,
+                    out,
                 };
                 shards.push(ShardBind {
-                    last: kernels.last.bind(ctx, &b)?,
+                    one: kernels.one.bind(ctx, &b)?,
                     all: kernels.all.bind(ctx, &b)?,
                     kernels: kernels.clone(),
-                    rows: s.n_rows,
+                    tiles: s.tiles,
                 });
             }
         }
@@ -125,7 +125,8 @@ impl LinearBinds {
     }
 
     /// Records every token of the chunk, or with `last_only` the last one (to output row
-    /// 0). Returns the dispatches recorded.
+    /// 0; a paired product, which needs every token, takes `last_only` only for a chunk of
+    /// one token). Returns the dispatches recorded.
     pub fn record(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -133,10 +134,11 @@ impl LinearBinds {
         last_only: bool,
     ) -> usize {
         for s in &self.shards {
-            if last_only {
-                s.kernels.last.dispatch(pass, &s.last, s.rows, n_tokens);
+            let one = s.kernels.one.tokens == LinearTokens::Last || n_tokens == 1;
+            if last_only && one {
+                s.kernels.one.dispatch(pass, &s.one, s.tiles, n_tokens);
             } else {
-                s.kernels.all.dispatch(pass, &s.all, s.rows, n_tokens);
+                s.kernels.all.dispatch(pass, &s.all, s.tiles, n_tokens);
             }
         }
         self.shards.len()

@@ -5,17 +5,19 @@
 //! Per layer, with `x` the residual stream [n, dim]:
 //! ```text
 //! xb   = rmsnorm(x)
-//! qkv  = xb · Wqkvᵀ (+ bqkv)                Wq, Wk, Wv stacked (one matrix per format)
-//! q, k = rope(q, k); cache[pos..pos+n] = k, v
+//! q, cache[pos..pos+n] = rope(xb · Wqkvᵀ (+ bqkv))   Wq, Wk, Wv stacked; rope, bias and
+//!                                                    the KV store in the epilogue
 //! att  = attention(q, cache)
-//! x   += att · Woᵀ                          residual add fused into the product
+//! x   += att · Woᵀ                                   residual add in the epilogue
 //! xb   = rmsnorm(x)
-//! gu   = xb · Wguᵀ                          Wgate, Wup stacked (one matrix per format)
-//! act  = silu(gate) · up
+//! act  = silu(xb · Wgateᵀ) · (xb · Wupᵀ)             gate and up paired, SwiGLU in the
+//!                                                    epilogue
 //! x   += act · Wdownᵀ
 //! ```
-//! then `logits = rmsnorm(x) · Wheadᵀ`. Norms and the activation are separate dispatches so
-//! that their work is done once per token, not once per output row. Every kernel is
+//! then `logits = rmsnorm(x) · Wheadᵀ`: six dispatches per layer. Where a product cannot be
+//! paired (`intake`), rope and silu·mul run as kernels of their own. Norms are separate
+//! dispatches so that their work is done once per token, not once per output row. Every
+//! kernel is
 //! barrier-free on CPU adapters (they pay microseconds per barrier); on GPUs the one-token
 //! products split K over a workgroup (`KernelShape`). Prefill runs 8 tokens per invocation.
 //! Weights keep their file's quantization (`gpu::formats`); `intake` decides where each
@@ -28,16 +30,18 @@ mod intake;
 mod linear;
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::rope::Heads;
-use crate::gpu::kernels::{Argmax, Attention, Embedding, LinearSpec, RmsNorm, Rope, SiluMul};
+use crate::gpu::kernels::rope::{Heads, RopeBindings};
+use crate::gpu::kernels::{
+    Argmax, Attention, Embedding, Epilogue, LinearOut, LinearSpec, RmsNorm, Rope, SiluMul,
+};
 use crate::gpu::params::Step;
-use crate::gpu::GpuContext;
-use crate::model::ModelConfig;
+use crate::gpu::{GpuContext, RowLayout};
+use crate::model::{ModelConfig, RopeStyle};
 use crate::reference;
 
 pub use intake::GpuModelBuilder;
 use intake::{LayerWeights, Weight};
-use linear::{LinearBinds, LinearIo, LinearPipelines};
+use linear::{LinearBinds, LinearPipelines};
 
 /// Most tokens run through the model in one chunk (prefill splits longer prompts).
 pub const MAX_BATCH: usize = 128;
@@ -127,18 +131,20 @@ pub struct DecodeCost {
 struct Kernels {
     embed: Embedding,
     norm: RmsNorm,
-    silu_mul: SiluMul,
     linear: LinearPipelines,
-    rope: Rope,
+    /// Only where some product is not paired (`intake`).
+    silu_mul: Option<SiluMul>,
+    rope: Option<Rope>,
     attention: Attention,
     argmax: Argmax,
 }
 
 impl Kernels {
-    /// Compute pipelines compiled: the linear ones, one each for embed, norm, silu·mul,
-    /// rope and attention, and the argmax's two passes.
+    /// Compute pipelines compiled: the linear ones, one each for embed, norm and
+    /// attention, rope and silu·mul where needed, and the argmax's two passes.
     fn pipelines(&self) -> usize {
-        self.linear.len() + 5 + 2
+        let optional = usize::from(self.silu_mul.is_some()) + usize::from(self.rope.is_some());
+        self.linear.len() + 3 + optional + 2
     }
 }
 
@@ -146,11 +152,13 @@ struct LayerBinds {
     attn_norm: wgpu::BindGroup,
     ffn_norm: wgpu::BindGroup,
     qkv: LinearBinds,
-    rope: wgpu::BindGroup,
+    /// The rope kernel, where the Q|K|V product is not paired.
+    rope: Option<wgpu::BindGroup>,
     attention: wgpu::BindGroup,
     wo: LinearBinds,
     gate_up: LinearBinds,
-    silu_mul: wgpu::BindGroup,
+    /// The silu·mul kernel, where the gate|up product is not paired.
+    silu_mul: Option<wgpu::BindGroup>,
     down: LinearBinds,
 }
 
@@ -197,29 +205,83 @@ pub struct GpuModel {
 
 /// The linear products of a layer, by their fixed shapes and fusions.
 struct Specs {
-    qkv: LinearSpec,
     wo: LinearSpec,
-    gate_up: LinearSpec,
     down: LinearSpec,
     head: LinearSpec,
+    config: ModelConfig,
 }
 
 impl Specs {
     fn new(c: &ModelConfig) -> Self {
-        let spec = |k, n_out, residual, bias| LinearSpec {
+        let rows = |k, n_out, residual| LinearSpec {
             k,
             n_out,
-            residual,
-            bias,
+            epilogue: Epilogue::Rows {
+                residual,
+                bias: false,
+            },
         };
         let (dim, ff, q_dim) = (c.n_embd, c.n_ff, c.q_dim());
         Self {
-            qkv: spec(dim, q_dim + 2 * c.kv_dim(), false, c.qkv_bias),
-            wo: spec(q_dim, dim, true, false),
-            gate_up: spec(dim, 2 * ff, false, false),
-            down: spec(ff, dim, true, false),
-            head: spec(dim, c.n_vocab, false, false),
+            wo: rows(q_dim, dim, true),
+            down: rows(ff, dim, true),
+            head: rows(dim, c.n_vocab, false),
+            config: c.clone(),
         }
+    }
+
+    /// Q|K|V: rope and the KV store in the epilogue when paired.
+    fn qkv(&self, layout: RowLayout) -> LinearSpec {
+        let c = &self.config;
+        let (dim, bias) = (c.n_embd, c.qkv_bias);
+        let n_out = c.q_dim() + 2 * c.kv_dim();
+        match layout {
+            RowLayout::Rows => LinearSpec {
+                k: dim,
+                n_out,
+                epilogue: Epilogue::Rows {
+                    residual: false,
+                    bias,
+                },
+            },
+            RowLayout::Pairs => LinearSpec {
+                k: dim,
+                n_out: n_out / 2,
+                epilogue: Epilogue::RopeKv {
+                    heads: heads(c),
+                    pairwise: c.rope_style == RopeStyle::Pairwise,
+                    bias,
+                },
+            },
+        }
+    }
+
+    /// Gate|up: SwiGLU in the epilogue when paired.
+    fn gate_up(&self, layout: RowLayout) -> LinearSpec {
+        let (dim, ff) = (self.config.n_embd, self.config.n_ff);
+        match layout {
+            RowLayout::Rows => LinearSpec {
+                k: dim,
+                n_out: 2 * ff,
+                epilogue: Epilogue::Rows {
+                    residual: false,
+                    bias: false,
+                },
+            },
+            RowLayout::Pairs => LinearSpec {
+                k: dim,
+                n_out: ff,
+                epilogue: Epilogue::Glu,
+            },
+        }
+    }
+}
+
+fn heads(c: &ModelConfig) -> Heads {
+    Heads {
+        n_head: c.n_head,
+        n_head_kv: c.n_head_kv,
+        head_dim: c.head_dim,
     }
 }
 
@@ -232,11 +294,7 @@ impl GpuModel {
         let qkv_dim = q_dim + 2 * kv_dim;
         let (batch, n_ctx) = (b.max_batch, b.max_context);
         let eps = c.norm_eps;
-        let heads = Heads {
-            n_head: c.n_head,
-            n_head_kv: c.n_head_kv,
-            head_dim: c.head_dim,
-        };
+        let heads = heads(&c);
         let specs = Specs::new(&c);
         let (weights, tok_embd, output, output_norm) =
             (b.layers, b.tok_embd, b.output, b.output_norm);
@@ -248,18 +306,33 @@ impl GpuModel {
 
         let mut linear = LinearPipelines::default();
         for w in &weights {
-            linear.prepare(&ctx, specs.qkv, &w.qkv).await?;
+            linear
+                .prepare(&ctx, specs.qkv(w.qkv.layout), &w.qkv)
+                .await?;
             linear.prepare(&ctx, specs.wo, &w.wo).await?;
-            linear.prepare(&ctx, specs.gate_up, &w.gate_up).await?;
+            linear
+                .prepare(&ctx, specs.gate_up(w.gate_up.layout), &w.gate_up)
+                .await?;
             linear.prepare(&ctx, specs.down, &w.down).await?;
         }
         linear.prepare(&ctx, specs.head, head_w).await?;
+        // Products that are not paired write their rows for a rope or silu·mul kernel.
+        let unpaired = |w: fn(&LayerWeights) -> &Weight| {
+            weights.iter().any(|l| w(l).layout == RowLayout::Rows)
+        };
+        let (unpaired_qkv, unpaired_gate_up) = (unpaired(|l| &l.qkv), unpaired(|l| &l.gate_up));
         let kernels = Kernels {
             embed: Embedding::new(&ctx, dim, embd.format).await?,
             norm: RmsNorm::new(&ctx, dim, eps).await?,
-            silu_mul: SiluMul::new(&ctx, ff).await?,
             linear,
-            rope: Rope::new(&ctx, heads, c.rope_style).await?,
+            silu_mul: match unpaired_gate_up {
+                true => Some(SiluMul::new(&ctx, ff).await?),
+                false => None,
+            },
+            rope: match unpaired_qkv {
+                true => Some(Rope::new(&ctx, heads, c.rope_style).await?),
+                false => None,
+            },
             attention: Attention::new(&ctx, heads).await?,
             argmax: Argmax::new(&ctx, c.n_vocab).await?,
         };
@@ -269,10 +342,12 @@ impl GpuModel {
         let tokens = ctx.storage("tokens", (batch * 4) as u64);
         let x = ctx.storage("x (residual) [batch, dim]", f32s(batch * dim));
         let xb = ctx.storage("xb (normed) [batch, dim]", f32s(batch * dim));
-        let qkv = ctx.storage("qkv [batch, q+2kv]", f32s(batch * qkv_dim));
+        let q = ctx.storage("q (rotated) [batch, q_dim]", f32s(batch * q_dim));
         let att = ctx.storage("att [batch, q_dim]", f32s(batch * q_dim));
-        let hidden = ctx.storage("gate|up [batch, 2 ff]", f32s(batch * 2 * ff));
         let act = ctx.storage("silu(gate)·up [batch, ff]", f32s(batch * ff));
+        let qkv = unpaired_qkv.then(|| ctx.storage("qkv [batch, q+2kv]", f32s(batch * qkv_dim)));
+        let hidden =
+            unpaired_gate_up.then(|| ctx.storage("gate|up [batch, 2 ff]", f32s(batch * 2 * ff)));
         let logits = ctx.storage("logits [batch, vocab]", f32s(batch * c.n_vocab));
         let scratch = ctx.storage("argmax scratch", kernels.argmax.scratch_bytes());
         let result = ctx.storage("argmax result", 4);
@@ -288,17 +363,14 @@ impl GpuModel {
         let result_staging = ctx.staging("argmax readback", 4);
 
         let k = &kernels;
-        let io = |x, y, bias| LinearIo {
-            step: &step,
-            x,
-            y,
-            bias,
-        };
+        let rows = |y, bias| LinearOut::Rows { y, bias };
         let (layers, embed_binds, final_norm, head, argmax_binds, caches) = ctx
             .checked("binding the model's buffers", || -> Result<_> {
-                let lin = |spec, w: &Weight, io: &LinearIo| {
-                    LinearBinds::new(&ctx, &k.linear, spec, w, io)
+                let lin = |spec, w: &Weight, x: &wgpu::Buffer, out: LinearOut| {
+                    LinearBinds::new(&ctx, &k.linear, spec, w, &step, x, out)
                 };
+                let missing =
+                    || Error::Gpu("an unpaired product has no kernel to finish it".into());
                 let mut caches = Vec::new();
                 let mut layers = Vec::new();
                 for (l, w) in weights.iter().enumerate() {
@@ -311,20 +383,58 @@ impl GpuModel {
                         f32s(n_ctx * kv_dim),
                     );
                     let bias = w.qkv_bias.as_ref().map(|b| &b.buffer);
+                    let (qkv_out, rope) = match (w.qkv.layout, &qkv, &k.rope) {
+                        (RowLayout::Pairs, ..) => (
+                            LinearOut::RopeKv {
+                                q: &q,
+                                bias,
+                                cos_sin: &rope_table,
+                                k_cache: &k_cache,
+                                v_cache: &v_cache,
+                            },
+                            None,
+                        ),
+                        (RowLayout::Rows, Some(qkv), Some(rope)) => (
+                            rows(qkv, bias),
+                            Some(rope.bind(
+                                &ctx,
+                                &RopeBindings {
+                                    step: &step,
+                                    qkv,
+                                    cos_sin: &rope_table,
+                                    k_cache: &k_cache,
+                                    v_cache: &v_cache,
+                                    q: &q,
+                                },
+                            )?),
+                        ),
+                        (RowLayout::Rows, ..) => return Err(missing()),
+                    };
+                    let (gate_up_out, silu_mul) = match (w.gate_up.layout, &hidden, &k.silu_mul) {
+                        (RowLayout::Pairs, ..) => (LinearOut::Glu { act: &act }, None),
+                        (RowLayout::Rows, Some(hidden), Some(silu_mul)) => (
+                            rows(hidden, None),
+                            Some(silu_mul.bind(&ctx, &step, hidden, &act)?),
+                        ),
+                        (RowLayout::Rows, ..) => return Err(missing()),
+                    };
                     layers.push(LayerBinds {
                         attn_norm: k.norm.bind(&ctx, &step, &x, &w.attn_norm.buffer, &xb)?,
                         ffn_norm: k.norm.bind(&ctx, &step, &x, &w.ffn_norm.buffer, &xb)?,
-                        qkv: lin(specs.qkv, &w.qkv, &io(&xb, &qkv, bias))?,
-                        rope: k
-                            .rope
-                            .bind(&ctx, &step, &qkv, &rope_table, &k_cache, &v_cache)?,
+                        qkv: lin(specs.qkv(w.qkv.layout), &w.qkv, &xb, qkv_out)?,
+                        rope,
                         attention: k
                             .attention
-                            .bind(&ctx, &step, &qkv, &k_cache, &v_cache, &att)?,
-                        wo: lin(specs.wo, &w.wo, &io(&att, &x, None))?,
-                        gate_up: lin(specs.gate_up, &w.gate_up, &io(&xb, &hidden, None))?,
-                        silu_mul: k.silu_mul.bind(&ctx, &step, &hidden, &act)?,
-                        down: lin(specs.down, &w.down, &io(&act, &x, None))?,
+                            .bind(&ctx, &step, &q, &k_cache, &v_cache, &att)?,
+                        wo: lin(specs.wo, &w.wo, &att, rows(&x, None))?,
+                        gate_up: lin(
+                            specs.gate_up(w.gate_up.layout),
+                            &w.gate_up,
+                            &xb,
+                            gate_up_out,
+                        )?,
+                        silu_mul,
+                        down: lin(specs.down, &w.down, &act, rows(&x, None))?,
                     });
                     caches.push(k_cache);
                     caches.push(v_cache);
@@ -335,13 +445,15 @@ impl GpuModel {
                     .map(|s| k.embed.bind(&ctx, &s.params, &tokens, &s.buffer, &x))
                     .collect::<Result<Vec<_>>>()?;
                 let final_norm = k.norm.bind(&ctx, &step, &x, &output_norm.buffer, &xb)?;
-                let head = lin(specs.head, head_w, &io(&xb, &logits, None))?;
+                let head = lin(specs.head, head_w, &xb, rows(&logits, None))?;
                 let argmax_binds = k.argmax.bind(&ctx, &logits, &scratch, &result)?;
                 Ok((layers, embed_binds, final_norm, head, argmax_binds, caches))
             })
             .await??;
 
-        let mut activations = vec![x, xb, qkv, att, hidden, act, scratch, rope_table];
+        let mut activations = vec![x, xb, q, att, act, scratch, rope_table];
+        activations.extend(qkv);
+        activations.extend(hidden);
         activations.extend(caches);
         Ok(Self {
             ctx,
@@ -514,13 +626,19 @@ impl GpuModel {
         for l in &self.layers {
             k.norm.dispatch(pass, &l.attn_norm, n);
             count += 1 + l.qkv.record(pass, n, decode);
-            k.rope.dispatch(pass, &l.rope, n);
+            if let (Some(bind), Some(rope)) = (&l.rope, &k.rope) {
+                rope.dispatch(pass, bind, n);
+                count += 1;
+            }
             k.attention.dispatch(pass, &l.attention, n);
-            count += 2 + l.wo.record(pass, n, decode);
+            count += 1 + l.wo.record(pass, n, decode);
             k.norm.dispatch(pass, &l.ffn_norm, n);
             count += 1 + l.gate_up.record(pass, n, decode);
-            k.silu_mul.dispatch(pass, &l.silu_mul, n);
-            count += 1 + l.down.record(pass, n, decode);
+            if let (Some(bind), Some(silu_mul)) = (&l.silu_mul, &k.silu_mul) {
+                silu_mul.dispatch(pass, bind, n);
+                count += 1;
+            }
+            count += l.down.record(pass, n, decode);
         }
         if head {
             k.norm.dispatch(pass, &self.final_norm, n);

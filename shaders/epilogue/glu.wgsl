@@ -1,0 +1,16 @@
+// Epilogue of the stacked gate|up product (SwiGLU): pair p is (gate row p, up row p),
+//   act[t, p] = silu(gate) · up,  silu(g) = g / (1 + e^-g)
+// so the activation is computed where both products are still in registers.
+
+const PAIRED: bool = true;
+
+override N_OUT: u32;
+
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+fn store_row(t: u32, r: u32, acc: f32) {}
+
+fn store_pair(t: u32, p: u32, g: f32, u: f32) {
+    if (p >= shard.n_rows) { return; }
+    y[t * N_OUT + shard.row_start + p] = g / (1.0 + exp(-g)) * u;
+}

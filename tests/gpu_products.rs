@@ -1,0 +1,162 @@
+//! Small random models through the whole GPU forward pass against the CPU reference, in
+//! the shapes that choose how the stacked products run: paired (rope and the KV store in
+//! the Q|K|V epilogue, SwiGLU in the gate|up epilogue: six dispatches per layer) and
+//! unpaired (head_dim not a multiple of 32, gate and up of different formats: separate
+//! rope and silu·mul kernels).
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{gpu_context, max_abs_diff, random_tensor, random_vec};
+use hearth::formats::{DType, Tensor, TensorInfo};
+use hearth::gpu::formats::gpu_values;
+use hearth::gpu::KernelShape;
+use hearth::model::llama::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
+use hearth::model::{Arch, ModelConfig, RopeStyle};
+use hearth::reference::ReferenceModel;
+
+/// Logits of order 1–10 after two layers; only summation order differs.
+const TOL: f32 = 2e-3;
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    pollster::block_on(f)
+}
+
+fn config(head_dim: usize, rope_style: RopeStyle, qkv_bias: bool) -> ModelConfig {
+    ModelConfig {
+        arch: if qkv_bias { Arch::Qwen2 } else { Arch::Llama },
+        name: None,
+        n_vocab: 77,
+        n_embd: 96,
+        n_layer: 2,
+        n_head: 6,
+        n_head_kv: 2,
+        head_dim,
+        n_ff: 160,
+        n_ctx_train: 64,
+        rope_theta: 10000.0,
+        rope_style,
+        norm_eps: 1e-5,
+        tied_embeddings: false,
+        qkv_bias,
+    }
+}
+
+/// Every tensor of `c`: Q8_0 matrices, except V and the output head (F16: a Q|K|V of two
+/// formats) and the FFN up projections (`up`).
+fn tensors(c: &ModelConfig, up: DType) -> Vec<Tensor> {
+    let mut seed = 100;
+    let mut out = Vec::new();
+    let mut add = |name: String, dtype: DType, rows: usize, cols: usize| {
+        seed += 1;
+        let mut t = random_tensor(dtype, rows, cols, seed);
+        if rows == 1 {
+            // Norm weights and biases are vectors of values near 1 (norms) or small.
+            let v = random_vec(cols, seed);
+            t.data = v
+                .iter()
+                .flat_map(|x| (1.0 + 0.2 * x).to_le_bytes())
+                .collect();
+            t.shape = vec![cols];
+        }
+        t.name = name;
+        out.push(t);
+    };
+    let (d, q, kv, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
+    add("token_embd.weight".into(), DType::Q8_0, c.n_vocab, d);
+    for l in 0..c.n_layer {
+        let n = |r: &str| format!("blk.{l}.{r}");
+        add(n("attn_norm.weight"), DType::F32, 1, d);
+        add(n("attn_q.weight"), DType::Q8_0, q, d);
+        add(n("attn_k.weight"), DType::Q8_0, kv, d);
+        add(n("attn_v.weight"), DType::F16, kv, d);
+        if c.qkv_bias {
+            add(n("attn_q.bias"), DType::F32, 1, q);
+            add(n("attn_k.bias"), DType::F32, 1, kv);
+            add(n("attn_v.bias"), DType::F32, 1, kv);
+        }
+        add(n("attn_output.weight"), DType::Q8_0, d, q);
+        add(n("ffn_norm.weight"), DType::F32, 1, d);
+        add(n("ffn_gate.weight"), DType::Q8_0, ff, d);
+        add(n("ffn_up.weight"), up, ff, d);
+        add(n("ffn_down.weight"), DType::Q8_0, d, ff);
+    }
+    add("output_norm.weight".into(), DType::F32, 1, d);
+    add("output.weight".into(), DType::F16, c.n_vocab, d);
+    out
+}
+
+fn infos(tensors: &[Tensor]) -> Vec<TensorInfo> {
+    tensors
+        .iter()
+        .map(|t| TensorInfo {
+            name: t.name.clone(),
+            dtype: t.dtype,
+            shape: t.shape.clone(),
+            offset: 0,
+            size: t.data.len(),
+        })
+        .collect()
+}
+
+fn gpu_model(ctx: &hearth::gpu::GpuContext, c: &ModelConfig, ts: &[Tensor]) -> GpuModel {
+    let mut b = GpuModelBuilder::new(ctx, c, &infos(ts), 32).expect("builder");
+    for t in ts {
+        b.add_tensor(t.clone()).expect("upload tensor");
+    }
+    block(b.finish()).expect("finish model")
+}
+
+/// Prefill of 10 tokens (all logits) and one decode step against the reference, in both
+/// kernel shapes, and the dispatches of a decode step.
+fn check(c: ModelConfig, up: DType, layer_dispatches: usize) {
+    let ts = tensors(&c, up);
+    let weights: HashMap<String, Vec<f32>> = ts
+        .iter()
+        .map(|t| (t.name.clone(), gpu_values(t).expect("values")))
+        .collect();
+    let mut cpu = ReferenceModel::new(c.clone(), weights).expect("reference model");
+    let tokens: Vec<u32> = (0..11).map(|i| (i * 7 + 3) % c.n_vocab as u32).collect();
+    let want = cpu.forward(&tokens, 0).expect("reference forward");
+    for shape in [KernelShape::Lanes, KernelShape::SplitK] {
+        let ctx = gpu_context().with_kernel_shape(shape);
+        let mut gpu = gpu_model(&ctx, &c, &ts);
+        // Embedding, the layers, final norm, head and the argmax's two passes.
+        let cost = gpu.decode_cost();
+        assert_eq!(
+            cost.dispatches,
+            1 + c.n_layer * layer_dispatches + 4,
+            "{shape:?}"
+        );
+        let all = match block(gpu.forward(&tokens[..10], 0, ForwardOutput::AllLogits)) {
+            Ok(ForwardResult::AllLogits(l)) => l,
+            other => panic!("unexpected {other:?}"),
+        };
+        for (t, row) in all.chunks_exact(c.n_vocab).enumerate() {
+            let diff = max_abs_diff(row, &want[t]);
+            assert!(diff <= TOL, "{shape:?} prefill token {t}: max diff {diff}");
+        }
+        let last = match block(gpu.forward(&tokens[10..], 10, ForwardOutput::LastLogits)) {
+            Ok(ForwardResult::LastLogits(l)) => l,
+            other => panic!("unexpected {other:?}"),
+        };
+        let diff = max_abs_diff(&last, &want[10]);
+        assert!(diff <= TOL, "{shape:?} decode: max diff {diff}");
+    }
+}
+
+#[test]
+fn paired_products_match_reference() {
+    // Per layer: norm, Q|K (Q8_0) and V (F16) with rope + KV store, attention, output,
+    // norm, gate|up with SwiGLU, down.
+    check(config(32, RopeStyle::Pairwise, false), DType::Q8_0, 8);
+    check(config(32, RopeStyle::RotateHalf, true), DType::Q8_0, 8);
+}
+
+#[test]
+fn unpaired_products_match_reference() {
+    // head_dim 16: a separate rope kernel; gate Q8_0 and up F16: two products and a
+    // separate silu·mul kernel.
+    check(config(16, RopeStyle::Pairwise, true), DType::F16, 11);
+}
