@@ -6,7 +6,12 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::model::rope::rope_row;
 use crate::model::{ModelConfig, RopeStyle};
+
+/// The table lives beside the model; re-exported because the GPU forward pass and the kernel
+/// tests read it from here.
+pub use crate::model::rope::rope_table;
 
 /// Weight names of layer `l`, as in GGUF.
 fn blk(l: usize, what: &str) -> String {
@@ -18,25 +23,6 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     let ss: f32 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
     let scale = 1.0 / (ss + eps).sqrt();
     x.iter().zip(w).map(|(v, w)| v * scale * w).collect()
-}
-
-/// The rotary table `[n_ctx, head_dim / 2]` of `(cos, sin)` of `pos · theta^(-2i/head_dim)`,
-/// computed in f64 (the GPU reads the same table).
-pub fn rope_table(theta: f32, head_dim: usize, n_ctx: usize) -> Vec<[f32; 2]> {
-    (0..n_ctx)
-        .flat_map(|pos| rope_row(theta, head_dim, pos))
-        .collect()
-}
-
-/// One position's row of [`rope_table`]: `[head_dim / 2]` of `(cos, sin)`.
-pub fn rope_row(theta: f32, head_dim: usize, pos: usize) -> Vec<[f32; 2]> {
-    (0..head_dim / 2)
-        .map(|i| {
-            let freq = f64::from(theta).powf(-2.0 * i as f64 / head_dim as f64);
-            let angle = pos as f64 * freq;
-            [angle.cos() as f32, angle.sin() as f32]
-        })
-        .collect()
 }
 
 /// Rotates every head of `x` [n_heads * head_dim] in place for position `pos`.

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod llama;
+pub mod rope;
 pub mod tensors;
 
 pub use config::{Arch, ModelConfig, RopeStyle};
