@@ -3,11 +3,11 @@
 mod formats_common;
 
 use formats_common::*;
-use hearth::formats::convert::{permute_rows, unpermute_rows, write_hf_folder};
-use hearth::formats::hf::{config_from_hf, gguf_to_hf_name, hf_to_gguf_name};
-use hearth::formats::loader::{load_path, LoadEvent, ModelHeader, ModelLoader};
 use hearth::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
 use hearth::formats::{DType, MetaValue, Tensor};
+use hearth::model::convert::{permute_rows, unpermute_rows, write_hf_folder};
+use hearth::model::hf_config::{config_from_hf, gguf_to_hf_name, hf_to_gguf_name};
+use hearth::model::loader::{load_path, LoadEvent, ModelHeader, ModelLoader};
 use hearth::model::{Arch, RopeStyle};
 use hearth::Error;
 

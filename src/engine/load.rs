@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
-use crate::formats::loader::{LoadEvent, ModelHeader, ModelLoader};
 use crate::gpu::GpuContext;
 use crate::model::llama::GpuModelBuilder;
+use crate::model::loader::{LoadEvent, ModelHeader, ModelLoader};
 use crate::tokenizer::Tokenizer;
 
 use super::{Engine, ModelInfo};
@@ -215,7 +215,7 @@ impl EngineLoader {
         let mut build = Build::new(gpu, options);
         let pieces = Some(TENSOR_PIECE_BYTES);
         // The file loader drives its own parser and checks that every tensor arrived.
-        crate::formats::loader::load_path_with_pieces(
+        crate::model::loader::load_path_with_pieces(
             path,
             1 << 20,
             pieces,

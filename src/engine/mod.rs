@@ -14,9 +14,9 @@ use web_time::Instant;
 
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
-use crate::formats::loader::ModelHeader;
 use crate::gpu::GpuContext;
 use crate::model::llama::{DecodeCost, ForwardOutput, ForwardResult, GpuModel};
+use crate::model::loader::ModelHeader;
 use crate::model::ModelConfig;
 use crate::sampler::Sampler;
 use crate::tokenizer::{Detokenizer, Tokenizer};

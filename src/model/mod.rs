@@ -1,7 +1,10 @@
 //! Model architectures: a `ModelConfig` plus named tensors mapped to roles.
 
 pub mod config;
+pub mod convert;
+pub mod hf_config;
 pub mod llama;
+pub mod loader;
 pub mod rope;
 pub mod tensors;
 

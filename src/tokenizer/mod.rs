@@ -5,7 +5,6 @@
 
 mod detokenize;
 mod gguf;
-mod hf_config;
 mod token_table;
 
 use std::sync::{Arc, OnceLock};
@@ -13,12 +12,12 @@ use std::sync::{Arc, OnceLock};
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::formats::hf;
-use crate::formats::loader::ModelHeader;
 use crate::formats::Metadata;
+use crate::model::hf_config as hf;
+use crate::model::loader::ModelHeader;
 
+pub use crate::formats::hf::HfTokenizerConfig;
 pub use detokenize::Detokenizer;
-pub use hf_config::HfTokenizerConfig;
 use token_table::{PieceSpelling, TokenTable};
 
 /// Names of end-of-turn tokens, most specific first: the first present is `eot_id()`

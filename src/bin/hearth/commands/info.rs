@@ -9,8 +9,8 @@ use std::path::Path;
 
 use hearth::chat::ChatTemplate;
 use hearth::formats::gguf::{read_gguf_header, GgufHeader};
-use hearth::formats::loader::{load_path, LoadEvent, ModelHeader};
 use hearth::formats::{Metadata, TensorInfo};
+use hearth::model::loader::{load_path, LoadEvent, ModelHeader};
 use hearth::model::tensors::check_tensors;
 use hearth::model::ModelConfig;
 use hearth::tokenizer::Tokenizer;

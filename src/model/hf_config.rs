@@ -1,12 +1,11 @@
-//! Hugging Face model folders: `config.json` → [`ModelConfig`], `tokenizer_config.json` →
-//! chat template and special tokens, `model.safetensors.index.json` → shard list, and the
-//! mapping between Hugging Face tensor names and canonical GGUF names (both directions).
-
-use std::collections::{BTreeMap, BTreeSet};
+//! A Hugging Face `config.json` read as a model: the [`ModelConfig`] it describes, the
+//! storage dtype it declares, and the GGUF-style metadata that stands in for a GGUF
+//! header's, plus the mapping between Hugging Face tensor names and canonical GGUF names.
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::formats::hf::{field, parse_object, HfTokenizerConfig};
 use crate::formats::{DType, MetaValue, Metadata};
 use crate::model::config::{Arch, ModelConfig, RopeStyle};
 
@@ -17,19 +16,6 @@ pub const EOS_TOKEN_KEY: &str = "tokenizer.eos_token";
 pub const CHAT_TEMPLATE_KEY: &str = "tokenizer.chat_template";
 /// Whether BOS is prepended, under GGUF's key.
 pub const ADD_BOS_KEY: &str = "tokenizer.ggml.add_bos_token";
-
-fn parse_object(bytes: &[u8], file: &str) -> Result<Map<String, Value>> {
-    match serde_json::from_slice(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::InvalidConfig(format!("{file} is not a JSON object"))),
-        Err(e) => Err(Error::InvalidConfig(format!("{file}: {e}"))),
-    }
-}
-
-/// A `config.json` field; JSON `null` counts as absent.
-fn field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    map.get(key).filter(|v| !v.is_null())
-}
 
 fn opt_usize(map: &Map<String, Value>, key: &str) -> Result<Option<usize>> {
     match field(map, key) {
@@ -129,10 +115,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
 
 /// Metadata for a Hugging Face model, under the same keys a GGUF file uses, so that
 /// downstream code reads one shape.
-pub fn hf_metadata(
-    config: &ModelConfig,
-    tokenizer: &crate::tokenizer::HfTokenizerConfig,
-) -> Metadata {
+pub fn hf_metadata(config: &ModelConfig, tokenizer: &HfTokenizerConfig) -> Metadata {
     let mut metadata = Metadata::default();
     let arch = match config.arch {
         Arch::Llama => "llama",
@@ -156,32 +139,6 @@ pub fn hf_metadata(
         metadata.insert(ADD_BOS_KEY, MetaValue::Bool(add_bos));
     }
     metadata
-}
-
-/// The shard files of a `model.safetensors.index.json`, and which tensor each holds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShardIndex {
-    /// Hugging Face tensor name → file name.
-    pub weight_map: BTreeMap<String, String>,
-}
-
-impl ShardIndex {
-    pub fn parse(bytes: &[u8]) -> Result<ShardIndex> {
-        let map = parse_object(bytes, "model.safetensors.index.json")?;
-        let weight_map =
-            field(&map, "weight_map").ok_or_else(|| Error::MissingKey("weight_map".into()))?;
-        let weight_map: BTreeMap<String, String> = serde_json::from_value(weight_map.clone())
-            .map_err(|e| {
-                Error::InvalidConfig(format!("model.safetensors.index.json weight_map: {e}"))
-            })?;
-        Ok(ShardIndex { weight_map })
-    }
-
-    /// The distinct shard files, sorted (the `-0000N-of-0000M` names sort in order).
-    pub fn files(&self) -> Vec<String> {
-        let files: BTreeSet<&String> = self.weight_map.values().collect();
-        files.into_iter().cloned().collect()
-    }
 }
 
 /// Per-layer tensor names: (Hugging Face suffix after `model.layers.N.`, GGUF role).

@@ -8,9 +8,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::formats::hf::{BOS_TOKEN_KEY, CHAT_TEMPLATE_KEY, EOS_TOKEN_KEY};
 use crate::formats::Metadata;
 use crate::model::config::{Arch, ModelConfig};
+use crate::model::hf_config::{BOS_TOKEN_KEY, CHAT_TEMPLATE_KEY, EOS_TOKEN_KEY};
 
 /// Which way rows move between the two rope layouts.
 #[derive(Clone, Copy)]
@@ -152,15 +152,15 @@ pub fn hf_tokenizer_config_json(config: &ModelConfig, metadata: &Metadata) -> Va
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_hf_folder(
     outdir: &std::path::Path,
-    header: &crate::formats::loader::ModelHeader,
+    header: &crate::model::loader::ModelHeader,
     tensors: impl Iterator<Item = Result<(String, Vec<usize>, Vec<half::f16>)>>,
     tokenizer_json: &str,
 ) -> Result<()> {
     use std::collections::HashMap;
     use std::io::{Seek, SeekFrom, Write};
 
-    use crate::formats::hf::gguf_to_hf_name;
     use crate::model::config::RopeStyle;
+    use crate::model::hf_config::gguf_to_hf_name;
     use crate::model::tensors::{expected_tensors, shape_matches};
 
     let io = |p: &std::path::Path, e: std::io::Error| Error::Io(format!("{}: {e}", p.display()));

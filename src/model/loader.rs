@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::formats::gguf::{GgufEvent, GgufReader};
-use crate::formats::hf::{self, ShardIndex};
+use crate::formats::hf::{HfTokenizerConfig, ShardIndex};
 use crate::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
 use crate::formats::{DType, Metadata, Tensor, TensorInfo};
 use crate::model::config::ModelConfig;
+use crate::model::hf_config as hf;
 use crate::model::tensors::{check_tensors, expected_tensors, shape_matches};
 
 /// Everything known about a model before its tensor bytes arrive.
@@ -115,8 +116,8 @@ impl ModelLoader {
     ) -> Result<Self> {
         let config = hf::config_from_hf(config_json)?;
         let tokenizer = match tokenizer_config_json {
-            Some(bytes) => crate::tokenizer::HfTokenizerConfig::parse(bytes)?,
-            None => crate::tokenizer::HfTokenizerConfig::default(),
+            Some(bytes) => HfTokenizerConfig::parse(bytes)?,
+            None => HfTokenizerConfig::default(),
         };
         let metadata = hf::hf_metadata(&config, &tokenizer);
         let tokenizer_json = String::from_utf8(tokenizer_json.to_vec())
