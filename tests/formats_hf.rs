@@ -7,7 +7,8 @@ use hearth::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
 use hearth::formats::{DType, MetaValue, Tensor};
 use hearth::model::convert::{permute_rows, unpermute_rows, write_hf_folder};
 use hearth::model::hf_config::{config_from_hf, gguf_to_hf_name, hf_to_gguf_name};
-use hearth::model::loader::{load_path, LoadEvent, ModelHeader, ModelLoader};
+use hearth::model::loader::{load_path, LoadEvent, ModelLoader};
+use hearth::model::ModelHeader;
 use hearth::model::{Arch, RopeStyle};
 use hearth::Error;
 
@@ -264,12 +265,16 @@ fn loader_reads_a_single_file_hf_model() {
         .unwrap();
         assert_eq!(header.source_format, "safetensors");
         assert_eq!(header.tokenizer_json.as_deref(), Some("{\"model\": {}}"));
-        let m = &header.metadata;
-        assert_eq!(m.str("general.architecture").unwrap(), "llama");
-        assert_eq!(m.str("tokenizer.bos_token").unwrap(), "<s>");
-        assert_eq!(m.str("tokenizer.eos_token").unwrap(), "</s>");
-        assert!(m
-            .str("tokenizer.chat_template")
+        assert_eq!(
+            header.metadata.str("general.architecture").unwrap(),
+            "llama"
+        );
+        let tokenizer = header.hf_tokenizer.as_ref().unwrap();
+        assert_eq!(tokenizer.bos_token.as_deref(), Some("<s>"));
+        assert_eq!(tokenizer.eos_token.as_deref(), Some("</s>"));
+        assert!(header
+            .chat_template()
+            .unwrap()
             .unwrap()
             .contains("messages"));
         assert_eq!(tensors.len(), 21, "inv_freq is dropped");
@@ -458,21 +463,10 @@ fn convert_then_load_gives_the_same_model() {
     let mut expected = header.config.clone();
     expected.rope_style = RopeStyle::RotateHalf;
     assert_eq!(loaded_header.config, expected);
-    assert_eq!(
-        loaded_header.metadata.str("tokenizer.bos_token").unwrap(),
-        "<s>"
-    );
-    assert_eq!(
-        loaded_header.metadata.str("tokenizer.eos_token").unwrap(),
-        "</s>"
-    );
-    assert_eq!(
-        loaded_header
-            .metadata
-            .str("tokenizer.chat_template")
-            .unwrap(),
-        "{{ x }}"
-    );
+    let tokenizer = loaded_header.hf_tokenizer.as_ref().unwrap();
+    assert_eq!(tokenizer.bos_token.as_deref(), Some("<s>"));
+    assert_eq!(tokenizer.eos_token.as_deref(), Some("</s>"));
+    assert_eq!(loaded_header.chat_template().unwrap(), Some("{{ x }}"));
     assert_eq!(loaded.len(), 20);
     for t in &loaded {
         assert_eq!(t.dtype, DType::F16);

@@ -7,7 +7,8 @@ use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::llama::GpuModelBuilder;
-use crate::model::loader::{LoadEvent, ModelHeader, ModelLoader};
+use crate::model::loader::{LoadEvent, ModelLoader};
+use crate::model::ModelHeader;
 use crate::tokenizer::Tokenizer;
 
 use super::{Engine, ModelInfo};
@@ -151,8 +152,8 @@ impl Build {
     /// The header is known: the tokenizer and template are checked now, so a bad one fails
     /// before the weights are downloaded.
     fn start_building(&mut self, header: ModelHeader) -> Result<Building> {
-        let tokenizer = Tokenizer::from_header(&header)?;
-        let template = ChatTemplate::from_metadata(&header.metadata, &tokenizer)?;
+        let tokenizer = header.tokenizer()?;
+        let template = ChatTemplate::with_tokenizer(header.chat_template()?, &tokenizer)?;
         let context_length =
             resolve_context(self.options.context_length, header.config.n_ctx_train)?;
         let builder =

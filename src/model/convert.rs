@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 use crate::formats::Metadata;
 use crate::model::config::{Arch, ModelConfig};
-use crate::model::hf_config::{BOS_TOKEN_KEY, CHAT_TEMPLATE_KEY, EOS_TOKEN_KEY};
+use crate::model::header::ModelHeader;
 
 /// Which way rows move between the two rope layouts.
 #[derive(Clone, Copy)]
@@ -116,9 +116,9 @@ pub fn hf_config_json(config: &ModelConfig, metadata: &Metadata) -> Value {
 
 /// A special token's text: the Hugging Face string when the model came from one, else the
 /// GGUF token id looked up in `tokenizer.ggml.tokens`.
-fn special_token(metadata: &Metadata, hf_key: &str, gguf_id_key: &str) -> Option<String> {
-    if let Some(s) = metadata.get(hf_key).and_then(|v| v.as_str()) {
-        return Some(s.to_string());
+fn special_token(hf: Option<&String>, metadata: &Metadata, gguf_id_key: &str) -> Option<String> {
+    if let Some(s) = hf {
+        return Some(s.clone());
     }
     let id = usize::try_from(metadata.get(gguf_id_key)?.as_u64()?).ok()?;
     let tokens = metadata.get("tokenizer.ggml.tokens")?.as_array()?;
@@ -126,20 +126,30 @@ fn special_token(metadata: &Metadata, hf_key: &str, gguf_id_key: &str) -> Option
 }
 
 /// The `tokenizer_config.json` for this model: chat template and special tokens.
-pub fn hf_tokenizer_config_json(config: &ModelConfig, metadata: &Metadata) -> Value {
+pub fn hf_tokenizer_config_json(header: &ModelHeader) -> Value {
+    let hf = header.hf_tokenizer.as_ref();
     let mut map = Map::new();
     map.insert("tokenizer_class".into(), json!("PreTrainedTokenizerFast"));
-    map.insert("model_max_length".into(), json!(config.n_ctx_train));
+    map.insert("model_max_length".into(), json!(header.config.n_ctx_train));
     map.insert("clean_up_tokenization_spaces".into(), json!(false));
-    if let Some(t) = metadata.get(CHAT_TEMPLATE_KEY).and_then(|v| v.as_str()) {
+    // A template of the wrong type is left out, as a key the folder cannot express.
+    if let Ok(Some(t)) = header.chat_template() {
         map.insert("chat_template".into(), json!(t));
     }
     let tokens = [
-        ("bos_token", BOS_TOKEN_KEY, "tokenizer.ggml.bos_token_id"),
-        ("eos_token", EOS_TOKEN_KEY, "tokenizer.ggml.eos_token_id"),
+        (
+            "bos_token",
+            hf.and_then(|h| h.bos_token.as_ref()),
+            "tokenizer.ggml.bos_token_id",
+        ),
+        (
+            "eos_token",
+            hf.and_then(|h| h.eos_token.as_ref()),
+            "tokenizer.ggml.eos_token_id",
+        ),
     ];
-    for (key, hf_key, gguf_key) in tokens {
-        if let Some(t) = special_token(metadata, hf_key, gguf_key) {
+    for (key, hf_text, gguf_key) in tokens {
+        if let Some(t) = special_token(hf_text, &header.metadata, gguf_key) {
             map.insert(key.into(), json!(t));
         }
     }
@@ -152,7 +162,7 @@ pub fn hf_tokenizer_config_json(config: &ModelConfig, metadata: &Metadata) -> Va
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_hf_folder(
     outdir: &std::path::Path,
-    header: &crate::model::loader::ModelHeader,
+    header: &ModelHeader,
     tensors: impl Iterator<Item = Result<(String, Vec<usize>, Vec<half::f16>)>>,
     tokenizer_json: &str,
 ) -> Result<()> {
@@ -173,10 +183,7 @@ pub fn write_hf_folder(
         std::fs::write(&path, text + "\n").map_err(|e| io(&path, e))
     };
     write_json("config.json", &hf_config_json(config, &header.metadata))?;
-    write_json(
-        "tokenizer_config.json",
-        &hf_tokenizer_config_json(config, &header.metadata),
-    )?;
+    write_json("tokenizer_config.json", &hf_tokenizer_config_json(header))?;
     let tokenizer_path = outdir.join("tokenizer.json");
     std::fs::write(&tokenizer_path, tokenizer_json).map_err(|e| io(&tokenizer_path, e))?;
 

@@ -5,17 +5,9 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::formats::hf::{field, parse_object, HfTokenizerConfig};
+use crate::formats::hf::{field, parse_object};
 use crate::formats::{DType, MetaValue, Metadata};
 use crate::model::config::{Arch, ModelConfig, RopeStyle};
-
-/// Metadata keys under which Hugging Face special token strings are stored, beside the
-/// GGUF key `tokenizer.chat_template`.
-pub const BOS_TOKEN_KEY: &str = "tokenizer.bos_token";
-pub const EOS_TOKEN_KEY: &str = "tokenizer.eos_token";
-pub const CHAT_TEMPLATE_KEY: &str = "tokenizer.chat_template";
-/// Whether BOS is prepended, under GGUF's key.
-pub const ADD_BOS_KEY: &str = "tokenizer.ggml.add_bos_token";
 
 fn opt_usize(map: &Map<String, Value>, key: &str) -> Result<Option<usize>> {
     match field(map, key) {
@@ -113,9 +105,10 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
     Ok(config)
 }
 
-/// Metadata for a Hugging Face model, under the same keys a GGUF file uses, so that
-/// downstream code reads one shape.
-pub fn hf_metadata(config: &ModelConfig, tokenizer: &HfTokenizerConfig) -> Metadata {
+/// Metadata for a Hugging Face model, under the keys a GGUF file uses for the same facts,
+/// so that a description of the model reads one shape. (The tokenizer settings travel
+/// beside it, in `ModelHeader::hf_tokenizer`.)
+pub fn hf_metadata(config: &ModelConfig) -> Metadata {
     let mut metadata = Metadata::default();
     let arch = match config.arch {
         Arch::Llama => "llama",
@@ -124,19 +117,6 @@ pub fn hf_metadata(config: &ModelConfig, tokenizer: &HfTokenizerConfig) -> Metad
     metadata.insert("general.architecture", MetaValue::String(arch.into()));
     if let Some(name) = &config.name {
         metadata.insert("general.name", MetaValue::String(name.clone()));
-    }
-    let strings = [
-        (CHAT_TEMPLATE_KEY, &tokenizer.chat_template),
-        (BOS_TOKEN_KEY, &tokenizer.bos_token),
-        (EOS_TOKEN_KEY, &tokenizer.eos_token),
-    ];
-    for (key, value) in strings {
-        if let Some(v) = value {
-            metadata.insert(key, MetaValue::String(v.clone()));
-        }
-    }
-    if let Some(add_bos) = tokenizer.add_bos_token {
-        metadata.insert(ADD_BOS_KEY, MetaValue::Bool(add_bos));
     }
     metadata
 }

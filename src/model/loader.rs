@@ -13,26 +13,9 @@ use crate::formats::hf::{HfTokenizerConfig, ShardIndex};
 use crate::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
 use crate::formats::{DType, Metadata, Tensor, TensorInfo};
 use crate::model::config::ModelConfig;
+use crate::model::header::ModelHeader;
 use crate::model::hf_config as hf;
 use crate::model::tensors::{check_tensors, expected_tensors, shape_matches};
-
-/// Everything known about a model before its tensor bytes arrive.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelHeader {
-    pub config: ModelConfig,
-    /// GGUF metadata; for Hugging Face models, the same keys built from the JSON files
-    /// (`general.architecture`, `tokenizer.chat_template`, `tokenizer.bos_token`, ...).
-    pub metadata: Metadata,
-    /// The contents of `tokenizer.json` (Hugging Face models only; GGUF files carry their
-    /// tokenizer in `metadata`).
-    pub tokenizer_json: Option<String>,
-    /// Canonical names. For sharded safetensors the index lists only names, so these are
-    /// the architecture's expected shapes (verified as each shard's header arrives), the
-    /// dtype is config.json's `torch_dtype`, and offsets are 0.
-    pub tensors: Vec<TensorInfo>,
-    /// `"gguf"` or `"safetensors"`.
-    pub source_format: &'static str,
-}
 
 #[derive(Debug, Clone)]
 // `Ready` happens once per load; boxing it would only add noise at every match.
@@ -49,6 +32,8 @@ pub struct ModelLoader {
     failed: bool,
 }
 
+// One per load: boxing the larger variant would save nothing worth the indirection.
+#[allow(clippy::large_enum_variant)]
 enum Source {
     Gguf(GgufSource),
     Hf(HfSource),
@@ -67,6 +52,7 @@ struct HfSource {
     config: ModelConfig,
     metadata: Metadata,
     tokenizer_json: String,
+    tokenizer: HfTokenizerConfig,
     /// `torch_dtype` from config.json, for the provisional index of sharded models.
     declared_dtype: DType,
     files: Vec<String>,
@@ -119,7 +105,7 @@ impl ModelLoader {
             Some(bytes) => HfTokenizerConfig::parse(bytes)?,
             None => HfTokenizerConfig::default(),
         };
-        let metadata = hf::hf_metadata(&config, &tokenizer);
+        let metadata = hf::hf_metadata(&config);
         let tokenizer_json = String::from_utf8(tokenizer_json.to_vec())
             .map_err(|_| Error::Tokenizer("tokenizer.json is not UTF-8".into()))?;
         if safetensors_files.is_empty() {
@@ -134,6 +120,7 @@ impl ModelLoader {
                 config,
                 metadata,
                 tokenizer_json,
+                tokenizer,
                 files: safetensors_files,
                 index: None,
                 current: None,
@@ -247,6 +234,7 @@ impl GgufSource {
                         config,
                         metadata: header.metadata,
                         tokenizer_json: None,
+                        hf_tokenizer: None,
                         tensors: header.tensors,
                         source_format: "gguf",
                     }));
@@ -264,6 +252,7 @@ impl HfSource {
             config: self.config.clone(),
             metadata: self.metadata.clone(),
             tokenizer_json: Some(self.tokenizer_json.clone()),
+            hf_tokenizer: Some(self.tokenizer.clone()),
             tensors,
             source_format: "safetensors",
         }

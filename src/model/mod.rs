@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod convert;
+pub mod header;
 pub mod hf_config;
 pub mod llama;
 pub mod loader;
@@ -9,3 +10,4 @@ pub mod rope;
 pub mod tensors;
 
 pub use config::{Arch, ModelConfig, RopeStyle};
+pub use header::ModelHeader;
