@@ -6,7 +6,7 @@ use formats_common::*;
 use hearth::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
 use hearth::formats::{DType, MetaValue, Tensor};
 use hearth::model::convert::{permute_rows, unpermute_rows, write_hf_folder};
-use hearth::model::hf_config::{config_from_hf, gguf_to_hf_name, hf_to_gguf_name};
+use hearth::model::hf_config::config_from_hf;
 use hearth::model::loader::{load_path, LoadEvent, ModelLoader};
 use hearth::model::ModelHeader;
 use hearth::model::{Arch, RopeStyle};
@@ -217,6 +217,8 @@ fn hf_config_errors() {
 
 #[test]
 fn names_map_both_ways() {
+    // Qwen2's table: Llama's tensors plus the Q/K/V biases.
+    let table = Arch::Qwen2.table();
     for (hf, gguf) in [
         ("model.embed_tokens.weight", "token_embd.weight"),
         (
@@ -243,14 +245,26 @@ fn names_map_both_ways() {
         ("model.norm.weight", "output_norm.weight"),
         ("lm_head.weight", "output.weight"),
     ] {
-        assert_eq!(hf_to_gguf_name(hf).as_deref(), Some(gguf));
-        assert_eq!(gguf_to_hf_name(gguf).as_deref(), Some(hf));
+        assert_eq!(table.hf_to_gguf(hf).as_deref(), Some(gguf));
+        assert_eq!(table.gguf_to_hf(gguf).as_deref(), Some(hf));
     }
     assert_eq!(
-        hf_to_gguf_name("model.layers.0.self_attn.rotary_emb.inv_freq"),
+        table.hf_to_gguf("model.layers.0.self_attn.rotary_emb.inv_freq"),
         None
     );
-    assert_eq!(hf_to_gguf_name("model.layers.x.mlp.up_proj.weight"), None);
+    assert_eq!(table.hf_to_gguf("model.layers.x.mlp.up_proj.weight"), None);
+    // Llama has no biases.
+    let llama = Arch::Llama.table();
+    assert_eq!(
+        llama.hf_to_gguf("model.layers.0.self_attn.k_proj.bias"),
+        None
+    );
+    assert_eq!(
+        llama
+            .hf_to_gguf("model.layers.3.mlp.down_proj.weight")
+            .as_deref(),
+        Some("blk.3.ffn_down.weight")
+    );
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! A Hugging Face `config.json` read as a model: the [`ModelConfig`] it describes, the
 //! storage dtype it declares, and the GGUF-style metadata that stands in for a GGUF
-//! header's, plus the mapping between Hugging Face tensor names and canonical GGUF names.
+//! header's. (Tensor names map through the architecture tables, `model::arch`.)
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::formats::hf::{field, parse_object};
 use crate::formats::{DType, MetaValue, Metadata};
-use crate::model::config::{Arch, ModelConfig, RopeStyle};
+use crate::model::arch::Arch;
+use crate::model::config::{ModelConfig, RopeStyle};
 
 fn opt_usize(map: &Map<String, Value>, key: &str) -> Result<Option<usize>> {
     match field(map, key) {
@@ -54,13 +55,10 @@ fn arch_of(map: &Map<String, Value>) -> Result<Arch> {
         .and_then(Value::as_array)
         .and_then(|a| a.first())
         .and_then(Value::as_str);
+    let unsupported = |name: &str| Error::UnsupportedArchitecture(name.to_string());
     match (model_type, class) {
-        (Some("llama" | "mistral"), _) => Ok(Arch::Llama),
-        (Some("qwen2"), _) => Ok(Arch::Qwen2),
-        (Some(other), _) => Err(Error::UnsupportedArchitecture(other.to_string())),
-        (None, Some("LlamaForCausalLM" | "MistralForCausalLM")) => Ok(Arch::Llama),
-        (None, Some("Qwen2ForCausalLM")) => Ok(Arch::Qwen2),
-        (None, Some(other)) => Err(Error::UnsupportedArchitecture(other.to_string())),
+        (Some(t), _) => Arch::from_hf_model_type(t).ok_or_else(|| unsupported(t)),
+        (None, Some(c)) => Arch::from_hf_class(c).ok_or_else(|| unsupported(c)),
         (None, None) => Err(Error::MissingKey("model_type".into())),
     }
 }
@@ -99,7 +97,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         norm_eps: opt_f64(&map, "rms_norm_eps")?.unwrap_or(1e-6) as f32,
         // transformers' Llama, Mistral and Qwen2 configs all default to untied.
         tied_embeddings: opt_bool(&map, "tie_word_embeddings")?.unwrap_or(false),
-        qkv_bias: arch == Arch::Qwen2,
+        qkv_bias: arch.table().qkv_bias,
     };
     config.validate()?;
     Ok(config)
@@ -110,64 +108,12 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
 /// beside it, in `ModelHeader::hf_tokenizer`.)
 pub fn hf_metadata(config: &ModelConfig) -> Metadata {
     let mut metadata = Metadata::default();
-    let arch = match config.arch {
-        Arch::Llama => "llama",
-        Arch::Qwen2 => "qwen2",
-    };
+    let arch = config.arch.table().gguf_name;
     metadata.insert("general.architecture", MetaValue::String(arch.into()));
     if let Some(name) = &config.name {
         metadata.insert("general.name", MetaValue::String(name.clone()));
     }
     metadata
-}
-
-/// Per-layer tensor names: (Hugging Face suffix after `model.layers.N.`, GGUF role).
-const LAYER_NAMES: [(&str, &str); 12] = [
-    ("input_layernorm.weight", "attn_norm.weight"),
-    ("self_attn.q_proj.weight", "attn_q.weight"),
-    ("self_attn.k_proj.weight", "attn_k.weight"),
-    ("self_attn.v_proj.weight", "attn_v.weight"),
-    ("self_attn.q_proj.bias", "attn_q.bias"),
-    ("self_attn.k_proj.bias", "attn_k.bias"),
-    ("self_attn.v_proj.bias", "attn_v.bias"),
-    ("self_attn.o_proj.weight", "attn_output.weight"),
-    ("post_attention_layernorm.weight", "ffn_norm.weight"),
-    ("mlp.gate_proj.weight", "ffn_gate.weight"),
-    ("mlp.up_proj.weight", "ffn_up.weight"),
-    ("mlp.down_proj.weight", "ffn_down.weight"),
-];
-
-/// Model-level tensor names: (Hugging Face, GGUF).
-const GLOBAL_NAMES: [(&str, &str); 3] = [
-    ("model.embed_tokens.weight", "token_embd.weight"),
-    ("model.norm.weight", "output_norm.weight"),
-    ("lm_head.weight", "output.weight"),
-];
-
-/// The canonical GGUF name of a Hugging Face tensor, or `None` for tensors the engine does
-/// not use (e.g. `rotary_emb.inv_freq`).
-pub fn hf_to_gguf_name(hf: &str) -> Option<String> {
-    if let Some((_, gguf)) = GLOBAL_NAMES.iter().find(|(h, _)| *h == hf) {
-        return Some(gguf.to_string());
-    }
-    let rest = hf.strip_prefix("model.layers.")?;
-    let (layer, suffix) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let (_, role) = LAYER_NAMES.iter().find(|(h, _)| *h == suffix)?;
-    Some(format!("blk.{layer}.{role}"))
-}
-
-/// The Hugging Face name of a canonical GGUF tensor, or `None` for names with no
-/// Hugging Face counterpart.
-pub fn gguf_to_hf_name(gguf: &str) -> Option<String> {
-    if let Some((hf, _)) = GLOBAL_NAMES.iter().find(|(_, g)| *g == gguf) {
-        return Some(hf.to_string());
-    }
-    let rest = gguf.strip_prefix("blk.")?;
-    let (layer, role) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let (suffix, _) = LAYER_NAMES.iter().find(|(_, g)| *g == role)?;
-    Some(format!("model.layers.{layer}.{suffix}"))
 }
 
 /// The storage dtype config.json declares (`torch_dtype`), when it names one we read.

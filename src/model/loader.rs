@@ -285,7 +285,7 @@ impl HfSource {
         let listed: HashSet<String> = index
             .weight_map
             .keys()
-            .filter_map(|n| hf::hf_to_gguf_name(n))
+            .filter_map(|n| self.config.arch.table().hf_to_gguf(n))
             .collect();
         let mut tensors = Vec::new();
         for (name, shape) in expected_tensors(&self.config) {
@@ -332,7 +332,7 @@ impl HfSource {
                     }
                 }
                 SafetensorsEvent::Tensor(mut t) => {
-                    if let Some(name) = hf::hf_to_gguf_name(&t.name) {
+                    if let Some(name) = self.config.arch.table().hf_to_gguf(&t.name) {
                         t.name = name;
                         out.push(LoadEvent::Tensor(t));
                     }
@@ -347,7 +347,7 @@ impl HfSource {
     fn map_shard(&mut self, file: &str, tensors: Vec<TensorInfo>) -> Result<Vec<TensorInfo>> {
         let mut mapped = Vec::with_capacity(tensors.len());
         for mut t in tensors {
-            let Some(name) = hf::hf_to_gguf_name(&t.name) else {
+            let Some(name) = self.config.arch.table().hf_to_gguf(&t.name) else {
                 continue;
             };
             if let Some(expected) = self.expected.get(&name) {
