@@ -6,37 +6,19 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::model::arch::Role;
+use crate::model::rope::rope_row;
 use crate::model::{ModelConfig, RopeStyle};
 
-/// Weight names of layer `l`, as in GGUF.
-fn blk(l: usize, what: &str) -> String {
-    format!("blk.{l}.{what}")
-}
+/// The table lives beside the model; re-exported because the GPU forward pass and the kernel
+/// tests read it from here.
+pub use crate::model::rope::rope_table;
 
 /// `x / sqrt(mean(x²) + eps) * w` over one row.
 pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     let ss: f32 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
     let scale = 1.0 / (ss + eps).sqrt();
     x.iter().zip(w).map(|(v, w)| v * scale * w).collect()
-}
-
-/// The rotary table `[n_ctx, head_dim / 2]` of `(cos, sin)` of `pos · theta^(-2i/head_dim)`,
-/// computed in f64 (the GPU reads the same table).
-pub fn rope_table(theta: f32, head_dim: usize, n_ctx: usize) -> Vec<[f32; 2]> {
-    (0..n_ctx)
-        .flat_map(|pos| rope_row(theta, head_dim, pos))
-        .collect()
-}
-
-/// One position's row of [`rope_table`]: `[head_dim / 2]` of `(cos, sin)`.
-pub fn rope_row(theta: f32, head_dim: usize, pos: usize) -> Vec<[f32; 2]> {
-    (0..head_dim / 2)
-        .map(|i| {
-            let freq = f64::from(theta).powf(-2.0 * i as f64 / head_dim as f64);
-            let angle = pos as f64 * freq;
-            [angle.cos() as f32, angle.sin() as f32]
-        })
-        .collect()
 }
 
 /// Rotates every head of `x` [n_heads * head_dim] in place for position `pos`.
@@ -154,63 +136,42 @@ pub fn attention(
     out
 }
 
-/// The CPU model: weights by GGUF name as f32, plus its own KV cache.
+/// The CPU model: weights by role (and layer) as f32, plus its own KV cache.
 pub struct ReferenceModel {
     config: ModelConfig,
-    weights: HashMap<String, Vec<f32>>,
+    /// Keyed by role and block (`None` outside the blocks), as the architecture's table
+    /// names them.
+    weights: HashMap<(Role, Option<usize>), Vec<f32>>,
     /// Per layer: keys and values [positions so far, kv_dim] (rotated keys).
     k_cache: Vec<Vec<f32>>,
     v_cache: Vec<Vec<f32>>,
 }
 
 impl ReferenceModel {
-    /// Checks that every tensor the config needs is present with the right size.
-    pub fn new(config: ModelConfig, weights: HashMap<String, Vec<f32>>) -> Result<Self> {
-        let c = &config;
-        let mut needed = vec![
-            ("token_embd.weight".to_string(), c.n_vocab * c.n_embd),
-            ("output_norm.weight".to_string(), c.n_embd),
-        ];
-        if !c.tied_embeddings {
-            needed.push(("output.weight".to_string(), c.n_vocab * c.n_embd));
-        }
-        for l in 0..c.n_layer {
-            needed.extend([
-                (blk(l, "attn_norm.weight"), c.n_embd),
-                (blk(l, "attn_q.weight"), c.q_dim() * c.n_embd),
-                (blk(l, "attn_k.weight"), c.kv_dim() * c.n_embd),
-                (blk(l, "attn_v.weight"), c.kv_dim() * c.n_embd),
-                (blk(l, "attn_output.weight"), c.n_embd * c.q_dim()),
-                (blk(l, "ffn_norm.weight"), c.n_embd),
-                (blk(l, "ffn_gate.weight"), c.n_ff * c.n_embd),
-                (blk(l, "ffn_up.weight"), c.n_ff * c.n_embd),
-                (blk(l, "ffn_down.weight"), c.n_embd * c.n_ff),
-            ]);
-            if c.qkv_bias {
-                needed.extend([
-                    (blk(l, "attn_q.bias"), c.q_dim()),
-                    (blk(l, "attn_k.bias"), c.kv_dim()),
-                    (blk(l, "attn_v.bias"), c.kv_dim()),
-                ]);
-            }
-        }
-        for (name, len) in needed {
-            match weights.get(&name) {
-                None => return Err(Error::MissingTensor(name)),
+    /// Takes `weights` by canonical GGUF name; checks that every tensor the config needs is
+    /// present with the right size (others are ignored).
+    pub fn new(config: ModelConfig, mut weights: HashMap<String, Vec<f32>>) -> Result<Self> {
+        let mut by_role = HashMap::new();
+        for t in config.arch.table().tensors_for(&config) {
+            let len: usize = t.shape.iter().product();
+            match weights.remove(&t.name) {
+                None => return Err(Error::MissingTensor(t.name)),
                 Some(w) if w.len() != len => {
                     return Err(Error::ShapeMismatch {
-                        tensor: name,
+                        tensor: t.name,
                         expected: vec![len],
                         found: vec![w.len()],
                     })
                 }
-                Some(_) => {}
+                Some(w) => {
+                    by_role.insert((t.role, t.layer), w);
+                }
             }
         }
-        let n_layer = c.n_layer;
+        let n_layer = config.n_layer;
         Ok(Self {
             config,
-            weights,
+            weights: by_role,
             k_cache: vec![Vec::new(); n_layer],
             v_cache: vec![Vec::new(); n_layer],
         })
@@ -220,9 +181,22 @@ impl ReferenceModel {
         &self.config
     }
 
-    fn w(&self, name: &str) -> &[f32] {
+    /// The model-level weight of `role` (embedding, output norm, LM head).
+    fn w(&self, role: Role) -> &[f32] {
+        self.weight(role, None)
+    }
+
+    /// The weight of `role` in block `l`.
+    fn lw(&self, l: usize, role: Role) -> &[f32] {
+        self.weight(role, Some(l))
+    }
+
+    fn weight(&self, role: Role, layer: Option<usize>) -> &[f32] {
         // Presence and size were checked in `new`.
-        self.weights.get(name).map(Vec::as_slice).unwrap_or(&[])
+        self.weights
+            .get(&(role, layer))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Runs `tokens` at positions `pos..`, returning the logits of every token
@@ -249,7 +223,7 @@ impl ReferenceModel {
         };
         let n = tokens.len();
         // x [n, dim]: the residual stream
-        let embd = self.w("token_embd.weight");
+        let embd = self.w(Role::TokEmbd);
         let mut x: Vec<f32> = tokens
             .iter()
             .flat_map(|&t| embd[t as usize * dim..(t as usize + 1) * dim].to_vec())
@@ -258,19 +232,19 @@ impl ReferenceModel {
             // xb [n, dim]
             let xb: Vec<f32> = x
                 .chunks_exact(dim)
-                .flat_map(|r| rmsnorm(r, self.w(&blk(l, "attn_norm.weight")), c.norm_eps))
+                .flat_map(|r| rmsnorm(r, self.lw(l, Role::AttnNorm), c.norm_eps))
                 .collect();
             // q [n, q_dim], k and v [n, kv_dim]
-            let mut q = matmul(&xb, self.w(&blk(l, "attn_q.weight")), dim);
-            let mut k = matmul(&xb, self.w(&blk(l, "attn_k.weight")), dim);
-            let mut v = matmul(&xb, self.w(&blk(l, "attn_v.weight")), dim);
+            let mut q = matmul(&xb, self.lw(l, Role::AttnQ), dim);
+            let mut k = matmul(&xb, self.lw(l, Role::AttnK), dim);
+            let mut v = matmul(&xb, self.lw(l, Role::AttnV), dim);
             if c.qkv_bias {
                 for (m, b) in [
-                    (&mut q, "attn_q.bias"),
-                    (&mut k, "attn_k.bias"),
-                    (&mut v, "attn_v.bias"),
+                    (&mut q, Role::AttnQBias),
+                    (&mut k, Role::AttnKBias),
+                    (&mut v, Role::AttnVBias),
                 ] {
-                    let bias = self.w(&blk(l, b));
+                    let bias = self.lw(l, b);
                     for row in m.chunks_exact_mut(bias.len()) {
                         row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
                     }
@@ -299,28 +273,28 @@ impl ReferenceModel {
             self.v_cache[l].extend_from_slice(&v);
             // att [n, q_dim]
             let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads);
-            let o = matmul(&att, self.w(&blk(l, "attn_output.weight")), c.q_dim());
+            let o = matmul(&att, self.lw(l, Role::AttnOutput), c.q_dim());
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
 
             let xb: Vec<f32> = x
                 .chunks_exact(dim)
-                .flat_map(|r| rmsnorm(r, self.w(&blk(l, "ffn_norm.weight")), c.norm_eps))
+                .flat_map(|r| rmsnorm(r, self.lw(l, Role::FfnNorm), c.norm_eps))
                 .collect();
             // gate, up [n, n_ff]
-            let gate = matmul(&xb, self.w(&blk(l, "ffn_gate.weight")), dim);
-            let up = matmul(&xb, self.w(&blk(l, "ffn_up.weight")), dim);
+            let gate = matmul(&xb, self.lw(l, Role::FfnGate), dim);
+            let up = matmul(&xb, self.lw(l, Role::FfnUp), dim);
             let hidden = silu_mul(&gate, &up);
-            let down = matmul(&hidden, self.w(&blk(l, "ffn_down.weight")), c.n_ff);
+            let down = matmul(&hidden, self.lw(l, Role::FfnDown), c.n_ff);
             x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
         }
         let head = if c.tied_embeddings {
-            "token_embd.weight"
+            Role::TokEmbd
         } else {
-            "output.weight"
+            Role::LmHead
         };
         Ok(x.chunks_exact(dim)
             .map(|r| {
-                let xn = rmsnorm(r, self.w("output_norm.weight"), c.norm_eps);
+                let xn = rmsnorm(r, self.w(Role::OutputNorm), c.norm_eps);
                 matmul(&xn, self.w(head), dim)
             })
             .collect())

@@ -644,7 +644,7 @@ fn tiny_model_tensors_check() {
 
 #[test]
 fn the_loader_refuses_an_undecodable_weight_at_the_header() {
-    use hearth::formats::loader::{LoadEvent, ModelLoader};
+    use hearth::model::loader::{LoadEvent, ModelLoader};
     // Decodable K-quant: the header is ready.
     let b = wide_llama(12, 256 * 144);
     let mut loader = ModelLoader::gguf();

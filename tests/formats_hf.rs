@@ -3,11 +3,12 @@
 mod formats_common;
 
 use formats_common::*;
-use hearth::formats::convert::{permute_rows, unpermute_rows, write_hf_folder};
-use hearth::formats::hf::{config_from_hf, gguf_to_hf_name, hf_to_gguf_name};
-use hearth::formats::loader::{load_path, LoadEvent, ModelHeader, ModelLoader};
 use hearth::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
 use hearth::formats::{DType, MetaValue, Tensor};
+use hearth::model::convert::{permute_rows, unpermute_rows, write_hf_folder};
+use hearth::model::hf_config::config_from_hf;
+use hearth::model::loader::{load_path, LoadEvent, ModelLoader};
+use hearth::model::ModelHeader;
 use hearth::model::{Arch, RopeStyle};
 use hearth::Error;
 
@@ -216,6 +217,8 @@ fn hf_config_errors() {
 
 #[test]
 fn names_map_both_ways() {
+    // Qwen2's table: Llama's tensors plus the Q/K/V biases.
+    let table = Arch::Qwen2.table();
     for (hf, gguf) in [
         ("model.embed_tokens.weight", "token_embd.weight"),
         (
@@ -242,14 +245,26 @@ fn names_map_both_ways() {
         ("model.norm.weight", "output_norm.weight"),
         ("lm_head.weight", "output.weight"),
     ] {
-        assert_eq!(hf_to_gguf_name(hf).as_deref(), Some(gguf));
-        assert_eq!(gguf_to_hf_name(gguf).as_deref(), Some(hf));
+        assert_eq!(table.hf_to_gguf(hf).as_deref(), Some(gguf));
+        assert_eq!(table.gguf_to_hf(gguf).as_deref(), Some(hf));
     }
     assert_eq!(
-        hf_to_gguf_name("model.layers.0.self_attn.rotary_emb.inv_freq"),
+        table.hf_to_gguf("model.layers.0.self_attn.rotary_emb.inv_freq"),
         None
     );
-    assert_eq!(hf_to_gguf_name("model.layers.x.mlp.up_proj.weight"), None);
+    assert_eq!(table.hf_to_gguf("model.layers.x.mlp.up_proj.weight"), None);
+    // Llama has no biases.
+    let llama = Arch::Llama.table();
+    assert_eq!(
+        llama.hf_to_gguf("model.layers.0.self_attn.k_proj.bias"),
+        None
+    );
+    assert_eq!(
+        llama
+            .hf_to_gguf("model.layers.3.mlp.down_proj.weight")
+            .as_deref(),
+        Some("blk.3.ffn_down.weight")
+    );
 }
 
 #[test]
@@ -264,12 +279,16 @@ fn loader_reads_a_single_file_hf_model() {
         .unwrap();
         assert_eq!(header.source_format, "safetensors");
         assert_eq!(header.tokenizer_json.as_deref(), Some("{\"model\": {}}"));
-        let m = &header.metadata;
-        assert_eq!(m.str("general.architecture").unwrap(), "llama");
-        assert_eq!(m.str("tokenizer.bos_token").unwrap(), "<s>");
-        assert_eq!(m.str("tokenizer.eos_token").unwrap(), "</s>");
-        assert!(m
-            .str("tokenizer.chat_template")
+        assert_eq!(
+            header.metadata.str("general.architecture").unwrap(),
+            "llama"
+        );
+        let tokenizer = header.hf_tokenizer.as_ref().unwrap();
+        assert_eq!(tokenizer.bos_token.as_deref(), Some("<s>"));
+        assert_eq!(tokenizer.eos_token.as_deref(), Some("</s>"));
+        assert!(header
+            .chat_template()
+            .unwrap()
             .unwrap()
             .contains("messages"));
         assert_eq!(tensors.len(), 21, "inv_freq is dropped");
@@ -458,21 +477,10 @@ fn convert_then_load_gives_the_same_model() {
     let mut expected = header.config.clone();
     expected.rope_style = RopeStyle::RotateHalf;
     assert_eq!(loaded_header.config, expected);
-    assert_eq!(
-        loaded_header.metadata.str("tokenizer.bos_token").unwrap(),
-        "<s>"
-    );
-    assert_eq!(
-        loaded_header.metadata.str("tokenizer.eos_token").unwrap(),
-        "</s>"
-    );
-    assert_eq!(
-        loaded_header
-            .metadata
-            .str("tokenizer.chat_template")
-            .unwrap(),
-        "{{ x }}"
-    );
+    let tokenizer = loaded_header.hf_tokenizer.as_ref().unwrap();
+    assert_eq!(tokenizer.bos_token.as_deref(), Some("<s>"));
+    assert_eq!(tokenizer.eos_token.as_deref(), Some("</s>"));
+    assert_eq!(loaded_header.chat_template().unwrap(), Some("{{ x }}"));
     assert_eq!(loaded.len(), 20);
     for t in &loaded {
         assert_eq!(t.dtype, DType::F16);

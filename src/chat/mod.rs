@@ -13,13 +13,11 @@ use minijinja::{context, Environment, ErrorKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::formats::gguf::CHAT_TEMPLATE_KEY;
 use crate::formats::Metadata;
 use crate::tokenizer::Tokenizer;
 
 pub use fit::fit_to_context;
-
-/// GGUF key of the chat template (the Hugging Face loader stores it under the same key).
-pub const CHAT_TEMPLATE_KEY: &str = "tokenizer.chat_template";
 
 /// ChatML, for models that ship no template.
 pub const CHATML_TEMPLATE: &str = "{% for message in messages %}\
@@ -92,11 +90,16 @@ impl ChatTemplate {
         Self::new(CHATML_TEMPLATE, "", "")
     }
 
-    /// The model's own template (ChatML when it has none), with its BOS/EOS texts.
+    /// The template a GGUF file's metadata holds (ChatML when it has none), with the
+    /// tokenizer's BOS/EOS texts.
     pub fn from_metadata(metadata: &Metadata, tokenizer: &Tokenizer) -> Result<Self> {
-        let source = metadata
-            .opt_str(CHAT_TEMPLATE_KEY)?
-            .unwrap_or(CHATML_TEMPLATE);
+        Self::with_tokenizer(metadata.opt_str(CHAT_TEMPLATE_KEY)?, tokenizer)
+    }
+
+    /// A model's own template `source` (ChatML when it has none, as `ModelHeader::
+    /// chat_template` gives it), with the tokenizer's BOS/EOS texts.
+    pub fn with_tokenizer(source: Option<&str>, tokenizer: &Tokenizer) -> Result<Self> {
+        let source = source.unwrap_or(CHATML_TEMPLATE);
         let text = |id: Option<u32>| {
             id.and_then(|id| tokenizer.id_to_token(id))
                 .unwrap_or_default()

@@ -5,9 +5,10 @@ use serde::Serialize;
 
 use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
-use crate::formats::loader::{LoadEvent, ModelHeader, ModelLoader};
 use crate::gpu::GpuContext;
 use crate::model::llama::GpuModelBuilder;
+use crate::model::loader::{LoadEvent, ModelLoader};
+use crate::model::ModelHeader;
 use crate::tokenizer::Tokenizer;
 
 use super::{Engine, ModelInfo};
@@ -41,9 +42,15 @@ struct Building {
 }
 
 pub struct EngineLoader {
+    parser: ModelLoader,
+    build: Build,
+}
+
+/// Turns load events into an engine, whoever parses the bytes: [`EngineLoader`] feeds it
+/// from its own parser, `load_path` from the one the file loader drives.
+struct Build {
     gpu: GpuContext,
     options: LoadOptions,
-    parser: ModelLoader,
     building: Option<Building>,
     progress: LoadProgress,
 }
@@ -80,11 +87,8 @@ impl EngineLoader {
 
     fn with_parser(gpu: GpuContext, options: LoadOptions, parser: ModelLoader) -> Self {
         EngineLoader {
-            gpu,
-            options,
             parser,
-            building: None,
-            progress: LoadProgress::default(),
+            build: Build::new(gpu, options),
         }
     }
 
@@ -94,15 +98,32 @@ impl EngineLoader {
 
     /// Feeds the next bytes; tensors completed by them are uploaded before this returns.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<LoadProgress> {
-        self.progress.bytes += chunk.len() as u64;
+        self.build.progress.bytes += chunk.len() as u64;
         for event in self.parser.feed(chunk)? {
-            self.handle(event)?;
+            self.build.handle(event)?;
         }
-        Ok(self.progress)
+        Ok(self.build.progress)
     }
 
     pub fn progress(&self) -> LoadProgress {
-        self.progress
+        self.build.progress
+    }
+
+    /// All bytes are in: checks that nothing is missing and returns the ready engine.
+    pub async fn finish(mut self) -> Result<Engine> {
+        self.parser.finish()?;
+        self.build.into_engine().await
+    }
+}
+
+impl Build {
+    fn new(gpu: GpuContext, options: LoadOptions) -> Self {
+        Build {
+            gpu,
+            options,
+            building: None,
+            progress: LoadProgress::default(),
+        }
     }
 
     fn handle(&mut self, event: LoadEvent) -> Result<()> {
@@ -131,8 +152,8 @@ impl EngineLoader {
     /// The header is known: the tokenizer and template are checked now, so a bad one fails
     /// before the weights are downloaded.
     fn start_building(&mut self, header: ModelHeader) -> Result<Building> {
-        let tokenizer = Tokenizer::from_header(&header)?;
-        let template = ChatTemplate::from_metadata(&header.metadata, &tokenizer)?;
+        let tokenizer = header.tokenizer()?;
+        let template = ChatTemplate::with_tokenizer(header.chat_template()?, &tokenizer)?;
         let context_length =
             resolve_context(self.options.context_length, header.config.n_ctx_train)?;
         let builder =
@@ -145,12 +166,6 @@ impl EngineLoader {
             builder,
             context_length,
         })
-    }
-
-    /// All bytes are in: checks that nothing is missing and returns the ready engine.
-    pub async fn finish(mut self) -> Result<Engine> {
-        self.parser.finish()?;
-        self.into_engine().await
     }
 
     async fn into_engine(mut self) -> Result<Engine> {
@@ -198,18 +213,18 @@ impl EngineLoader {
         path: &std::path::Path,
         mut on_progress: impl FnMut(u64, u64),
     ) -> Result<Engine> {
-        let mut loader = Self::with_parser(gpu, options, ModelLoader::gguf());
+        let mut build = Build::new(gpu, options);
         let pieces = Some(TENSOR_PIECE_BYTES);
-        crate::formats::loader::load_path_with_pieces(
+        // The file loader drives its own parser and checks that every tensor arrived.
+        crate::model::loader::load_path_with_pieces(
             path,
             1 << 20,
             pieces,
             |event, done, total| {
                 on_progress(done, total);
-                loader.handle(event)
+                build.handle(event)
             },
         )?;
-        // `load_path` drove its own parser (and checked completeness); ours stays unused.
-        loader.into_engine().await
+        build.into_engine().await
     }
 }

@@ -14,10 +14,9 @@ use web_time::Instant;
 
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
-use crate::formats::loader::ModelHeader;
 use crate::gpu::GpuContext;
 use crate::model::llama::{DecodeCost, ForwardOutput, ForwardResult, GpuModel};
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, ModelHeader};
 use crate::sampler::Sampler;
 use crate::tokenizer::{Detokenizer, Tokenizer};
 use stop::{StopMatcher, StopOutcome};
@@ -56,7 +55,7 @@ impl ModelInfo {
             context_length: context,
             bos_id: tokenizer.bos_id(),
             eos_id: tokenizer.eos_id(),
-            has_chat_template: header.metadata.contains("tokenizer.chat_template"),
+            has_chat_template: matches!(header.chat_template(), Ok(Some(_))),
             adapter: gpu.describe(),
             kernels: gpu.kernel_shape().name().to_string(),
             cost,

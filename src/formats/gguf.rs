@@ -28,6 +28,8 @@ pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// with merges) are tens of MiB; anything past this is treated as a malformed file rather
 /// than buffered.
 pub const MAX_HEADER_BYTES: u64 = 256 << 20;
+/// The metadata key of a model's chat template (Jinja).
+pub const CHAT_TEMPLATE_KEY: &str = "tokenizer.chat_template";
 /// ggml supports at most 4 dimensions.
 const MAX_DIMS: u32 = 4;
 /// Metadata arrays nested deeper than this are rejected (real files nest at most once).

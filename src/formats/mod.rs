@@ -1,18 +1,19 @@
-//! Model file formats. Both readers are push parsers: they are fed byte chunks of any size
-//! and hand out tensors one at a time as their bytes complete, so a browser can stream a
-//! file through them without ever holding the whole model.
+//! Model file formats: bytes in, tensors and metadata out. This module is a leaf: it knows
+//! file layouts (GGUF, safetensors, the Hugging Face JSON files, ggml block layouts) and
+//! no model; `model::loader` gives the tensors their roles. Both tensor readers are push
+//! parsers: they are fed byte chunks of any size and hand out tensors one at a time as
+//! their bytes complete, so a browser can stream a file through them without ever holding
+//! the whole model.
 //!
 //! Conventions shared by every reader:
 //! - Tensor shapes are row-major, outermost dimension first (PyTorch order). A linear
 //!   weight is `[out_features, in_features]`. (GGUF stores `ne` innermost-first; the GGUF
 //!   reader reverses it.)
-//! - Tensor names are canonical GGUF names (`token_embd.weight`, `blk.3.attn_q.weight`,
-//!   `output_norm.weight`, ...). The safetensors reader maps Hugging Face names onto them.
+//! - Tensor names are as the file spells them; the model loader maps Hugging Face names
+//!   onto canonical GGUF names.
 
-pub mod convert;
 pub mod gguf;
 pub mod hf;
-pub mod loader;
 pub mod metadata;
 pub mod quant;
 pub mod safetensors;

@@ -5,14 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::formats::{Metadata, TensorInfo};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Arch {
-    /// Llama, SmolLM2, Mistral (no biases, RMSNorm, SiLU-gated FFN).
-    Llama,
-    /// Qwen2: like Llama plus biases on Q, K and V.
-    Qwen2,
-}
+use crate::model::arch::{Arch, Role};
 
 /// How rotary position embedding pairs up the dimensions of a head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,12 +67,12 @@ impl ModelConfig {
     /// tied (no `output.weight`).
     pub fn from_gguf(metadata: &Metadata, tensors: &[TensorInfo]) -> Result<ModelConfig> {
         let arch_name = metadata.str("general.architecture")?;
-        let arch = match arch_name {
-            // Mistral GGUFs are written with the llama architecture.
-            "llama" => Arch::Llama,
-            "qwen2" => Arch::Qwen2,
-            other => return Err(Error::UnsupportedArchitecture(other.to_string())),
-        };
+        // Mistral GGUFs are written with the llama architecture.
+        let arch = Arch::from_gguf_name(arch_name)?;
+        let table = arch.table();
+        // The GGUF name of a model-level tensor, and the file's tensor of that name.
+        let named = |role: Role| table.spec(role).map_or("", |s| s.gguf);
+        let find = |role: Role| tensors.iter().find(|t| t.name == named(role));
         let key = |suffix: &str| format!("{arch_name}.{suffix}");
         let n_embd = metadata.usize(&key("embedding_length"))?;
         let n_layer = metadata.usize(&key("block_count"))?;
@@ -106,11 +99,9 @@ impl ModelConfig {
         let n_vocab = if metadata.contains("tokenizer.ggml.tokens") {
             metadata.array("tokenizer.ggml.tokens")?.len()
         } else {
-            tensors
-                .iter()
-                .find(|t| t.name == "token_embd.weight")
+            find(Role::TokEmbd)
                 .and_then(|t| t.shape.first().copied())
-                .ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?
+                .ok_or_else(|| Error::MissingTensor(named(Role::TokEmbd).into()))?
         };
         let config = ModelConfig {
             arch,
@@ -124,15 +115,11 @@ impl ModelConfig {
             n_ff,
             n_ctx_train,
             rope_theta,
-            // llama.cpp's converter permutes llama Q/K rows so that rope rotates adjacent
-            // pairs; Qwen2 files keep the Hugging Face (NEOX) layout.
-            rope_style: match arch {
-                Arch::Llama => RopeStyle::Pairwise,
-                Arch::Qwen2 => RopeStyle::RotateHalf,
-            },
+            // The Q/K row layout this architecture's GGUF files use (see its table).
+            rope_style: table.gguf_rope,
             norm_eps,
-            tied_embeddings: !tensors.iter().any(|t| t.name == "output.weight"),
-            qkv_bias: arch == Arch::Qwen2,
+            tied_embeddings: find(Role::LmHead).is_none(),
+            qkv_bias: table.qkv_bias,
         };
         config.validate()?;
         Ok(config)

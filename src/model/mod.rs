@@ -1,7 +1,15 @@
 //! Model architectures: a `ModelConfig` plus named tensors mapped to roles.
 
+pub mod arch;
 pub mod config;
+pub mod convert;
+pub mod header;
+pub mod hf_config;
 pub mod llama;
+pub mod loader;
+pub mod rope;
 pub mod tensors;
 
-pub use config::{Arch, ModelConfig, RopeStyle};
+pub use arch::Arch;
+pub use config::{ModelConfig, RopeStyle};
+pub use header::ModelHeader;

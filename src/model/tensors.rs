@@ -1,36 +1,21 @@
-//! The tensors an architecture needs, by canonical GGUF name and shape, and the check
-//! that a file provides them — run on the header, before any tensor bytes are fetched.
+//! The tensors an architecture needs, by canonical GGUF name and shape (from its table in
+//! `model::arch`), and the check that a file provides them — run on the header, before any
+//! tensor bytes are fetched.
 
 use crate::error::{Error, Result};
 use crate::formats::{DType, TensorInfo};
 use crate::model::config::ModelConfig;
 
-/// Every tensor the model needs, with its shape (row-major, outermost first).
+/// Every tensor the model needs, by canonical name, with its shape (row-major, outermost
+/// first): the architecture's table applied to `config`.
 pub fn expected_tensors(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
-    let (embd, ff, q, kv) = (config.n_embd, config.n_ff, config.q_dim(), config.kv_dim());
-    let mut out = vec![("token_embd.weight".to_string(), vec![config.n_vocab, embd])];
-    for l in 0..config.n_layer {
-        let name = |role: &str| format!("blk.{l}.{role}");
-        out.push((name("attn_norm.weight"), vec![embd]));
-        out.push((name("attn_q.weight"), vec![q, embd]));
-        out.push((name("attn_k.weight"), vec![kv, embd]));
-        out.push((name("attn_v.weight"), vec![kv, embd]));
-        if config.qkv_bias {
-            out.push((name("attn_q.bias"), vec![q]));
-            out.push((name("attn_k.bias"), vec![kv]));
-            out.push((name("attn_v.bias"), vec![kv]));
-        }
-        out.push((name("attn_output.weight"), vec![embd, q]));
-        out.push((name("ffn_norm.weight"), vec![embd]));
-        out.push((name("ffn_gate.weight"), vec![ff, embd]));
-        out.push((name("ffn_up.weight"), vec![ff, embd]));
-        out.push((name("ffn_down.weight"), vec![embd, ff]));
-    }
-    out.push(("output_norm.weight".to_string(), vec![embd]));
-    if !config.tied_embeddings {
-        out.push(("output.weight".to_string(), vec![config.n_vocab, embd]));
-    }
-    out
+    config
+        .arch
+        .table()
+        .tensors_for(config)
+        .into_iter()
+        .map(|t| (t.name, t.shape))
+        .collect()
 }
 
 /// Fails with the first tensor that is missing, has the wrong shape or has a type hearth

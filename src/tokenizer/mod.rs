@@ -5,7 +5,6 @@
 
 mod detokenize;
 mod gguf;
-mod hf_config;
 mod token_table;
 
 use std::sync::{Arc, OnceLock};
@@ -13,12 +12,10 @@ use std::sync::{Arc, OnceLock};
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::formats::hf;
-use crate::formats::loader::ModelHeader;
 use crate::formats::Metadata;
 
+pub use crate::formats::hf::HfTokenizerConfig;
 pub use detokenize::Detokenizer;
-pub use hf_config::HfTokenizerConfig;
 use token_table::{PieceSpelling, TokenTable};
 
 /// Names of end-of-turn tokens, most specific first: the first present is `eot_id()`
@@ -70,23 +67,6 @@ fn hf_error(context: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
 impl Tokenizer {
     /// A Hugging Face `tokenizer.json`. BOS and EOS are guessed from common token names;
     /// use [`Tokenizer::from_hf`] to take them from `tokenizer_config.json`.
-    /// The tokenizer a model header describes: a Hugging Face model's tokenizer.json with
-    /// the special tokens its tokenizer_config.json named (the loader keeps them in the
-    /// metadata under GGUF-style keys), or the one built into a GGUF file.
-    pub fn from_header(header: &ModelHeader) -> Result<Self> {
-        let Some(json) = &header.tokenizer_json else {
-            return Self::from_gguf(&header.metadata);
-        };
-        let m = &header.metadata;
-        let config = HfTokenizerConfig {
-            bos_token: m.opt_str(hf::BOS_TOKEN_KEY)?.map(str::to_string),
-            eos_token: m.opt_str(hf::EOS_TOKEN_KEY)?.map(str::to_string),
-            add_bos_token: m.opt_bool(hf::ADD_BOS_KEY)?,
-            chat_template: m.opt_str(hf::CHAT_TEMPLATE_KEY)?.map(str::to_string),
-        };
-        Self::from_hf(json.as_bytes(), Some(&config))
-    }
-
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         Self::from_hf(bytes, None)
     }

@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use half::f16;
-use hearth::formats::loader::{load_path, LoadEvent, ModelHeader};
-use hearth::formats::{convert, quant};
+use hearth::formats::quant;
+use hearth::model::convert;
+use hearth::model::loader::{load_path, LoadEvent};
+use hearth::model::ModelHeader;
 use hearth::tokenizer::Tokenizer;
 use hearth::{Error, Result};
 

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hearth::chat::ChatTemplate;
-use hearth::formats::gguf::{read_gguf_header, GgufHeader};
-use hearth::formats::loader::{load_path, LoadEvent, ModelHeader};
+use hearth::formats::gguf::{read_gguf_header, GgufHeader, CHAT_TEMPLATE_KEY};
 use hearth::formats::{Metadata, TensorInfo};
+use hearth::model::loader::{load_path, LoadEvent};
 use hearth::model::tensors::check_tensors;
-use hearth::model::ModelConfig;
+use hearth::model::{ModelConfig, ModelHeader};
 use hearth::tokenizer::Tokenizer;
 use hearth::{Error, Result};
 
@@ -87,7 +87,7 @@ fn gguf_info(header: &GgufHeader) {
 fn hf_info(model: &Path) -> Result<()> {
     let header = read_hf_header(model)?;
     let c = &header.config;
-    let tokenizer = Tokenizer::from_header(&header)?;
+    let tokenizer = header.tokenizer()?;
     println!("file:          {}", model.display());
     println!("format:        {}", header.source_format);
     println!("name:          {}", c.name.as_deref().unwrap_or("-"));
@@ -96,9 +96,9 @@ fn hf_info(model: &Path) -> Result<()> {
     print_config(c);
     print_tensor_types(&header.tensors);
     print_tokenizer(&tokenizer);
-    match header.metadata.opt_str("tokenizer.chat_template")? {
+    match header.chat_template()? {
         Some(src) => {
-            ChatTemplate::from_metadata(&header.metadata, &tokenizer)?;
+            ChatTemplate::with_tokenizer(Some(src), &tokenizer)?;
             println!("chat template: {} bytes (parses)", src.len());
         }
         None => println!("chat template: none (ChatML is used)"),
@@ -150,7 +150,7 @@ fn print_tokenizer(tokenizer: &Tokenizer) {
 /// The template's size and whether it parses (which needs the tokenizer's BOS/EOS text);
 /// a problem is described, not returned.
 fn print_chat_template(metadata: &Metadata, tokenizer: Option<&Tokenizer>) {
-    let source = match metadata.opt_str("tokenizer.chat_template") {
+    let source = match metadata.opt_str(CHAT_TEMPLATE_KEY) {
         Ok(Some(source)) => source,
         Ok(None) => return println!("chat template: none (ChatML is used)"),
         Err(e) => return println!("chat template: unusable — {e}"),
@@ -166,7 +166,7 @@ fn print_chat_template(metadata: &Metadata, tokenizer: Option<&Tokenizer>) {
 /// The tokenizer of a model: for a GGUF file, built from its metadata alone.
 fn read_tokenizer(model: &Path) -> Result<Tokenizer> {
     if is_hf_folder(model) {
-        Tokenizer::from_header(&read_hf_header(model)?)
+        read_hf_header(model)?.tokenizer()
     } else {
         Tokenizer::from_gguf(&read_gguf_header(model)?.metadata)
     }

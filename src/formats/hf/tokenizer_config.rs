@@ -1,5 +1,6 @@
 //! The parts of a Hugging Face `tokenizer_config.json` hearth uses: which tokens are BOS
-//! and EOS, whether BOS is prepended, and the chat template.
+//! and EOS, whether BOS is prepended, and the chat template. The tokenizer and the chat
+//! template read them; the model loader carries them from the folder to both.
 
 use serde::Deserialize;
 use serde_json::Value;

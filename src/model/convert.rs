@@ -8,9 +8,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::formats::hf::{BOS_TOKEN_KEY, CHAT_TEMPLATE_KEY, EOS_TOKEN_KEY};
 use crate::formats::Metadata;
-use crate::model::config::{Arch, ModelConfig};
+use crate::model::config::ModelConfig;
+use crate::model::header::ModelHeader;
 
 /// Which way rows move between the two rope layouts.
 #[derive(Clone, Copy)]
@@ -74,13 +74,14 @@ fn json_f32(x: f32) -> Value {
 
 /// The `config.json` Hugging Face transformers expects for this model (weights in F16).
 pub fn hf_config_json(config: &ModelConfig, metadata: &Metadata) -> Value {
-    let (class, model_type) = match config.arch {
-        Arch::Llama => ("LlamaForCausalLM", "llama"),
-        Arch::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
-    };
+    let table = config.arch.table();
     let mut map = Map::new();
-    map.insert("architectures".into(), json!([class]));
-    map.insert("model_type".into(), json!(model_type));
+    if let Some(class) = table.hf_classes.first() {
+        map.insert("architectures".into(), json!([class]));
+    }
+    if let Some(model_type) = table.hf_model_types.first() {
+        map.insert("model_type".into(), json!(model_type));
+    }
     if let Some(name) = &config.name {
         map.insert("_name_or_path".into(), json!(name));
     }
@@ -99,9 +100,8 @@ pub fn hf_config_json(config: &ModelConfig, metadata: &Metadata) -> Value {
     map.insert("tie_word_embeddings".into(), json!(config.tied_embeddings));
     map.insert("torch_dtype".into(), json!("float16"));
     map.insert("use_cache".into(), json!(true));
-    if config.arch == Arch::Llama {
-        map.insert("attention_bias".into(), json!(false));
-        map.insert("mlp_bias".into(), json!(false));
+    for (key, value) in table.hf_config_flags {
+        map.insert(key.to_string(), json!(value));
     }
     for (key, gguf_key) in [
         ("bos_token_id", "tokenizer.ggml.bos_token_id"),
@@ -116,9 +116,9 @@ pub fn hf_config_json(config: &ModelConfig, metadata: &Metadata) -> Value {
 
 /// A special token's text: the Hugging Face string when the model came from one, else the
 /// GGUF token id looked up in `tokenizer.ggml.tokens`.
-fn special_token(metadata: &Metadata, hf_key: &str, gguf_id_key: &str) -> Option<String> {
-    if let Some(s) = metadata.get(hf_key).and_then(|v| v.as_str()) {
-        return Some(s.to_string());
+fn special_token(hf: Option<&String>, metadata: &Metadata, gguf_id_key: &str) -> Option<String> {
+    if let Some(s) = hf {
+        return Some(s.clone());
     }
     let id = usize::try_from(metadata.get(gguf_id_key)?.as_u64()?).ok()?;
     let tokens = metadata.get("tokenizer.ggml.tokens")?.as_array()?;
@@ -126,20 +126,30 @@ fn special_token(metadata: &Metadata, hf_key: &str, gguf_id_key: &str) -> Option
 }
 
 /// The `tokenizer_config.json` for this model: chat template and special tokens.
-pub fn hf_tokenizer_config_json(config: &ModelConfig, metadata: &Metadata) -> Value {
+pub fn hf_tokenizer_config_json(header: &ModelHeader) -> Value {
+    let hf = header.hf_tokenizer.as_ref();
     let mut map = Map::new();
     map.insert("tokenizer_class".into(), json!("PreTrainedTokenizerFast"));
-    map.insert("model_max_length".into(), json!(config.n_ctx_train));
+    map.insert("model_max_length".into(), json!(header.config.n_ctx_train));
     map.insert("clean_up_tokenization_spaces".into(), json!(false));
-    if let Some(t) = metadata.get(CHAT_TEMPLATE_KEY).and_then(|v| v.as_str()) {
+    // A template of the wrong type is left out, as a key the folder cannot express.
+    if let Ok(Some(t)) = header.chat_template() {
         map.insert("chat_template".into(), json!(t));
     }
     let tokens = [
-        ("bos_token", BOS_TOKEN_KEY, "tokenizer.ggml.bos_token_id"),
-        ("eos_token", EOS_TOKEN_KEY, "tokenizer.ggml.eos_token_id"),
+        (
+            "bos_token",
+            hf.and_then(|h| h.bos_token.as_ref()),
+            "tokenizer.ggml.bos_token_id",
+        ),
+        (
+            "eos_token",
+            hf.and_then(|h| h.eos_token.as_ref()),
+            "tokenizer.ggml.eos_token_id",
+        ),
     ];
-    for (key, hf_key, gguf_key) in tokens {
-        if let Some(t) = special_token(metadata, hf_key, gguf_key) {
+    for (key, hf_text, gguf_key) in tokens {
+        if let Some(t) = special_token(hf_text, &header.metadata, gguf_key) {
             map.insert(key.into(), json!(t));
         }
     }
@@ -152,16 +162,16 @@ pub fn hf_tokenizer_config_json(config: &ModelConfig, metadata: &Metadata) -> Va
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_hf_folder(
     outdir: &std::path::Path,
-    header: &crate::formats::loader::ModelHeader,
+    header: &ModelHeader,
     tensors: impl Iterator<Item = Result<(String, Vec<usize>, Vec<half::f16>)>>,
     tokenizer_json: &str,
 ) -> Result<()> {
     use std::collections::HashMap;
     use std::io::{Seek, SeekFrom, Write};
 
-    use crate::formats::hf::gguf_to_hf_name;
+    use crate::model::arch::Role;
     use crate::model::config::RopeStyle;
-    use crate::model::tensors::{expected_tensors, shape_matches};
+    use crate::model::tensors::shape_matches;
 
     let io = |p: &std::path::Path, e: std::io::Error| Error::Io(format!("{}: {e}", p.display()));
     let config = &header.config;
@@ -173,16 +183,14 @@ pub fn write_hf_folder(
         std::fs::write(&path, text + "\n").map_err(|e| io(&path, e))
     };
     write_json("config.json", &hf_config_json(config, &header.metadata))?;
-    write_json(
-        "tokenizer_config.json",
-        &hf_tokenizer_config_json(config, &header.metadata),
-    )?;
+    write_json("tokenizer_config.json", &hf_tokenizer_config_json(header))?;
     let tokenizer_path = outdir.join("tokenizer.json");
     std::fs::write(&tokenizer_path, tokenizer_json).map_err(|e| io(&tokenizer_path, e))?;
 
     // The safetensors header needs every offset up front: lay the tensors out in the
     // architecture's order, then write each one at its place as it arrives.
     struct Slot {
+        role: Role,
         shape: Vec<usize>,
         offset: u64,
         written: bool,
@@ -191,19 +199,17 @@ pub fn write_hf_folder(
     let mut entries = Map::new();
     entries.insert("__metadata__".into(), json!({"format": "pt"}));
     let mut offset = 0u64;
-    for (name, shape) in expected_tensors(config) {
-        let hf_name = gguf_to_hf_name(&name).ok_or_else(|| {
-            Error::InvalidConfig(format!("tensor '{name}' has no Hugging Face name"))
-        })?;
-        let bytes = shape.iter().product::<usize>() as u64 * 2;
+    for t in config.arch.table().tensors_for(config) {
+        let bytes = t.shape.iter().product::<usize>() as u64 * 2;
         entries.insert(
-            hf_name,
-            json!({"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+            t.hf_name,
+            json!({"dtype": "F16", "shape": t.shape, "data_offsets": [offset, offset + bytes]}),
         );
         slots.insert(
-            name,
+            t.name,
             Slot {
-                shape,
+                role: t.role,
+                shape: t.shape,
                 offset,
                 written: false,
             },
@@ -225,7 +231,9 @@ pub fn write_hf_folder(
         .and_then(|_| file.set_len(data_start + offset))
         .map_err(|e| io(&path, e))?;
 
-    let permute = config.arch == Arch::Llama && config.rope_style == RopeStyle::Pairwise;
+    // Hugging Face checkpoints rotate halves; a model whose Q/K rows are laid out for
+    // pairwise rope (a GGUF llama) has them put back.
+    let permute = config.rope_style == RopeStyle::Pairwise;
     for item in tensors {
         let (name, shape, values) = item?;
         let Some(slot) = slots.get_mut(&name) else {
@@ -244,9 +252,13 @@ pub fn write_hf_folder(
             return Err(Error::Malformed(format!("tensor '{name}' was given twice")));
         }
         let row_len = shape.last().copied().unwrap_or(1);
-        let values = match (permute, name.rsplit('.').nth(1)) {
-            (true, Some("attn_q")) => unpermute_rows(&values, config.n_head, row_len)?,
-            (true, Some("attn_k")) => unpermute_rows(&values, config.n_head_kv, row_len)?,
+        let values = match (permute, slot.role) {
+            (true, Role::AttnQ | Role::AttnQBias) => {
+                unpermute_rows(&values, config.n_head, row_len)?
+            }
+            (true, Role::AttnK | Role::AttnKBias) => {
+                unpermute_rows(&values, config.n_head_kv, row_len)?
+            }
             _ => values,
         };
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();

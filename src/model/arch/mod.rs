@@ -1,0 +1,344 @@
+//! One table per architecture: the tensors a model of it needs, by role, with their GGUF
+//! and Hugging Face names, their shapes as a function of the [`ModelConfig`] and when they
+//! are present; and the flags that set the architecture apart (its GGUF and Hugging Face
+//! names, how its GGUF files lay out rope, Q/K/V biases). Everything that knows tensor
+//! names derives from these tables: the tensor check, the HF↔GGUF name mapping, config
+//! detection, the conversion to a Hugging Face folder and the CPU reference.
+//!
+//! Adding an architecture is one file here plus one line in the `architectures!` list.
+
+mod llama;
+mod qwen2;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::config::{ModelConfig, RopeStyle};
+
+/// Declares [`Arch`], with one variant per registered table.
+macro_rules! architectures {
+    ($($(#[$doc:meta])* $variant:ident => $table:path,)*) => {
+        /// An architecture hearth runs; its [`ArchTable`] holds what sets it apart.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum Arch {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Arch {
+            /// Every registered architecture.
+            pub const ALL: &'static [Arch] = &[$(Arch::$variant,)*];
+
+            pub fn table(self) -> &'static ArchTable {
+                match self {
+                    $(Arch::$variant => &$table,)*
+                }
+            }
+        }
+    };
+}
+
+architectures! {
+    /// Llama, SmolLM2, Mistral (no biases, RMSNorm, SiLU-gated FFN).
+    Llama => llama::TABLE,
+    /// Qwen2: like Llama plus biases on Q, K and V.
+    Qwen2 => qwen2::TABLE,
+}
+
+impl Arch {
+    /// The architecture a GGUF file names in `general.architecture`.
+    pub fn from_gguf_name(name: &str) -> Result<Arch> {
+        Self::find(|t| t.gguf_name == name)
+            .ok_or_else(|| Error::UnsupportedArchitecture(name.to_string()))
+    }
+
+    /// The architecture of a config.json `model_type`.
+    pub fn from_hf_model_type(model_type: &str) -> Option<Arch> {
+        Self::find(|t| t.hf_model_types.contains(&model_type))
+    }
+
+    /// The architecture of a config.json `architectures` class (`LlamaForCausalLM`).
+    pub fn from_hf_class(class: &str) -> Option<Arch> {
+        Self::find(|t| t.hf_classes.contains(&class))
+    }
+
+    fn find(matches: impl Fn(&ArchTable) -> bool) -> Option<Arch> {
+        Self::ALL.iter().copied().find(|a| matches(a.table()))
+    }
+}
+
+/// Everything that sets one architecture apart.
+pub struct ArchTable {
+    /// `general.architecture` of its GGUF files, which also prefixes their config keys.
+    pub gguf_name: &'static str,
+    /// config.json `model_type` values; `hearth convert` writes the first.
+    pub hf_model_types: &'static [&'static str],
+    /// config.json `architectures` classes; `hearth convert` writes the first.
+    pub hf_classes: &'static [&'static str],
+    /// config.json flags transformers reads for this architecture beyond the common keys
+    /// (written by `hearth convert`).
+    pub hf_config_flags: &'static [(&'static str, bool)],
+    /// How its GGUF files lay out Q/K rows for rope. (Hugging Face checkpoints always
+    /// rotate halves.)
+    pub gguf_rope: RopeStyle,
+    /// Q, K and V projections carry biases.
+    pub qkv_bias: bool,
+    /// What comes before the layer number in a block tensor's Hugging Face name.
+    pub hf_layer_prefix: &'static str,
+    /// Every tensor, in the order files and checks list them: the input's, one block's,
+    /// the output's.
+    pub tensors: &'static [TensorSpec],
+}
+
+/// What a tensor does in the network, whatever a file calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    TokEmbd,
+    AttnNorm,
+    AttnQ,
+    AttnK,
+    AttnV,
+    AttnQBias,
+    AttnKBias,
+    AttnVBias,
+    AttnOutput,
+    FfnNorm,
+    FfnGate,
+    FfnUp,
+    FfnDown,
+    OutputNorm,
+    /// The LM head (GGUF `output.weight`).
+    LmHead,
+}
+
+/// Where a tensor sits: before the blocks, in every block, or after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Input,
+    Block,
+    Output,
+}
+
+/// When a model has a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Always,
+    /// Only when Q, K and V carry biases.
+    QkvBias,
+    /// Only when the LM head is not tied to the token embedding.
+    Untied,
+}
+
+impl Presence {
+    fn holds(self, config: &ModelConfig) -> bool {
+        match self {
+            Presence::Always => true,
+            Presence::QkvBias => config.qkv_bias,
+            Presence::Untied => !config.tied_embeddings,
+        }
+    }
+}
+
+/// One row of an architecture's table.
+pub struct TensorSpec {
+    pub role: Role,
+    pub scope: Scope,
+    /// The GGUF name; in a block, what follows `blk.N.`.
+    pub gguf: &'static str,
+    /// The Hugging Face name; in a block, what follows `ArchTable::hf_layer_prefix` and
+    /// the layer number.
+    pub hf: &'static str,
+    /// Row-major, outermost first.
+    pub shape: fn(&ModelConfig) -> Vec<usize>,
+    pub present: Presence,
+}
+
+/// A table row, in the column order the tables are written in.
+const fn spec(
+    role: Role,
+    scope: Scope,
+    gguf: &'static str,
+    hf: &'static str,
+    shape: fn(&ModelConfig) -> Vec<usize>,
+    present: Presence,
+) -> TensorSpec {
+    TensorSpec {
+        role,
+        scope,
+        gguf,
+        hf,
+        shape,
+        present,
+    }
+}
+
+/// What precedes the layer number in a block tensor's GGUF name.
+const GGUF_LAYER_PREFIX: &str = "blk.";
+
+/// One tensor a model of a given configuration needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelTensor {
+    pub role: Role,
+    /// The block it belongs to; `None` before and after the blocks.
+    pub layer: Option<usize>,
+    /// The canonical (GGUF) name.
+    pub name: String,
+    pub hf_name: String,
+    pub shape: Vec<usize>,
+}
+
+impl ArchTable {
+    /// Every tensor a model of `config` needs, in the table's order, blocks in layer order.
+    pub fn tensors_for(&self, config: &ModelConfig) -> Vec<ModelTensor> {
+        let scoped = |scope: Scope| {
+            self.tensors
+                .iter()
+                .filter(move |s| s.scope == scope && s.present.holds(config))
+        };
+        let whole = |s: &TensorSpec| ModelTensor {
+            role: s.role,
+            layer: None,
+            name: s.gguf.to_string(),
+            hf_name: s.hf.to_string(),
+            shape: (s.shape)(config),
+        };
+        let mut out: Vec<ModelTensor> = scoped(Scope::Input).map(whole).collect();
+        for l in 0..config.n_layer {
+            out.extend(scoped(Scope::Block).map(|s| ModelTensor {
+                role: s.role,
+                layer: Some(l),
+                name: format!("{GGUF_LAYER_PREFIX}{l}.{}", s.gguf),
+                hf_name: format!("{}{l}.{}", self.hf_layer_prefix, s.hf),
+                shape: (s.shape)(config),
+            }));
+        }
+        out.extend(scoped(Scope::Output).map(whole));
+        out
+    }
+
+    /// The row of `role`, if the architecture has such a tensor.
+    pub fn spec(&self, role: Role) -> Option<&'static TensorSpec> {
+        self.tensors.iter().find(|s| s.role == role)
+    }
+
+    /// The canonical GGUF name of a Hugging Face tensor, or `None` for tensors the
+    /// architecture does not use (e.g. `rotary_emb.inv_freq`).
+    pub fn hf_to_gguf(&self, hf: &str) -> Option<String> {
+        self.rename(
+            hf,
+            |s| s.hf,
+            self.hf_layer_prefix,
+            |s| s.gguf,
+            GGUF_LAYER_PREFIX,
+        )
+    }
+
+    /// The Hugging Face name of a canonical GGUF tensor, or `None` for names the
+    /// architecture does not use.
+    pub fn gguf_to_hf(&self, gguf: &str) -> Option<String> {
+        self.rename(
+            gguf,
+            |s| s.gguf,
+            GGUF_LAYER_PREFIX,
+            |s| s.hf,
+            self.hf_layer_prefix,
+        )
+    }
+
+    /// `name` in one naming (`from`, with block names after `from_prefix` and the layer)
+    /// spelled in the other.
+    fn rename(
+        &self,
+        name: &str,
+        from: fn(&TensorSpec) -> &'static str,
+        from_prefix: &str,
+        to: fn(&TensorSpec) -> &'static str,
+        to_prefix: &str,
+    ) -> Option<String> {
+        let whole = self
+            .tensors
+            .iter()
+            .find(|s| s.scope != Scope::Block && from(s) == name);
+        if let Some(s) = whole {
+            return Some(to(s).to_string());
+        }
+        let (layer, rest) = name.strip_prefix(from_prefix)?.split_once('.')?;
+        let layer: usize = layer.parse().ok()?;
+        let s = self
+            .tensors
+            .iter()
+            .find(|s| s.scope == Scope::Block && from(s) == rest)?;
+        Some(format!("{to_prefix}{layer}.{}", to(s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(arch: Arch) -> ModelConfig {
+        ModelConfig {
+            arch,
+            name: None,
+            n_vocab: 10,
+            n_embd: 8,
+            n_layer: 2,
+            n_head: 2,
+            n_head_kv: 1,
+            head_dim: 4,
+            n_ff: 16,
+            n_ctx_train: 32,
+            rope_theta: 10_000.0,
+            rope_style: arch.table().gguf_rope,
+            norm_eps: 1e-5,
+            tied_embeddings: false,
+            qkv_bias: arch.table().qkv_bias,
+        }
+    }
+
+    /// Every table's names map both ways, and no role appears twice in one table.
+    #[test]
+    fn every_table_is_consistent() {
+        for &arch in Arch::ALL {
+            let table = arch.table();
+            for t in table.tensors_for(&config(arch)) {
+                assert_eq!(table.hf_to_gguf(&t.hf_name).as_ref(), Some(&t.name));
+                assert_eq!(table.gguf_to_hf(&t.name).as_ref(), Some(&t.hf_name));
+            }
+            for (i, s) in table.tensors.iter().enumerate() {
+                assert!(table.tensors[..i].iter().all(|o| o.role != s.role));
+            }
+            assert_eq!(Arch::from_gguf_name(table.gguf_name).unwrap(), arch);
+            for t in table.hf_model_types {
+                assert_eq!(Arch::from_hf_model_type(t), Some(arch));
+            }
+            for c in table.hf_classes {
+                assert_eq!(Arch::from_hf_class(c), Some(arch));
+            }
+        }
+    }
+
+    #[test]
+    fn presence_follows_the_config() {
+        let mut c = config(Arch::Qwen2);
+        let names = |c: &ModelConfig| -> Vec<String> {
+            c.arch
+                .table()
+                .tensors_for(c)
+                .into_iter()
+                .map(|t| t.name)
+                .collect()
+        };
+        let all = names(&c);
+        assert_eq!(all.len(), 2 + 2 * 12 + 1);
+        assert_eq!(all[0], "token_embd.weight");
+        assert_eq!(all[5], "blk.0.attn_q.bias");
+        assert_eq!(all.last().unwrap(), "output.weight");
+        c.tied_embeddings = true;
+        c.qkv_bias = false;
+        let fewer = names(&c);
+        assert_eq!(fewer.len(), 1 + 2 * 9 + 1);
+        assert!(!fewer
+            .iter()
+            .any(|n| n.contains("bias") || n == "output.weight"));
+    }
+}

@@ -1,0 +1,128 @@
+//! A Hugging Face `config.json` read as a model: the [`ModelConfig`] it describes, the
+//! storage dtype it declares, and the GGUF-style metadata that stands in for a GGUF
+//! header's. (Tensor names map through the architecture tables, `model::arch`.)
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::formats::hf::{field, parse_object};
+use crate::formats::{DType, MetaValue, Metadata};
+use crate::model::arch::Arch;
+use crate::model::config::{ModelConfig, RopeStyle};
+
+fn opt_usize(map: &Map<String, Value>, key: &str) -> Result<Option<usize>> {
+    match field(map, key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| Error::WrongType {
+                key: key.to_string(),
+                expected: "unsigned integer",
+            }),
+    }
+}
+
+fn req_usize(map: &Map<String, Value>, key: &str) -> Result<usize> {
+    opt_usize(map, key)?.ok_or_else(|| Error::MissingKey(key.to_string()))
+}
+
+fn opt_f64(map: &Map<String, Value>, key: &str) -> Result<Option<f64>> {
+    match field(map, key) {
+        None => Ok(None),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::WrongType {
+            key: key.to_string(),
+            expected: "number",
+        }),
+    }
+}
+
+fn opt_bool(map: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
+    match field(map, key) {
+        None => Ok(None),
+        Some(v) => v.as_bool().map(Some).ok_or_else(|| Error::WrongType {
+            key: key.to_string(),
+            expected: "bool",
+        }),
+    }
+}
+
+/// The architecture named by `model_type`, or else by `architectures[0]`.
+fn arch_of(map: &Map<String, Value>) -> Result<Arch> {
+    let model_type = field(map, "model_type").and_then(Value::as_str);
+    let class = field(map, "architectures")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str);
+    let unsupported = |name: &str| Error::UnsupportedArchitecture(name.to_string());
+    match (model_type, class) {
+        (Some(t), _) => Arch::from_hf_model_type(t).ok_or_else(|| unsupported(t)),
+        (None, Some(c)) => Arch::from_hf_class(c).ok_or_else(|| unsupported(c)),
+        (None, None) => Err(Error::MissingKey("model_type".into())),
+    }
+}
+
+/// The configuration described by a Hugging Face `config.json`.
+pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
+    let map = parse_object(config_json, "config.json")?;
+    let arch = arch_of(&map)?;
+    let n_embd = req_usize(&map, "hidden_size")?;
+    let n_head = req_usize(&map, "num_attention_heads")?;
+    if field(&map, "rope_scaling").is_some() {
+        log::warn!("config.json: rope_scaling is not supported and is ignored");
+    }
+    let head_dim = match opt_usize(&map, "head_dim")? {
+        Some(d) => d,
+        None if n_head > 0 => n_embd / n_head,
+        None => 0,
+    };
+    let config = ModelConfig {
+        arch,
+        name: field(&map, "_name_or_path")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        n_vocab: req_usize(&map, "vocab_size")?,
+        n_embd,
+        n_layer: req_usize(&map, "num_hidden_layers")?,
+        n_head,
+        n_head_kv: opt_usize(&map, "num_key_value_heads")?.unwrap_or(n_head),
+        head_dim,
+        n_ff: req_usize(&map, "intermediate_size")?,
+        n_ctx_train: req_usize(&map, "max_position_embeddings")?,
+        rope_theta: opt_f64(&map, "rope_theta")?.unwrap_or(10_000.0) as f32,
+        // Hugging Face checkpoints keep Q/K in the rotate-half layout.
+        rope_style: RopeStyle::RotateHalf,
+        norm_eps: opt_f64(&map, "rms_norm_eps")?.unwrap_or(1e-6) as f32,
+        // transformers' Llama, Mistral and Qwen2 configs all default to untied.
+        tied_embeddings: opt_bool(&map, "tie_word_embeddings")?.unwrap_or(false),
+        qkv_bias: arch.table().qkv_bias,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// Metadata for a Hugging Face model, under the keys a GGUF file uses for the same facts,
+/// so that a description of the model reads one shape. (The tokenizer settings travel
+/// beside it, in `ModelHeader::hf_tokenizer`.)
+pub fn hf_metadata(config: &ModelConfig) -> Metadata {
+    let mut metadata = Metadata::default();
+    let arch = config.arch.table().gguf_name;
+    metadata.insert("general.architecture", MetaValue::String(arch.into()));
+    if let Some(name) = &config.name {
+        metadata.insert("general.name", MetaValue::String(name.clone()));
+    }
+    metadata
+}
+
+/// The storage dtype config.json declares (`torch_dtype`), when it names one we read.
+pub fn torch_dtype(config_json: &[u8]) -> Result<Option<DType>> {
+    let map = parse_object(config_json, "config.json")?;
+    Ok(match field(&map, "torch_dtype").and_then(Value::as_str) {
+        Some("float16") => Some(DType::F16),
+        Some("bfloat16") => Some(DType::BF16),
+        Some("float32") => Some(DType::F32),
+        _ => None,
+    })
+}

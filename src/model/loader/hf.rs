@@ -1,0 +1,247 @@
+//! The Hugging Face side of the loader: config.json and the tokenizer files up front, then
+//! the safetensors files (one, or shards listed by an index) whose tensors are renamed to
+//! canonical names through the architecture's table and checked against it.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{Error, Result};
+use crate::formats::hf::{HfTokenizerConfig, ShardIndex};
+use crate::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
+use crate::formats::{DType, Metadata, TensorInfo};
+use crate::model::config::ModelConfig;
+use crate::model::header::ModelHeader;
+use crate::model::hf_config as hf;
+use crate::model::tensors::{check_tensors, expected_tensors, shape_matches};
+
+use super::LoadEvent;
+
+pub(super) struct HfSource {
+    config: ModelConfig,
+    metadata: Metadata,
+    tokenizer_json: String,
+    tokenizer: HfTokenizerConfig,
+    /// `torch_dtype` from config.json, for the provisional index of sharded models.
+    declared_dtype: DType,
+    files: Vec<String>,
+    index: Option<ShardIndex>,
+    /// The file being read and its reader.
+    current: Option<(String, SafetensorsReader, u64)>,
+    files_begun: HashSet<String>,
+    ready_sent: bool,
+    /// Canonical name → expected shape.
+    expected: HashMap<String, Vec<usize>>,
+    /// Canonical names whose shard header has been seen.
+    seen: HashSet<String>,
+}
+
+impl HfSource {
+    pub(super) fn new(
+        config_json: &[u8],
+        tokenizer_json: &[u8],
+        tokenizer_config_json: Option<&[u8]>,
+        files: Vec<String>,
+    ) -> Result<Self> {
+        let config = hf::config_from_hf(config_json)?;
+        let tokenizer = match tokenizer_config_json {
+            Some(bytes) => HfTokenizerConfig::parse(bytes)?,
+            None => HfTokenizerConfig::default(),
+        };
+        let metadata = hf::hf_metadata(&config);
+        let tokenizer_json = String::from_utf8(tokenizer_json.to_vec())
+            .map_err(|_| Error::Tokenizer("tokenizer.json is not UTF-8".into()))?;
+        if files.is_empty() {
+            return Err(Error::InvalidConfig(
+                "a Hugging Face model needs at least one safetensors file".into(),
+            ));
+        }
+        let expected = expected_tensors(&config).into_iter().collect();
+        Ok(HfSource {
+            declared_dtype: hf::torch_dtype(config_json)?.unwrap_or(DType::BF16),
+            config,
+            metadata,
+            tokenizer_json,
+            tokenizer,
+            files,
+            index: None,
+            current: None,
+            files_begun: HashSet::new(),
+            ready_sent: false,
+            expected,
+            seen: HashSet::new(),
+        })
+    }
+
+    /// Takes the index of a sharded model, whose files must all be the model's.
+    pub(super) fn set_index(&mut self, index: ShardIndex) -> Result<()> {
+        if let Some(file) = index.files().into_iter().find(|f| !self.files.contains(f)) {
+            return Err(Error::InvalidConfig(format!(
+                "the safetensors index names '{file}', which is not among the model's files"
+            )));
+        }
+        self.index = Some(index);
+        Ok(())
+    }
+
+    /// `false` unless a file was begun and none of its bytes fed yet.
+    pub(super) fn set_file_len(&mut self, len: u64) -> bool {
+        match &mut self.current {
+            Some((_, reader, 0)) => {
+                *reader = SafetensorsReader::with_file_len(len);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn header(&self, tensors: Vec<TensorInfo>) -> ModelHeader {
+        ModelHeader {
+            config: self.config.clone(),
+            metadata: self.metadata.clone(),
+            tokenizer_json: Some(self.tokenizer_json.clone()),
+            hf_tokenizer: Some(self.tokenizer.clone()),
+            tensors,
+            source_format: "safetensors",
+        }
+    }
+
+    pub(super) fn begin_file(&mut self, name: &str) -> Result<()> {
+        if !self.files.iter().any(|f| f == name) {
+            return Err(Error::InvalidRequest(format!(
+                "'{name}' is not one of the model's safetensors files"
+            )));
+        }
+        if !self.files_begun.insert(name.to_string()) {
+            return Err(Error::InvalidRequest(format!("'{name}' was already read")));
+        }
+        if let Some((_, reader, _)) = &self.current {
+            reader.finish()?;
+        }
+        self.current = Some((name.to_string(), SafetensorsReader::new(), 0));
+        if self.files.len() > 1 && self.index.is_none() {
+            return Err(needs_index());
+        }
+        Ok(())
+    }
+
+    /// The tensor list of a sharded model, from its index.
+    fn index_tensors(&self) -> Result<Vec<TensorInfo>> {
+        let Some(index) = &self.index else {
+            return Err(needs_index());
+        };
+        let listed: HashSet<String> = index
+            .weight_map
+            .keys()
+            .filter_map(|n| self.config.arch.table().hf_to_gguf(n))
+            .collect();
+        let mut tensors = Vec::new();
+        for (name, shape) in expected_tensors(&self.config) {
+            if !listed.contains(&name) {
+                return Err(Error::MissingTensor(name));
+            }
+            let size = self
+                .declared_dtype
+                .bytes_for(shape.iter().product())
+                .unwrap_or(0);
+            tensors.push(TensorInfo {
+                name,
+                dtype: self.declared_dtype,
+                shape,
+                offset: 0,
+                size,
+            });
+        }
+        Ok(tensors)
+    }
+
+    pub(super) fn feed(&mut self, chunk: &[u8]) -> Result<Vec<LoadEvent>> {
+        let Some((file, reader, fed)) = self.current.as_mut() else {
+            return Err(Error::InvalidRequest(
+                "begin_file() must name a safetensors file before its bytes".into(),
+            ));
+        };
+        *fed += chunk.len() as u64;
+        let file = file.clone();
+        let events = reader.feed(chunk)?;
+        let mut out = Vec::new();
+        if !self.ready_sent && self.files.len() > 1 {
+            out.push(LoadEvent::Ready(self.header(self.index_tensors()?)));
+            self.ready_sent = true;
+        }
+        for event in events {
+            match event {
+                SafetensorsEvent::Header(header) => {
+                    let tensors = self.map_shard(&file, header.tensors)?;
+                    if !self.ready_sent {
+                        check_tensors(&self.config, &tensors)?;
+                        out.push(LoadEvent::Ready(self.header(tensors)));
+                        self.ready_sent = true;
+                    }
+                }
+                SafetensorsEvent::Tensor(mut t) => {
+                    if let Some(name) = self.config.arch.table().hf_to_gguf(&t.name) {
+                        t.name = name;
+                        out.push(LoadEvent::Tensor(t));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Renames a shard's tensors to canonical names (dropping those the engine does not
+    /// use) and checks their shapes against the architecture.
+    fn map_shard(&mut self, file: &str, tensors: Vec<TensorInfo>) -> Result<Vec<TensorInfo>> {
+        let mut mapped = Vec::with_capacity(tensors.len());
+        for mut t in tensors {
+            let Some(name) = self.config.arch.table().hf_to_gguf(&t.name) else {
+                continue;
+            };
+            if let Some(expected) = self.expected.get(&name) {
+                if !shape_matches(expected, &t.shape) {
+                    return Err(Error::ShapeMismatch {
+                        tensor: name,
+                        expected: expected.clone(),
+                        found: t.shape,
+                    });
+                }
+            }
+            if !self.seen.insert(name.clone()) {
+                return Err(Error::Malformed(format!(
+                    "tensor '{}' appears twice (again in '{file}')",
+                    t.name
+                )));
+            }
+            t.name = name;
+            mapped.push(t);
+        }
+        Ok(mapped)
+    }
+
+    pub(super) fn finish(&mut self) -> Result<()> {
+        match &self.current {
+            Some((_, reader, _)) => reader.finish()?,
+            None => return Err(Error::Truncated("no safetensors file was read".into())),
+        }
+        if let Some(file) = self.files.iter().find(|f| !self.files_begun.contains(*f)) {
+            return Err(Error::Truncated(format!(
+                "safetensors file '{file}' was not read"
+            )));
+        }
+        let mut missing: Vec<&String> = self
+            .expected
+            .keys()
+            .filter(|n| !self.seen.contains(*n))
+            .collect();
+        missing.sort();
+        match missing.first() {
+            Some(name) => Err(Error::MissingTensor(name.to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+fn needs_index() -> Error {
+    Error::InvalidConfig(
+        "a model split into several safetensors files needs model.safetensors.index.json".into(),
+    )
+}
