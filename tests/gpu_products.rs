@@ -1,6 +1,6 @@
 //! Small random models through the whole GPU forward pass against the CPU reference, in
 //! the shapes that choose how the stacked products run: paired (rope and the KV store in
-//! the Q|K|V epilogue, SwiGLU in the gate|up epilogue: six dispatches per layer) and
+//! the Q|K|V epilogue, SwiGLU in the gate|up epilogue: seven dispatches per layer) and
 //! unpaired (head_dim not a multiple of 32, gate and up of different formats: separate
 //! rope and silu·mul kernels).
 

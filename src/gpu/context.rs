@@ -14,8 +14,6 @@ use crate::error::{Error, Result};
 /// Storage bindings any kernel may use per shader stage (Chrome's default, even where the
 /// adapter allows more).
 pub const MAX_STORAGE_BUFFERS_PER_STAGE: u32 = 8;
-/// The largest storage binding the engine relies on unless the device allows more.
-pub const DEFAULT_MAX_BINDING: u64 = 128 << 20;
 
 struct Inner {
     device: wgpu::Device,

@@ -14,7 +14,7 @@
 //!                                                    epilogue
 //! x   += act · Wdownᵀ
 //! ```
-//! then `logits = rmsnorm(x) · Wheadᵀ`: six dispatches per layer. Where a product cannot be
+//! then `logits = rmsnorm(x) · Wheadᵀ`: seven dispatches per layer. Where a product cannot be
 //! paired (`intake`), rope and silu·mul run as kernels of their own. Norms are separate
 //! dispatches so that their work is done once per token, not once per output row. Every
 //! kernel is
@@ -36,8 +36,8 @@ use crate::gpu::kernels::{
 };
 use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, RowLayout};
+use crate::model::rope::rope_table;
 use crate::model::{ModelConfig, RopeStyle};
-use crate::reference;
 
 pub use intake::GpuModelBuilder;
 use intake::{LayerWeights, Weight};
@@ -351,7 +351,7 @@ impl GpuModel {
         let logits = ctx.storage("logits [batch, vocab]", f32s(batch * c.n_vocab));
         let scratch = ctx.storage("argmax scratch", kernels.argmax.scratch_bytes());
         let result = ctx.storage("argmax result", 4);
-        let table: Vec<f32> = reference::rope_table(c.rope_theta, c.head_dim, n_ctx)
+        let table: Vec<f32> = rope_table(c.rope_theta, c.head_dim, n_ctx)
             .into_iter()
             .flatten()
             .collect();
