@@ -5,7 +5,7 @@ mod formats_common;
 
 use formats_common::*;
 use hearth::formats::gguf::{GgufEvent, GgufHeader, GgufReader};
-use hearth::formats::{DType, MetaValue, Tensor};
+use hearth::formats::{DType, MetaValue, StringArray, Tensor};
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::Error;
 
@@ -164,17 +164,22 @@ fn every_metadata_type_round_trips() {
         ("bool_f", MetaValue::Bool(false)),
         ("string", MetaValue::String("héllo, ünïcode ✓".into())),
         ("empty_string", MetaValue::String(String::new())),
+        ("array_i32", MetaValue::I32s(vec![-1, 2])),
+        ("array_f32", MetaValue::F32s(vec![0.5, -1e-7])),
         (
-            "array_i32",
-            MetaValue::Array(vec![MetaValue::I32(-1), MetaValue::I32(2)]),
+            "array_u32",
+            MetaValue::Array(vec![MetaValue::U32(1), MetaValue::U32(2)]),
         ),
         ("empty_array", MetaValue::Array(vec![])),
         (
             "array_strings",
+            MetaValue::Strings(["a", "", "ccc", "ünï ✓"].into_iter().collect()),
+        ),
+        (
+            "nested_strings",
             MetaValue::Array(vec![
-                MetaValue::String("a".into()),
-                MetaValue::String("".into()),
-                MetaValue::String("ccc".into()),
+                MetaValue::Strings(["x", "yy"].into_iter().collect()),
+                MetaValue::Strings(StringArray::default()),
             ]),
         ),
         (

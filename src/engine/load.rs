@@ -57,7 +57,7 @@ struct Build {
 
 /// Large GGUF tensors stream to the GPU in pieces of at most this many bytes, so that the
 /// wasm memory holds one piece, never a whole tensor (a 1.5B model's embedding is ~190 MB).
-const TENSOR_PIECE_BYTES: usize = 4 << 20;
+const TENSOR_PIECE_BYTES: usize = 2 << 20;
 
 impl EngineLoader {
     /// A loader for one GGUF file, fed in order.

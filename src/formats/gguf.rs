@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::formats::tensor_stream::TensorStream;
-use crate::formats::{DType, GgmlType, MetaValue, Metadata, TensorInfo};
+use crate::formats::{DType, GgmlType, MetaValue, Metadata, StringArray, TensorInfo};
 
 /// `GGUF` read as a little-endian u32.
 pub const GGUF_MAGIC: u32 = 0x4655_4747;
@@ -115,7 +115,64 @@ pub enum GgufEvent {
 struct ArrayFrame {
     elem_type: u32,
     remaining: u64,
-    items: Vec<MetaValue>,
+    items: ArrayItems,
+}
+
+/// The elements of an array being read: strings, i32 and f32 packed (`MetaValue::Strings`,
+/// `I32s`, `F32s`), anything else as values.
+enum ArrayItems {
+    Values(Vec<MetaValue>),
+    Strings(StringArray),
+    I32s(Vec<i32>),
+    F32s(Vec<f32>),
+}
+
+impl ArrayItems {
+    fn new(elem_type: u32, reserve: usize) -> Self {
+        use meta_type as t;
+        match elem_type {
+            t::STRING => ArrayItems::Strings(StringArray::with_capacity(reserve)),
+            t::I32 => ArrayItems::I32s(Vec::with_capacity(reserve)),
+            t::F32 => ArrayItems::F32s(Vec::with_capacity(reserve)),
+            _ => ArrayItems::Values(Vec::with_capacity(reserve)),
+        }
+    }
+
+    fn push(&mut self, v: MetaValue) -> Result<()> {
+        match (self, v) {
+            (ArrayItems::Strings(a), MetaValue::String(s)) => a.push(&s)?,
+            (ArrayItems::I32s(a), MetaValue::I32(v)) => a.push(v),
+            (ArrayItems::F32s(a), MetaValue::F32(v)) => a.push(v),
+            (ArrayItems::Values(a), v) => a.push(v),
+            _ => {
+                return Err(Error::Malformed(
+                    "a GGUF array holds a value of another type than its own".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> MetaValue {
+        match self {
+            ArrayItems::Values(mut a) => {
+                a.shrink_to_fit();
+                MetaValue::Array(a)
+            }
+            ArrayItems::Strings(mut a) => {
+                a.shrink_to_fit();
+                MetaValue::Strings(a)
+            }
+            ArrayItems::I32s(mut a) => {
+                a.shrink_to_fit();
+                MetaValue::I32s(a)
+            }
+            ArrayItems::F32s(mut a) => {
+                a.shrink_to_fit();
+                MetaValue::F32s(a)
+            }
+        }
+    }
 }
 
 /// Where the header parse stands.
@@ -408,14 +465,14 @@ impl GgufReader {
                 let mut completed = value;
                 while let Some(top) = arrays.last_mut() {
                     if let Some(v) = completed.take() {
-                        top.items.push(v);
+                        top.items.push(v)?;
                         top.remaining = top.remaining.saturating_sub(1);
                     }
                     if top.remaining > 0 {
                         *value_type = top.elem_type;
                         break;
                     }
-                    completed = arrays.pop().map(|done| MetaValue::Array(done.items));
+                    completed = arrays.pop().map(|done| done.items.finish());
                 }
                 match completed {
                     Some(v) if arrays.is_empty() => {
@@ -649,11 +706,11 @@ fn read_value(r: &mut ByteReader, value_type: u32, key: &str, room: u64) -> Resu
                 min_bytes,
                 room.saturating_sub(12),
             )?;
+            // Grown as elements arrive; the length alone is never trusted for memory.
             return Ok(ValueRead::ArrayStart(ArrayFrame {
                 elem_type,
                 remaining: len,
-                // Grown as elements arrive; the length alone is never trusted for memory.
-                items: Vec::with_capacity(len.min(1024) as usize),
+                items: ArrayItems::new(elem_type, len.min(1024) as usize),
             }));
         }
         other => {

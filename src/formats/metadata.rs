@@ -20,6 +20,78 @@ pub enum MetaValue {
     Bool(bool),
     String(String),
     Array(Vec<MetaValue>),
+    /// Arrays of strings, i32 and f32, packed: GGUF files read them this way (vocabularies,
+    /// token types, scores).
+    Strings(StringArray),
+    I32s(Vec<i32>),
+    F32s(Vec<f32>),
+}
+
+/// Strings packed into one buffer. A GGUF vocabulary holds 100k–260k tokens and as many
+/// merges; one `String` (and one allocation) each would take several times their bytes,
+/// which in the browser is wasm memory that never shrinks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StringArray {
+    bytes: String,
+    /// End offset of each string in `bytes`.
+    ends: Vec<u32>,
+}
+
+impl StringArray {
+    /// An empty array with room for `n` strings.
+    pub fn with_capacity(n: usize) -> Self {
+        StringArray {
+            bytes: String::new(),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends `s`; fails past 4 GiB of text.
+    pub fn push(&mut self, s: &str) -> Result<()> {
+        let end = u32::try_from(self.bytes.len() + s.len())
+            .map_err(|_| Error::Malformed("a string array longer than 4 GiB".into()))?;
+        self.bytes.push_str(s);
+        self.ends.push(end);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        self.bytes.get(start..end)
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or_default())
+    }
+
+    /// Drops spare capacity (once the array is complete).
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+impl<'a> FromIterator<&'a str> for StringArray {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
+        let mut out = StringArray::default();
+        for s in iter {
+            // Test and builder input: lengths far below the limit.
+            let _ = out.push(s);
+        }
+        out
+    }
 }
 
 impl MetaValue {
@@ -72,6 +144,54 @@ impl MetaValue {
     pub fn as_array(&self) -> Option<&[MetaValue]> {
         match self {
             MetaValue::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Elements of an array, packed or not.
+    pub fn array_len(&self) -> Option<usize> {
+        match self {
+            MetaValue::Strings(a) => Some(a.len()),
+            MetaValue::I32s(a) => Some(a.len()),
+            MetaValue::F32s(a) => Some(a.len()),
+            MetaValue::Array(a) => Some(a.len()),
+            _ => None,
+        }
+    }
+
+    /// The elements of an array of integers, packed or not.
+    pub fn as_i64s(&self) -> Option<Vec<i64>> {
+        match self {
+            MetaValue::I32s(a) => Some(a.iter().map(|&v| v.into()).collect()),
+            MetaValue::Array(a) => a.iter().map(MetaValue::as_i64).collect(),
+            _ => None,
+        }
+    }
+
+    /// The elements of an array of numbers, packed or not.
+    pub fn as_f64s(&self) -> Option<Vec<f64>> {
+        match self {
+            MetaValue::F32s(a) => Some(a.iter().map(|&v| v.into()).collect()),
+            MetaValue::I32s(a) => Some(a.iter().map(|&v| v.into()).collect()),
+            MetaValue::Array(a) => a.iter().map(MetaValue::as_f64).collect(),
+            _ => None,
+        }
+    }
+
+    /// The strings of an array of strings, packed or not.
+    pub fn as_strs(&self) -> Option<Vec<&str>> {
+        match self {
+            MetaValue::Strings(a) => Some(a.iter().collect()),
+            MetaValue::Array(a) => a.iter().map(MetaValue::as_str).collect(),
+            _ => None,
+        }
+    }
+
+    /// String `i` of an array of strings.
+    pub fn str_at(&self, i: usize) -> Option<&str> {
+        match self {
+            MetaValue::Strings(a) => a.get(i),
+            MetaValue::Array(a) => a.get(i)?.as_str(),
             _ => None,
         }
     }
@@ -150,17 +270,29 @@ impl Metadata {
             })
     }
 
+    /// Elements of an array of any type.
+    pub fn array_len(&self, key: &str) -> Result<usize> {
+        self.typed(key, "array", MetaValue::array_len)
+    }
+
+    /// An array of integers (e.g. `tokenizer.ggml.token_type`).
+    pub fn i64_array(&self, key: &str) -> Result<Vec<i64>> {
+        self.typed(key, "array of integers", MetaValue::as_i64s)
+    }
+
+    /// An array of numbers (e.g. `tokenizer.ggml.scores`).
+    pub fn f64_array(&self, key: &str) -> Result<Vec<f64>> {
+        self.typed(key, "array of numbers", MetaValue::as_f64s)
+    }
+
     /// An array of strings (e.g. `tokenizer.ggml.tokens`).
     pub fn str_array(&self, key: &str) -> Result<Vec<&str>> {
-        self.array(key)?
-            .iter()
-            .map(|v| {
-                v.as_str().ok_or_else(|| Error::WrongType {
-                    key: key.to_string(),
-                    expected: "array of strings",
-                })
+        self.require(key)?
+            .as_strs()
+            .ok_or_else(|| Error::WrongType {
+                key: key.to_string(),
+                expected: "array of strings",
             })
-            .collect()
     }
 
     /// Optional lookups: `Ok(None)` when absent, an error when present with a wrong type.

@@ -19,7 +19,7 @@ pub mod quant;
 pub mod safetensors;
 mod tensor_stream;
 
-pub use metadata::{MetaValue, Metadata};
+pub use metadata::{MetaValue, Metadata, StringArray};
 
 use crate::error::{Error, Result};
 

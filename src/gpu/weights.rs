@@ -38,7 +38,7 @@ pub const ROW_BLOCK: usize = 16;
 pub const ROW_TILE: usize = 2 * ROW_BLOCK;
 
 /// Words repacked at a time while uploading: bounds the CPU memory an upload needs.
-const UPLOAD_PIECE_WORDS: usize = 1 << 20;
+const UPLOAD_PIECE_WORDS: usize = 1 << 18;
 
 /// What one output unit of a matrix is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

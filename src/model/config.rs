@@ -97,7 +97,7 @@ impl ModelConfig {
             (None, None) => 0,
         };
         let n_vocab = if metadata.contains("tokenizer.ggml.tokens") {
-            metadata.array("tokenizer.ggml.tokens")?.len()
+            metadata.array_len("tokenizer.ggml.tokens")?
         } else {
             find(Role::TokEmbd)
                 .and_then(|t| t.shape.first().copied())

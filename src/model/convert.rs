@@ -121,8 +121,8 @@ fn special_token(hf: Option<&String>, metadata: &Metadata, gguf_id_key: &str) ->
         return Some(s.clone());
     }
     let id = usize::try_from(metadata.get(gguf_id_key)?.as_u64()?).ok()?;
-    let tokens = metadata.get("tokenizer.ggml.tokens")?.as_array()?;
-    tokens.get(id)?.as_str().map(str::to_string)
+    let tokens = metadata.get("tokenizer.ggml.tokens")?;
+    tokens.str_at(id).map(str::to_string)
 }
 
 /// The `tokenizer_config.json` for this model: chat template and special tokens.

@@ -111,7 +111,9 @@ pub(super) fn build(meta: &Metadata) -> Result<Tokenizer> {
             )))
         }
     };
-    Tokenizer::assemble(inner, spelling, strip_leading_space, ids)
+    // `tokens` was checked to fit u32 ids; added tokens are among them.
+    let n_ids = u32::try_from(tokens.len()).ok();
+    Tokenizer::assemble(inner, spelling, strip_leading_space, ids, n_ids)
 }
 
 /// `token_type`, one per token; all normal when absent.
@@ -119,16 +121,7 @@ fn token_types(meta: &Metadata, n_tokens: usize) -> Result<Vec<i64>> {
     if !meta.contains(KEY_TYPES) {
         return Ok(vec![1; n_tokens]);
     }
-    let types = meta
-        .array(KEY_TYPES)?
-        .iter()
-        .map(|v| {
-            v.as_i64().ok_or_else(|| Error::WrongType {
-                key: KEY_TYPES.into(),
-                expected: "array of integers",
-            })
-        })
-        .collect::<Result<Vec<i64>>>()?;
+    let types = meta.i64_array(KEY_TYPES)?;
     if types.len() != n_tokens {
         return Err(Error::Tokenizer(format!(
             "{KEY_TYPES} has {} entries but {KEY_TOKENS} has {n_tokens}",
@@ -228,16 +221,7 @@ fn sentencepiece_bpe(
     types: &[i64],
     add_space_prefix: bool,
 ) -> Result<tokenizers::Tokenizer> {
-    let scores = meta
-        .array(KEY_SCORES)?
-        .iter()
-        .map(|v| {
-            v.as_f64().ok_or_else(|| Error::WrongType {
-                key: KEY_SCORES.into(),
-                expected: "array of numbers",
-            })
-        })
-        .collect::<Result<Vec<f64>>>()?;
+    let scores = meta.f64_array(KEY_SCORES)?;
     if scores.len() != tokens.len() {
         return Err(Error::Tokenizer(format!(
             "{KEY_SCORES} has {} entries but {KEY_TOKENS} has {}",

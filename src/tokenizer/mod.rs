@@ -98,7 +98,7 @@ impl Tokenizer {
             add_bos: config.and_then(|c| c.add_bos_token).unwrap_or(false),
         };
         let (spelling, strip_leading_space) = spelling_of_decoder(&inner)?;
-        Self::assemble(inner, spelling, strip_leading_space, ids)
+        Self::assemble(inner, spelling, strip_leading_space, ids, None)
     }
 
     /// The tokenizer a GGUF file describes under `tokenizer.ggml.*`.
@@ -106,37 +106,28 @@ impl Tokenizer {
         gguf::build(metadata)
     }
 
-    /// Puts the parts together and derives the byte table, EOT and the stop ids.
+    /// Puts the parts together and derives the byte table, EOT and the stop ids. `n_ids`:
+    /// the size of the id space when the caller knows it (a GGUF vocabulary is ids
+    /// `0..n`); otherwise it is read from the vocabulary.
     pub(crate) fn assemble(
         inner: tokenizers::Tokenizer,
         spelling: PieceSpelling,
         strip_leading_space: bool,
         mut ids: SpecialIds,
+        n_ids: Option<u32>,
     ) -> Result<Self> {
-        let vocab = inner.get_vocab(true);
-        let n_ids = vocab.values().max().map_or(0, |max| max.saturating_add(1));
-        // The byte table has a slot per id: ids far beyond the number of tokens would
-        // make it allocate for tokens that do not exist.
-        let n_tokens = vocab.len();
-        drop(vocab);
-        if usize::try_from(n_ids).map_or(true, |n| n > n_tokens.saturating_mul(2).max(1024)) {
-            return Err(Error::Tokenizer(format!(
-                "token ids go up to {} but there are only {n_tokens} tokens",
-                n_ids.saturating_sub(1)
-            )));
-        }
+        let n_ids = match n_ids {
+            Some(n) => n,
+            None => id_space(&inner)?,
+        };
         let added = inner.get_added_tokens_decoder();
-        let pieces: Vec<(Option<String>, bool)> = (0..n_ids)
-            .map(|id| {
-                let special = added.get(&id).is_some_and(|t| t.special);
-                (inner.id_to_token(id), special)
-            })
-            .collect();
-        let table = TokenTable::build(
-            pieces.iter().map(|(p, s)| (p.as_deref(), *s)),
-            spelling,
-            strip_leading_space,
-        );
+        // One piece at a time: a copy of the whole vocabulary would be tens of MB of
+        // wasm memory, which never shrinks.
+        let pieces = (0..n_ids).map(|id| {
+            let special = added.get(&id).is_some_and(|t| t.special);
+            (inner.id_to_token(id), special)
+        });
+        let table = TokenTable::build(pieces, spelling, strip_leading_space);
         for (what, id) in [("BOS", ids.bos), ("EOS", ids.eos), ("EOT", ids.eot)] {
             if let Some(id) = id.filter(|id| *id >= n_ids) {
                 return Err(Error::Tokenizer(format!(
@@ -301,4 +292,20 @@ fn spelling_of_decoder(inner: &tokenizers::Tokenizer) -> Result<(PieceSpelling, 
         }
     }
     Ok((spelling, strip))
+}
+
+/// The ids a vocabulary uses: its largest id + 1, checked against its size (the byte
+/// table has a slot per id: ids far beyond the number of tokens would make it allocate
+/// for tokens that do not exist).
+fn id_space(inner: &tokenizers::Tokenizer) -> Result<u32> {
+    let vocab = inner.get_vocab(true);
+    let n_ids = vocab.values().max().map_or(0, |max| max.saturating_add(1));
+    let n_tokens = vocab.len();
+    if usize::try_from(n_ids).map_or(true, |n| n > n_tokens.saturating_mul(2).max(1024)) {
+        return Err(Error::Tokenizer(format!(
+            "token ids go up to {} but there are only {n_tokens} tokens",
+            n_ids.saturating_sub(1)
+        )));
+    }
+    Ok(n_ids)
 }

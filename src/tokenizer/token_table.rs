@@ -27,8 +27,8 @@ pub(crate) struct TokenTable {
 impl TokenTable {
     /// `pieces` yields, for every id in order, the vocabulary string (None for a hole in
     /// the id space) and whether the token is special (control/unknown: never printed).
-    pub(crate) fn build<'a>(
-        pieces: impl Iterator<Item = (Option<&'a str>, bool)>,
+    pub(crate) fn build<S: AsRef<str>>(
+        pieces: impl Iterator<Item = (Option<S>, bool)>,
         spelling: PieceSpelling,
         strip_leading_space: bool,
     ) -> Self {
@@ -39,8 +39,11 @@ impl TokenTable {
             special: Vec::new(),
             strip_leading_space,
         };
+        let (n, _) = pieces.size_hint();
+        table.ends.reserve_exact(n);
+        table.special.reserve_exact(n);
         for (piece, special) in pieces {
-            if let Some(piece) = piece {
+            if let Some(piece) = piece.as_ref().map(AsRef::as_ref) {
                 if special {
                     // Specials are printed by nobody, but their text is still useful to
                     // callers of `token_bytes` (e.g. to show `<|im_end|>`).

@@ -13,9 +13,9 @@ const FIXTURE = path.join(REPO, "tests", "fixtures", "qwen2.5-coder-0.5b-instruc
 /**
  * The wasm heap after load. Tensors stream to the GPU in pieces of a few MB (a whole
  * 1.5B embedding would take 190 MB); most of what remains is the tokenizer of the
- * 151,936-token vocabulary and the GGUF metadata it is built from.
+ * 151,936-token vocabulary (GGUF string and number arrays are read packed).
  */
-const MAX_WASM_MEMORY = 96 * 2 ** 20;
+const MAX_WASM_MEMORY = 64 * 2 ** 20;
 /** Greedy tokens compared (each costs a decode step on a software adapter). */
 const TOKENS = 8;
 

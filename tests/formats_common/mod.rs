@@ -38,10 +38,28 @@ pub fn encode_value(v: &MetaValue) -> (u32, Vec<u8>) {
             }
             (9, out)
         }
+        MetaValue::Strings(items) => {
+            let mut out = 8u32.to_le_bytes().to_vec();
+            out.extend((items.len() as u64).to_le_bytes());
+            for item in items.iter() {
+                out.extend(encode_string(item));
+            }
+            (9, out)
+        }
+        MetaValue::I32s(items) => packed(5, items.iter().map(|x| x.to_le_bytes())),
+        MetaValue::F32s(items) => packed(6, items.iter().map(|x| x.to_le_bytes())),
         MetaValue::U64(x) => (10, x.to_le_bytes().to_vec()),
         MetaValue::I64(x) => (11, x.to_le_bytes().to_vec()),
         MetaValue::F64(x) => (12, x.to_le_bytes().to_vec()),
     }
+}
+
+/// A GGUF array of `elem_type` from its encoded elements.
+fn packed(elem_type: u32, items: impl ExactSizeIterator<Item = [u8; 4]>) -> (u32, Vec<u8>) {
+    let mut out = elem_type.to_le_bytes().to_vec();
+    out.extend((items.len() as u64).to_le_bytes());
+    items.for_each(|b| out.extend(b));
+    (9, out)
 }
 
 pub fn encode_string(s: &str) -> Vec<u8> {

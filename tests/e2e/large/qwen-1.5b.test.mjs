@@ -9,9 +9,9 @@ const MODEL = "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 /**
  * The wasm heap after load. Tensors stream to the GPU in pieces of a few MB (a whole
  * embedding of this model would take 190 MB); most of what remains is the tokenizer of the
- * 151,936-token vocabulary and the GGUF metadata it is built from.
+ * 151,936-token vocabulary (GGUF string and number arrays are read packed).
  */
-const MAX_WASM_MEMORY = 96 * 2 ** 20;
+const MAX_WASM_MEMORY = 64 * 2 ** 20;
 
 let harness;
 let page;
