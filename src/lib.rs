@@ -5,6 +5,7 @@
 //! The path of one token: model bytes → [`formats`] (push parsers) → [`gpu`] weights →
 //! [`model`] forward pass (kernels in `shaders/`) → [`sampler`] → [`tokenizer`] → [`engine`].
 
+pub mod backend;
 pub mod chat;
 pub mod engine;
 pub mod error;

@@ -9,6 +9,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::backend::Backend;
 use crate::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions};
 use crate::gpu::{GpuContext, KernelShape};
 use crate::Error;
@@ -41,29 +42,43 @@ fn install_panic_hook() {
     }));
 }
 
-/// Opens the GPU and returns a loader for a GGUF model, to be fed its bytes in order.
-/// `context_length` caps the context (default: the model's own, as far as memory allows).
-/// `software_adapter`: the browser's adapter is a CPU implementation (wgpu cannot tell on
-/// the web), which picks the kernel shape made for it.
+/// Returns a loader for a GGUF model, to be fed its bytes in order, on the backend the
+/// worker chose: `"cpu"` (weights in wasm memory; no WebGPU needed) or `"webgpu"` (the
+/// default: opens the GPU). `context_length` caps the context (default: the model's own,
+/// as far as memory allows). `software_adapter`: the browser's adapter is a CPU
+/// implementation (wgpu cannot tell on the web), which picks the kernel shape made for it.
 #[wasm_bindgen(js_name = createLoader)]
 pub async fn create_loader(
     context_length: Option<u32>,
     software_adapter: Option<bool>,
+    backend: Option<String>,
 ) -> Result<WebLoader, JsValue> {
-    let mut context = GpuContext::new().await.map_err(to_js)?;
-    if let Some(software) = software_adapter {
-        context = if software {
-            // SwiftShader: 4-lane subgroups.
-            context.with_kernel_shape(KernelShape::Lanes).with_lanes(4)
-        } else {
-            context.with_kernel_shape(KernelShape::SplitK)
-        };
-    }
     let options = LoadOptions {
         context_length: context_length.map(|n| n as usize),
     };
+    let backend = match backend.as_deref() {
+        None | Some("webgpu") => Backend::Gpu(open_gpu(software_adapter).await?),
+        Some("cpu") => Backend::Cpu,
+        Some(other) => {
+            return Err(js_error(
+                "invalid_request",
+                &format!("unknown backend '{other}': use \"webgpu\" or \"cpu\""),
+            ))
+        }
+    };
     Ok(WebLoader {
-        inner: EngineLoader::gguf(context, options),
+        inner: EngineLoader::gguf(backend, options),
+    })
+}
+
+/// The GPU, with the kernel shape of its adapter.
+async fn open_gpu(software_adapter: Option<bool>) -> Result<GpuContext, JsValue> {
+    let context = GpuContext::new().await.map_err(to_js)?;
+    Ok(match software_adapter {
+        // SwiftShader: 4-lane subgroups.
+        Some(true) => context.with_kernel_shape(KernelShape::Lanes).with_lanes(4),
+        Some(false) => context.with_kernel_shape(KernelShape::SplitK),
+        None => context,
     })
 }
 

@@ -27,37 +27,11 @@ fn chat_prompts_render_and_tokenize(model: &RealModel) {
 }
 
 fn chat_greedy(model: &RealModel) {
-    let fx = model.fixture();
-    let mut engine = model.engine().lock().unwrap();
-    for (i, case) in fx["chat"].as_array().unwrap().iter().enumerate() {
-        let want = ids(&case["greedy_ids"]);
-        let ours = greedy(
-            &mut engine,
-            ids(&case["prompt_ids"]),
-            want.len().min(GREEDY_COMPARE),
-        );
-        let compared = check_greedy(&format!("chat case {i}"), &ours, case);
-        eprintln!("{}: chat case {i}: {compared} steps identical", model.file);
-    }
+    check_chat_greedy(model, &mut model.engine().lock().unwrap());
 }
 
 fn raw_greedy(model: &RealModel) {
-    let fx = model.fixture();
-    let mut engine = model.engine().lock().unwrap();
-    for (i, case) in fx["raw"].as_array().unwrap().iter().enumerate() {
-        let prompt = ids(&case["prompt_ids"]);
-        assert_eq!(
-            engine
-                .prompt_tokens(case["prompt"].as_str().unwrap(), false)
-                .unwrap(),
-            prompt,
-            "raw case {i}: tokenization"
-        );
-        let want = ids(&case["greedy_ids"]);
-        let ours = greedy(&mut engine, prompt, want.len().min(GREEDY_COMPARE));
-        let compared = check_greedy(&format!("raw case {i}"), &ours, case);
-        eprintln!("{}: raw case {i}: {compared} steps identical", model.file);
-    }
+    check_raw_greedy(model, &mut model.engine().lock().unwrap());
 }
 
 fn last_logits_match_top20(model: &RealModel) {

@@ -3,10 +3,9 @@
 
 use serde::Serialize;
 
+use crate::backend::{Backend, ModelBuilder};
 use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
-use crate::gpu::GpuContext;
-use crate::model::llama::GpuModelBuilder;
 use crate::model::loader::{LoadEvent, ModelLoader};
 use crate::model::ModelHeader;
 use crate::tokenizer::Tokenizer;
@@ -37,7 +36,7 @@ struct Building {
     header: ModelHeader,
     tokenizer: Tokenizer,
     template: ChatTemplate,
-    builder: GpuModelBuilder,
+    builder: ModelBuilder,
     context_length: usize,
 }
 
@@ -49,7 +48,7 @@ pub struct EngineLoader {
 /// Turns load events into an engine, whoever parses the bytes: [`EngineLoader`] feeds it
 /// from its own parser, `load_path` from the one the file loader drives.
 struct Build {
-    gpu: GpuContext,
+    backend: Backend,
     options: LoadOptions,
     building: Option<Building>,
     progress: LoadProgress,
@@ -61,15 +60,15 @@ const TENSOR_PIECE_BYTES: usize = 2 << 20;
 
 impl EngineLoader {
     /// A loader for one GGUF file, fed in order.
-    pub fn gguf(gpu: GpuContext, options: LoadOptions) -> Self {
+    pub fn gguf(backend: impl Into<Backend>, options: LoadOptions) -> Self {
         let parser = ModelLoader::gguf_with_pieces(Some(TENSOR_PIECE_BYTES));
-        Self::with_parser(gpu, options, parser)
+        Self::with_parser(backend.into(), options, parser)
     }
 
     /// A loader for a Hugging Face folder: the small JSON files up front, then each
     /// safetensors file in turn (announced with [`EngineLoader::begin_file`]).
     pub fn hf(
-        gpu: GpuContext,
+        backend: impl Into<Backend>,
         options: LoadOptions,
         config_json: &[u8],
         tokenizer_json: &[u8],
@@ -82,13 +81,13 @@ impl EngineLoader {
             tokenizer_config_json,
             safetensors_files,
         )?;
-        Ok(Self::with_parser(gpu, options, parser))
+        Ok(Self::with_parser(backend.into(), options, parser))
     }
 
-    fn with_parser(gpu: GpuContext, options: LoadOptions, parser: ModelLoader) -> Self {
+    fn with_parser(backend: Backend, options: LoadOptions, parser: ModelLoader) -> Self {
         EngineLoader {
             parser,
-            build: Build::new(gpu, options),
+            build: Build::new(backend, options),
         }
     }
 
@@ -117,9 +116,9 @@ impl EngineLoader {
 }
 
 impl Build {
-    fn new(gpu: GpuContext, options: LoadOptions) -> Self {
+    fn new(backend: Backend, options: LoadOptions) -> Self {
         Build {
-            gpu,
+            backend,
             options,
             building: None,
             progress: LoadProgress::default(),
@@ -156,8 +155,12 @@ impl Build {
         let template = ChatTemplate::with_tokenizer(header.chat_template()?, &tokenizer)?;
         let context_length =
             resolve_context(self.options.context_length, header.config.n_ctx_train)?;
-        let builder =
-            GpuModelBuilder::new(&self.gpu, &header.config, &header.tensors, context_length)?;
+        let builder = ModelBuilder::new(
+            &self.backend,
+            &header.config,
+            &header.tensors,
+            context_length,
+        )?;
         self.progress.tensors_total = header.tensors.len();
         Ok(Building {
             header,
@@ -177,7 +180,7 @@ impl Build {
         let info = ModelInfo::new(
             &b.header,
             &b.tokenizer,
-            &self.gpu,
+            &self.backend,
             b.context_length,
             model.decode_cost(),
         );
@@ -208,12 +211,12 @@ impl EngineLoader {
     /// Loads a `.gguf` file or a Hugging Face folder from disk; `on_progress(done, total)`
     /// is called as bytes are read.
     pub async fn load_path(
-        gpu: GpuContext,
+        backend: impl Into<Backend>,
         options: LoadOptions,
         path: &std::path::Path,
         mut on_progress: impl FnMut(u64, u64),
     ) -> Result<Engine> {
-        let mut build = Build::new(gpu, options);
+        let mut build = Build::new(backend.into(), options);
         let pieces = Some(TENSOR_PIECE_BYTES);
         // The file loader drives its own parser and checks that every tensor arrived.
         crate::model::loader::load_path_with_pieces(

@@ -12,10 +12,11 @@ pub use request::{FinishReason, GenerateRequest, Step, Timings, Usage};
 use serde::Serialize;
 use web_time::Instant;
 
+use crate::backend::{Backend, BackendInfo, Model};
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
-use crate::gpu::GpuContext;
-use crate::model::llama::{DecodeCost, ForwardOutput, ForwardResult, GpuModel};
+use crate::model::forward::{ForwardOutput, ForwardResult};
+use crate::model::llama::DecodeCost;
 use crate::model::{ModelConfig, ModelHeader};
 use crate::sampler::Sampler;
 use crate::tokenizer::{Detokenizer, Tokenizer};
@@ -32,8 +33,12 @@ pub struct ModelInfo {
     pub bos_id: Option<u32>,
     pub eos_id: Option<u32>,
     pub has_chat_template: bool,
+    /// What runs the model: `webgpu` on an adapter, or `cpu`.
+    pub backend: BackendInfo,
+    /// The adapter (GPU) or threads (CPU): `backend.device`.
     pub adapter: String,
-    /// The kernel shape chosen for the adapter (`lanes` for CPU adapters, `split-k`).
+    /// The kernel shape chosen for the adapter (`lanes` for CPU adapters, `split-k`), or how
+    /// the CPU computes products: `backend.kernels`.
     pub kernels: String,
     /// What one decode step dispatches and reads.
     pub cost: DecodeCost,
@@ -43,7 +48,7 @@ impl ModelInfo {
     fn new(
         header: &ModelHeader,
         tokenizer: &Tokenizer,
-        gpu: &GpuContext,
+        backend: &Backend,
         context: usize,
         cost: DecodeCost,
     ) -> Self {
@@ -56,8 +61,9 @@ impl ModelInfo {
             bos_id: tokenizer.bos_id(),
             eos_id: tokenizer.eos_id(),
             has_chat_template: matches!(header.chat_template(), Ok(Some(_))),
-            adapter: gpu.describe(),
-            kernels: gpu.kernel_shape().name().to_string(),
+            backend: backend.info(),
+            adapter: backend.info().device,
+            kernels: backend.info().kernels,
             cost,
         }
     }
@@ -80,7 +86,7 @@ struct Generation {
 }
 
 pub struct Engine {
-    model: GpuModel,
+    model: Model,
     tokenizer: Tokenizer,
     template: ChatTemplate,
     info: ModelInfo,
@@ -92,7 +98,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    fn new(model: GpuModel, tokenizer: Tokenizer, template: ChatTemplate, info: ModelInfo) -> Self {
+    fn new(model: Model, tokenizer: Tokenizer, template: ChatTemplate, info: ModelInfo) -> Self {
         let add_bos = tokenizer.add_bos();
         Engine {
             model,

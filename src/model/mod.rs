@@ -3,6 +3,7 @@
 pub mod arch;
 pub mod config;
 pub mod convert;
+pub mod forward;
 pub mod header;
 pub mod hf_config;
 pub mod llama;

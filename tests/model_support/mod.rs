@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use hearth::backend::Backend;
 use hearth::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions};
 use hearth::gpu::GpuContext;
 use serde_json::Value;
@@ -90,13 +91,52 @@ pub fn load_engine(path: &Path, context_length: Option<usize>) -> Engine {
     let gpu = pollster::block_on(GpuContext::new()).unwrap_or_else(|e| {
         panic!("no GPU adapter ({e}); install mesa-vulkan-drivers (lavapipe) to run these tests")
     });
+    load_engine_on(path, context_length, Backend::Gpu(gpu))
+}
+
+/// Loads `path` onto `backend`.
+pub fn load_engine_on(path: &Path, context_length: Option<usize>, backend: Backend) -> Engine {
     pollster::block_on(EngineLoader::load_path(
-        gpu,
+        backend,
         LoadOptions { context_length },
         path,
         |_, _| {},
     ))
     .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+/// The fixture's chat cases: greedy continuations of the chat prompts.
+pub fn check_chat_greedy(model: &RealModel, engine: &mut Engine) {
+    let fx = model.fixture();
+    for (i, case) in fx["chat"].as_array().unwrap().iter().enumerate() {
+        let want = ids(&case["greedy_ids"]);
+        let ours = greedy(
+            engine,
+            ids(&case["prompt_ids"]),
+            want.len().min(GREEDY_COMPARE),
+        );
+        let compared = check_greedy(&format!("chat case {i}"), &ours, case);
+        eprintln!("{}: chat case {i}: {compared} steps identical", model.file);
+    }
+}
+
+/// The fixture's raw cases: tokenization of the raw prompt, then its greedy continuation.
+pub fn check_raw_greedy(model: &RealModel, engine: &mut Engine) {
+    let fx = model.fixture();
+    for (i, case) in fx["raw"].as_array().unwrap().iter().enumerate() {
+        let prompt = ids(&case["prompt_ids"]);
+        assert_eq!(
+            engine
+                .prompt_tokens(case["prompt"].as_str().unwrap(), false)
+                .unwrap(),
+            prompt,
+            "raw case {i}: tokenization"
+        );
+        let want = ids(&case["greedy_ids"]);
+        let ours = greedy(engine, prompt, want.len().min(GREEDY_COMPARE));
+        let compared = check_greedy(&format!("raw case {i}"), &ours, case);
+        eprintln!("{}: raw case {i}: {compared} steps identical", model.file);
+    }
 }
 
 /// One engine on SmolLM2, shared by the tests of a binary.

@@ -3,25 +3,39 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
+use clap::ValueEnum;
+use hearth::backend::Backend;
 use hearth::engine::{Engine, EngineLoader, LoadOptions};
 use hearth::gpu::GpuContext;
 use hearth::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub async fn gpu() -> Result<GpuContext> {
-    GpuContext::new().await
+/// Which backend runs the model (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// wgpu on the system's adapter.
+    Gpu,
+    /// The CPU, with quantized weights in memory.
+    Cpu,
 }
 
-/// Loads `path` (a `.gguf` file or a Hugging Face folder) onto the GPU.
-pub async fn engine(path: &Path, context_length: Option<usize>) -> Result<Engine> {
-    let gpu = gpu().await?;
+/// Loads `path` (a `.gguf` file or a Hugging Face folder) onto `backend`.
+pub async fn engine(
+    path: &Path,
+    context_length: Option<usize>,
+    backend: BackendArg,
+) -> Result<Engine> {
+    let backend = match backend {
+        BackendArg::Gpu => Backend::Gpu(GpuContext::new().await?),
+        BackendArg::Cpu => Backend::Cpu,
+    };
     let bar = progress_bar("loading");
-    let engine =
-        EngineLoader::load_path(gpu, LoadOptions { context_length }, path, |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-        .await;
+    let options = LoadOptions { context_length };
+    let engine = EngineLoader::load_path(backend, options, path, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await;
     bar.finish_and_clear();
     engine
 }

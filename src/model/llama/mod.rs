@@ -36,6 +36,7 @@ use crate::gpu::kernels::{
 };
 use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, RowLayout};
+use crate::model::forward::check_request;
 use crate::model::rope::rope_table;
 use crate::model::{ModelConfig, RopeStyle};
 
@@ -46,26 +47,7 @@ use linear::{LinearBinds, LinearPipelines};
 /// Most tokens run through the model in one chunk (prefill splits longer prompts).
 pub const MAX_BATCH: usize = 128;
 
-/// What `forward` reads back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForwardOutput {
-    /// The logits of the last token.
-    LastLogits,
-    /// The logits of every token (for perplexity).
-    AllLogits,
-    /// Only the argmax of the last token's logits (4 bytes read back).
-    Argmax,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ForwardResult {
-    /// `[n_vocab]`.
-    LastLogits(Vec<f32>),
-    /// `[n_tokens * n_vocab]`, row-major.
-    AllLogits(Vec<f32>),
-    /// The id of the largest logit of the last token (ties: lowest id).
-    Argmax(u32),
-}
+pub use crate::model::forward::{ForwardOutput, ForwardResult};
 
 /// Checks that the KV cache and activations for `max_context` tokens fit the device's
 /// binding limit; returns the tokens per chunk.
@@ -532,22 +514,7 @@ impl GpuModel {
         pos: usize,
         out: ForwardOutput,
     ) -> Result<ForwardResult> {
-        if tokens.is_empty() {
-            return Err(Error::InvalidRequest("no tokens to run".into()));
-        }
-        let needed = pos.saturating_add(tokens.len());
-        if needed > self.max_context {
-            return Err(Error::ContextOverflow {
-                needed,
-                limit: self.max_context,
-            });
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.config.n_vocab) {
-            return Err(Error::InvalidRequest(format!(
-                "token id {bad} is outside the vocabulary of {}",
-                self.config.n_vocab
-            )));
-        }
+        check_request(tokens, pos, self.max_context, self.config.n_vocab)?;
         let n_vocab = self.config.n_vocab;
         let mut all = Vec::new();
         let n_chunks = tokens.len().div_ceil(self.max_batch);

@@ -8,7 +8,7 @@ use serde_json::json;
 use web_time::Instant;
 
 use super::run::per_second;
-use crate::load;
+use crate::load::{self, BackendArg};
 
 /// Plain English that tokenizes to ordinary tokens; repeated to reach the prompt length.
 const BENCH_TEXT: &str = "The history of the lighthouse is a story of fire, glass and patience. \
@@ -20,6 +20,7 @@ pub async fn bench(
     prompt_tokens: usize,
     gen_tokens: usize,
     json: bool,
+    backend: BackendArg,
 ) -> Result<()> {
     if prompt_tokens == 0 || gen_tokens == 0 {
         return Err(Error::InvalidRequest(
@@ -27,7 +28,7 @@ pub async fn bench(
         ));
     }
     let load_start = Instant::now();
-    let mut engine = load::engine(model, None).await?;
+    let mut engine = load::engine(model, None, backend).await?;
     let load_s = load_start.elapsed().as_secs_f64();
     let mut prompt = Vec::new();
     let unit = engine.tokenizer().encode(BENCH_TEXT, false)?;
@@ -77,9 +78,11 @@ pub async fn bench(
     let adapter = engine.info().adapter.clone();
     let cost = engine.info().cost;
     let kernels = engine.info().kernels.clone();
+    let backend = engine.info().backend.kind;
     let file_bytes = model_bytes(model);
     let report = json!({
         "model": model.display().to_string(),
+        "backend": backend,
         "adapter": adapter,
         "kernels": kernels,
         "load_s": load_s,
@@ -97,7 +100,7 @@ pub async fn bench(
     if json {
         println!("{report}");
     } else {
-        println!("adapter:  {adapter} · kernels {kernels}");
+        println!("backend:  {backend} · {adapter} · kernels {kernels}");
         println!("load:     {load_s:.2} s");
         println!(
             "prefill:  {prefill:.1} tok/s ({} tokens)",
@@ -114,7 +117,7 @@ pub async fn bench(
             cost.weight_bytes_read as f64 / 1e6
         );
         println!(
-            "GPU weight memory:     {:.1} MB ({:.2}× the model files)",
+            "weight memory ({backend}): {:.1} MB ({:.2}× the model files)",
             cost.weight_bytes_stored as f64 / 1e6,
             cost.weight_bytes_stored as f64 / file_bytes.max(1) as f64
         );

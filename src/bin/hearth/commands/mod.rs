@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use hearth::Result;
 
+use crate::load::BackendArg;
+
 #[derive(Parser)]
 #[command(
     name = "hearth",
@@ -45,6 +47,8 @@ enum Command {
         /// Tokens per window; each window is evaluated from an empty cache.
         #[arg(long, default_value_t = 512)]
         ctx: usize,
+        #[arg(long, value_enum, default_value_t = BackendArg::Gpu)]
+        backend: BackendArg,
     },
     /// Prefill and decode speed, time to first token, adapter.
     Bench {
@@ -55,6 +59,8 @@ enum Command {
         gen_tokens: usize,
         #[arg(long)]
         json: bool,
+        #[arg(long, value_enum, default_value_t = BackendArg::Gpu)]
+        backend: BackendArg,
     },
     /// Write a Hugging Face folder (config.json, fp16 model.safetensors, tokenizer files).
     Convert { model: PathBuf, outdir: PathBuf },
@@ -70,15 +76,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             bos,
         } => info::tokenize(&model, &text, json, bos),
         Command::Run(args) => run::run(args).await,
-        Command::Perplexity { model, file, ctx } => {
-            perplexity::perplexity(&model, &file, ctx).await
-        }
+        Command::Perplexity {
+            model,
+            file,
+            ctx,
+            backend,
+        } => perplexity::perplexity(&model, &file, ctx, backend).await,
         Command::Bench {
             model,
             prompt_tokens,
             gen_tokens,
             json,
-        } => bench::bench(&model, prompt_tokens, gen_tokens, json).await,
+            backend,
+        } => bench::bench(&model, prompt_tokens, gen_tokens, json, backend).await,
         Command::Convert { model, outdir } => convert::convert(&model, &outdir),
     }
 }

@@ -8,11 +8,11 @@ use std::path::Path;
 
 use hearth::{Error, Result};
 
-use crate::load;
+use crate::load::{self, BackendArg};
 
-pub async fn perplexity(model: &Path, file: &Path, ctx: usize) -> Result<()> {
+pub async fn perplexity(model: &Path, file: &Path, ctx: usize, backend: BackendArg) -> Result<()> {
     let text = std::fs::read_to_string(file)?;
-    let mut engine = load::engine(model, Some(ctx)).await?;
+    let mut engine = load::engine(model, Some(ctx), backend).await?;
     let tokens = engine.tokenizer().encode(&text, false)?;
     let n_vocab = engine.info().config.n_vocab;
     if ctx < 2 {

@@ -9,7 +9,7 @@ use hearth::engine::{FinishReason, GenerateRequest, Timings, Usage};
 use hearth::Result;
 use serde::Serialize;
 
-use crate::load;
+use crate::load::{self, BackendArg};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -44,6 +44,8 @@ pub struct RunArgs {
     /// of streaming text.
     #[arg(long)]
     json: bool,
+    #[arg(long, value_enum, default_value_t = BackendArg::Gpu)]
+    backend: BackendArg,
 }
 
 #[derive(Serialize)]
@@ -59,7 +61,7 @@ struct RunReport {
 }
 
 pub async fn run(args: RunArgs) -> Result<()> {
-    let mut engine = load::engine(&args.model, args.ctx).await?;
+    let mut engine = load::engine(&args.model, args.ctx, args.backend).await?;
     let prompt_ids = if args.chat {
         let mut messages = Vec::new();
         if let Some(system) = &args.system {

@@ -1,0 +1,259 @@
+//! The CPU backend: the same forward pass as the GPU model, over weights kept in their
+//! file's encoding in memory (`matrix`), with f32 activations. Natively the rows of each
+//! product are spread over threads (rayon); in wasm it runs on the worker's thread.
+//!
+//! Per layer, with `x` the residual stream [n, dim]:
+//! `xb = rmsnorm(x)`, `q, k, v = xb · W{q,k,v}ᵀ (+ b)`, rope on q and k, k and v into the
+//! cache, `x += attention(q, cache) · Woᵀ`, `xb = rmsnorm(x)`,
+//! `x += (silu(xb · Wgateᵀ) · (xb · Wupᵀ)) · Wdownᵀ`; then `logits = rmsnorm(x) · Wheadᵀ`.
+
+mod matrix;
+
+use std::collections::HashMap;
+
+pub use matrix::CpuMatrix;
+
+use crate::error::{Error, Result};
+use crate::formats::{quant, Tensor, TensorInfo};
+use crate::model::arch::Role;
+use crate::model::forward::{check_request, ForwardOutput, ForwardResult};
+use crate::model::tensors::{check_tensors, shape_matches};
+use crate::model::ModelConfig;
+use crate::reference::{attention, rmsnorm, rope, silu_mul, Heads};
+
+/// Where a tensor goes: `(role, layer)`.
+type Slot = (Role, Option<usize>);
+
+/// Collects a model's tensors into memory as they stream in.
+pub struct CpuModelBuilder {
+    config: ModelConfig,
+    max_context: usize,
+    /// Canonical name → slot and whole shape.
+    expected: HashMap<String, (Slot, Vec<usize>)>,
+    matrices: HashMap<Slot, CpuMatrix>,
+    vectors: HashMap<Slot, Vec<f32>>,
+}
+
+impl CpuModelBuilder {
+    pub fn new(config: &ModelConfig, tensors: &[TensorInfo], max_context: usize) -> Result<Self> {
+        check_tensors(config, tensors)?;
+        if max_context == 0 || max_context > u32::MAX as usize / 2 {
+            return Err(Error::InvalidRequest(format!(
+                "context length {max_context}"
+            )));
+        }
+        let expected = config
+            .arch
+            .table()
+            .tensors_for(config)
+            .into_iter()
+            .map(|t| (t.name, ((t.role, t.layer), t.shape)))
+            .collect();
+        Ok(Self {
+            config: config.clone(),
+            max_context,
+            expected,
+            matrices: HashMap::new(),
+            vectors: HashMap::new(),
+        })
+    }
+
+    /// Takes one tensor (or piece). Names the model does not use are ignored.
+    pub fn add_tensor(&mut self, t: Tensor) -> Result<()> {
+        let Some((slot, shape)) = self.expected.get(&t.name) else {
+            return Ok(());
+        };
+        let mut whole = t.shape.clone();
+        if let (Some(p), Some(rows)) = (t.piece, whole.first_mut()) {
+            *rows = p.total_rows;
+        }
+        if !shape_matches(shape, &whole) {
+            return Err(Error::ShapeMismatch {
+                tensor: t.name.clone(),
+                expected: shape.clone(),
+                found: whole,
+            });
+        }
+        if let [rows, cols] = shape.as_slice() {
+            if !self.matrices.contains_key(slot) {
+                let m = CpuMatrix::new(&t.name, t.dtype, *rows, *cols)?;
+                self.matrices.insert(*slot, m);
+            }
+            if let Some(m) = self.matrices.get_mut(slot) {
+                m.append(&t)?;
+            }
+        } else {
+            self.vectors.insert(*slot, quant::dequantize_f32(&t)?);
+        }
+        Ok(())
+    }
+
+    /// Bytes the weights take.
+    pub fn weight_bytes(&self) -> u64 {
+        let m: usize = self.matrices.values().map(CpuMatrix::bytes).sum();
+        let v: usize = self.vectors.values().map(|v| v.len() * 4).sum();
+        (m + v) as u64
+    }
+
+    /// Checks that every tensor arrived whole.
+    pub fn finish(self) -> Result<CpuModel> {
+        let mut order: Vec<(&String, &(Slot, Vec<usize>))> = self.expected.iter().collect();
+        order.sort_by_key(|(_, ((_, layer), _))| layer.map_or(0, |l| l + 1));
+        for (name, (slot, shape)) in order {
+            let present = match shape.len() {
+                2 => self.matrices.get(slot).is_some_and(CpuMatrix::is_complete),
+                _ => self.vectors.contains_key(slot),
+            };
+            if !present {
+                return Err(Error::MissingTensor(name.clone()));
+            }
+        }
+        let n_layer = self.config.n_layer;
+        Ok(CpuModel {
+            stored_bytes: self.weight_bytes(),
+            config: self.config,
+            max_context: self.max_context,
+            matrices: self.matrices,
+            vectors: self.vectors,
+            k_cache: vec![Vec::new(); n_layer],
+            v_cache: vec![Vec::new(); n_layer],
+        })
+    }
+}
+
+/// A model in memory, ready to run.
+pub struct CpuModel {
+    config: ModelConfig,
+    max_context: usize,
+    matrices: HashMap<Slot, CpuMatrix>,
+    vectors: HashMap<Slot, Vec<f32>>,
+    /// Per layer: [positions so far, kv_dim].
+    k_cache: Vec<Vec<f32>>,
+    v_cache: Vec<Vec<f32>>,
+    stored_bytes: u64,
+}
+
+impl CpuModel {
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn max_context(&self) -> usize {
+        self.max_context
+    }
+
+    /// Bytes the weights take in memory.
+    pub fn weight_bytes(&self) -> u64 {
+        self.stored_bytes
+    }
+
+    fn matrix(&self, role: Role, layer: Option<usize>) -> Result<&CpuMatrix> {
+        self.matrices
+            .get(&(role, layer))
+            .ok_or_else(|| Error::MissingTensor(format!("{role:?} of layer {layer:?}")))
+    }
+
+    fn vector(&self, role: Role, layer: Option<usize>) -> Result<&[f32]> {
+        self.vectors
+            .get(&(role, layer))
+            .map(Vec::as_slice)
+            .ok_or_else(|| Error::MissingTensor(format!("{role:?} of layer {layer:?}")))
+    }
+
+    /// `x · Wᵀ` for the `n` tokens of `x`.
+    fn product(&self, role: Role, layer: Option<usize>, x: &[f32], n: usize) -> Result<Vec<f32>> {
+        let m = self.matrix(role, layer)?;
+        let mut y = vec![0.0f32; n * m.rows];
+        m.matmul(x, n, &mut y)?;
+        Ok(y)
+    }
+
+    /// Runs `tokens` at positions `pos..pos + tokens.len()`, attending to the cache entries
+    /// written by earlier calls at positions `< pos`.
+    pub fn forward(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        out: ForwardOutput,
+    ) -> Result<ForwardResult> {
+        let c = self.config.clone();
+        check_request(tokens, pos, self.max_context, c.n_vocab)?;
+        let (dim, kv_dim, q_dim, n) = (c.n_embd, c.kv_dim(), c.q_dim(), tokens.len());
+        let heads = Heads {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+        };
+        // x [n, dim]: the residual stream
+        let embd = self.matrix(Role::TokEmbd, None)?;
+        let mut x = vec![0.0f32; n * dim];
+        for (row, &t) in x.chunks_exact_mut(dim).zip(tokens) {
+            embd.row(t as usize, row)?;
+        }
+        let norm = |x: &[f32], w: &[f32]| -> Vec<f32> {
+            x.chunks_exact(dim)
+                .flat_map(|r| rmsnorm(r, w, c.norm_eps))
+                .collect()
+        };
+        for l in 0..c.n_layer {
+            let layer = Some(l);
+            let xb = norm(&x, self.vector(Role::AttnNorm, layer)?);
+            let mut q = self.product(Role::AttnQ, layer, &xb, n)?;
+            let mut k = self.product(Role::AttnK, layer, &xb, n)?;
+            let mut v = self.product(Role::AttnV, layer, &xb, n)?;
+            if c.qkv_bias {
+                for (m, role) in [
+                    (&mut q, Role::AttnQBias),
+                    (&mut k, Role::AttnKBias),
+                    (&mut v, Role::AttnVBias),
+                ] {
+                    let bias = self.vector(role, layer)?;
+                    for row in m.chunks_exact_mut(bias.len().max(1)) {
+                        row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+                    }
+                }
+            }
+            for t in 0..n {
+                let p = pos + t;
+                let qt = &mut q[t * q_dim..(t + 1) * q_dim];
+                rope(qt, c.head_dim, p, c.rope_theta, c.rope_style);
+                let kt = &mut k[t * kv_dim..(t + 1) * kv_dim];
+                rope(kt, c.head_dim, p, c.rope_theta, c.rope_style);
+            }
+            // caches [pos + n, kv_dim]
+            self.k_cache[l].truncate(pos * kv_dim);
+            self.k_cache[l].extend_from_slice(&k);
+            self.v_cache[l].truncate(pos * kv_dim);
+            self.v_cache[l].extend_from_slice(&v);
+            let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads);
+            let o = self.product(Role::AttnOutput, layer, &att, n)?;
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+
+            let xb = norm(&x, self.vector(Role::FfnNorm, layer)?);
+            let gate = self.product(Role::FfnGate, layer, &xb, n)?;
+            let up = self.product(Role::FfnUp, layer, &xb, n)?;
+            let act = silu_mul(&gate, &up);
+            let down = self.product(Role::FfnDown, layer, &act, n)?;
+            x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+        }
+        let head = if c.tied_embeddings {
+            Role::TokEmbd
+        } else {
+            Role::LmHead
+        };
+        // Logits of every token, or only of the last.
+        let (from, rows) = match out {
+            ForwardOutput::AllLogits => (0, n),
+            _ => (n - 1, 1),
+        };
+        let xn = norm(&x[from * dim..], self.vector(Role::OutputNorm, None)?);
+        let logits = self.product(head, None, &xn, rows)?;
+        Ok(match out {
+            ForwardOutput::AllLogits => ForwardResult::AllLogits(logits),
+            ForwardOutput::LastLogits => ForwardResult::LastLogits(logits),
+            ForwardOutput::Argmax => {
+                ForwardResult::Argmax(crate::reference::argmax(&logits).map_or(0, |i| i as u32))
+            }
+        })
+    }
+}

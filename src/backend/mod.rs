@@ -1,0 +1,157 @@
+//! Where the forward pass runs: the seam between the engine (loader, sampler, tokenizer,
+//! chat) and a backend. A backend takes the model's tensors as they stream in
+//! ([`ModelBuilder`]) and runs the forward pass ([`Model`]); the GPU backend is
+//! `gpu` + `model::llama`, the CPU backend is [`cpu`].
+
+pub mod cpu;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::formats::{Tensor, TensorInfo};
+use crate::gpu::GpuContext;
+use crate::model::forward::{ForwardOutput, ForwardResult};
+use crate::model::llama::{DecodeCost, GpuModel, GpuModelBuilder};
+use crate::model::ModelConfig;
+use cpu::{CpuModel, CpuModelBuilder};
+
+/// Which backend runs a model.
+pub enum Backend {
+    /// WebGPU / wgpu on this adapter.
+    Gpu(GpuContext),
+    /// The CPU, with quantized weights in memory.
+    Cpu,
+}
+
+impl From<GpuContext> for Backend {
+    fn from(ctx: GpuContext) -> Self {
+        Backend::Gpu(ctx)
+    }
+}
+
+/// What runs a model, for `ModelInfo` and `engine.backend`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackendInfo {
+    /// `"webgpu"` or `"cpu"`.
+    pub kind: &'static str,
+    /// The adapter, or the CPU's threads.
+    pub device: String,
+    /// The kernel shape (GPU: `lanes` or `split-k`; CPU: how products are computed).
+    pub kernels: String,
+}
+
+impl Backend {
+    pub fn info(&self) -> BackendInfo {
+        match self {
+            Backend::Gpu(ctx) => BackendInfo {
+                kind: "webgpu",
+                device: ctx.describe(),
+                kernels: ctx.kernel_shape().name().to_string(),
+            },
+            Backend::Cpu => BackendInfo {
+                kind: "cpu",
+                device: format!("{} thread(s)", cpu_threads()),
+                kernels: "f32 activations".into(),
+            },
+        }
+    }
+}
+
+/// Threads the CPU backend spreads products over.
+fn cpu_threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::current_num_threads();
+    #[cfg(target_arch = "wasm32")]
+    return 1;
+}
+
+/// A model being built by a backend as its tensors arrive (one per load: its size is
+/// irrelevant).
+#[allow(clippy::large_enum_variant)]
+pub enum ModelBuilder {
+    Gpu(GpuModelBuilder),
+    Cpu(CpuModelBuilder),
+}
+
+impl ModelBuilder {
+    /// Checks the header's tensors and, on the GPU, allocates the weight buffers.
+    pub fn new(
+        backend: &Backend,
+        config: &ModelConfig,
+        tensors: &[TensorInfo],
+        max_context: usize,
+    ) -> Result<Self> {
+        Ok(match backend {
+            Backend::Gpu(ctx) => {
+                ModelBuilder::Gpu(GpuModelBuilder::new(ctx, config, tensors, max_context)?)
+            }
+            Backend::Cpu => ModelBuilder::Cpu(CpuModelBuilder::new(config, tensors, max_context)?),
+        })
+    }
+
+    /// Takes one tensor (or a piece of one); names the model does not use are ignored.
+    pub fn add_tensor(&mut self, t: Tensor) -> Result<()> {
+        match self {
+            ModelBuilder::Gpu(b) => b.add_tensor(t),
+            ModelBuilder::Cpu(b) => b.add_tensor(t),
+        }
+    }
+
+    /// Checks that every tensor arrived and makes the model ready to run.
+    pub async fn finish(self) -> Result<Model> {
+        Ok(match self {
+            ModelBuilder::Gpu(b) => Model::Gpu(b.finish().await?),
+            ModelBuilder::Cpu(b) => Model::Cpu(b.finish()?),
+        })
+    }
+}
+
+/// A model ready to run on its backend (one per engine).
+#[allow(clippy::large_enum_variant)]
+pub enum Model {
+    Gpu(GpuModel),
+    Cpu(CpuModel),
+}
+
+impl Model {
+    /// Runs `tokens` at positions `pos..`, attending to the cache of earlier positions.
+    pub async fn forward(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        out: ForwardOutput,
+    ) -> Result<ForwardResult> {
+        match self {
+            Model::Gpu(m) => m.forward(tokens, pos, out).await,
+            Model::Cpu(m) => m.forward(tokens, pos, out),
+        }
+    }
+
+    pub fn max_context(&self) -> usize {
+        match self {
+            Model::Gpu(m) => m.max_context(),
+            Model::Cpu(m) => m.max_context(),
+        }
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        match self {
+            Model::Gpu(m) => m.config(),
+            Model::Cpu(m) => m.config(),
+        }
+    }
+
+    /// What one decode step costs (the CPU backend dispatches nothing and reads every
+    /// weight).
+    pub fn decode_cost(&self) -> DecodeCost {
+        match self {
+            Model::Gpu(m) => m.decode_cost(),
+            Model::Cpu(m) => DecodeCost {
+                dispatches: 0,
+                weight_bytes_read: m.weight_bytes(),
+                weight_bytes_stored: m.weight_bytes(),
+                pipelines: 0,
+            },
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! What every backend's forward pass takes and gives back.
+
+use crate::error::{Error, Result};
+
+/// What `forward` reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardOutput {
+    /// The logits of the last token.
+    LastLogits,
+    /// The logits of every token (for perplexity).
+    AllLogits,
+    /// Only the argmax of the last token's logits (4 bytes read back from a GPU).
+    Argmax,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ForwardResult {
+    /// `[n_vocab]`.
+    LastLogits(Vec<f32>),
+    /// `[n_tokens * n_vocab]`, row-major.
+    AllLogits(Vec<f32>),
+    /// The id of the largest logit of the last token (ties: lowest id).
+    Argmax(u32),
+}
+
+/// Checks a forward request: some tokens, all in the vocabulary, within the context.
+pub fn check_request(tokens: &[u32], pos: usize, max_context: usize, n_vocab: usize) -> Result<()> {
+    if tokens.is_empty() {
+        return Err(Error::InvalidRequest("no tokens to run".into()));
+    }
+    let needed = pos.saturating_add(tokens.len());
+    if needed > max_context {
+        return Err(Error::ContextOverflow {
+            needed,
+            limit: max_context,
+        });
+    }
+    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+        return Err(Error::InvalidRequest(format!(
+            "token id {bad} is outside the vocabulary of {n_vocab}"
+        )));
+    }
+    Ok(())
+}

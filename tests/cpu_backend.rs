@@ -1,0 +1,153 @@
+//! The CPU backend against the CPU reference on small random models (every weight format
+//! the GPU holds), and against llama.cpp's fixtures on the real models.
+
+mod common;
+mod model_support;
+
+use std::collections::HashMap;
+
+use common::{max_abs_diff, random_tensor, random_vec, WEIGHT_DTYPES};
+use hearth::backend::cpu::CpuModelBuilder;
+use hearth::backend::Backend;
+use hearth::formats::{quant, DType, Tensor, TensorInfo};
+use hearth::model::forward::{ForwardOutput, ForwardResult};
+use hearth::model::{Arch, ModelConfig, RopeStyle};
+use hearth::reference::ReferenceModel;
+use model_support::{
+    check_chat_greedy, check_raw_greedy, load_engine_on, RealModel, QWEN_05B, SMOLLM2,
+};
+
+/// The same f32 arithmetic as the reference, in another order (threads, blocks).
+const TOL: f32 = 1e-3;
+
+fn config(n_embd: usize, qkv_bias: bool) -> ModelConfig {
+    ModelConfig {
+        arch: if qkv_bias { Arch::Qwen2 } else { Arch::Llama },
+        name: None,
+        n_vocab: 77,
+        n_embd,
+        n_layer: 2,
+        n_head: 4,
+        n_head_kv: 2,
+        head_dim: n_embd / 4,
+        n_ff: 2 * n_embd,
+        n_ctx_train: 64,
+        rope_theta: 10000.0,
+        rope_style: if qkv_bias {
+            RopeStyle::RotateHalf
+        } else {
+            RopeStyle::Pairwise
+        },
+        norm_eps: 1e-5,
+        tied_embeddings: !qkv_bias,
+        qkv_bias,
+    }
+}
+
+/// Every tensor of `c`, matrices in `dtype`.
+fn tensors(c: &ModelConfig, dtype: DType) -> Vec<Tensor> {
+    let mut seed = 500;
+    c.arch
+        .table()
+        .tensors_for(c)
+        .into_iter()
+        .map(|spec| {
+            seed += 1;
+            match spec.shape.as_slice() {
+                [rows, cols] => {
+                    let mut t = random_tensor(dtype, *rows, *cols, seed);
+                    t.name = spec.name;
+                    t
+                }
+                shape => {
+                    let v = random_vec(shape.iter().product(), seed);
+                    Tensor {
+                        name: spec.name,
+                        dtype: DType::F32,
+                        shape: shape.to_vec(),
+                        data: v
+                            .iter()
+                            .flat_map(|x| (1.0 + 0.2 * x).to_le_bytes())
+                            .collect(),
+                        piece: None,
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+fn infos(tensors: &[Tensor]) -> Vec<TensorInfo> {
+    tensors
+        .iter()
+        .map(|t| TensorInfo {
+            name: t.name.clone(),
+            dtype: t.dtype,
+            shape: t.shape.clone(),
+            offset: 0,
+            size: t.data.len(),
+        })
+        .collect()
+}
+
+#[test]
+fn cpu_model_matches_reference_in_every_format() {
+    for dtype in WEIGHT_DTYPES {
+        let n_embd = match dtype {
+            DType::Q4_K | DType::Q5_K | DType::Q6_K => 256,
+            _ => 64,
+        };
+        for bias in [false, true] {
+            let c = config(n_embd, bias);
+            let ts = tensors(&c, dtype);
+            let weights: HashMap<String, Vec<f32>> = ts
+                .iter()
+                .map(|t| (t.name.clone(), quant::dequantize_f32(t).expect("values")))
+                .collect();
+            let mut cpu_ref = ReferenceModel::new(c.clone(), weights).expect("reference");
+            let mut b = CpuModelBuilder::new(&c, &infos(&ts), 32).expect("builder");
+            for t in ts {
+                b.add_tensor(t).expect("tensor");
+            }
+            let mut model = b.finish().expect("model");
+            let tokens: Vec<u32> = (0..9).map(|i| (i * 5 + 2) % c.n_vocab as u32).collect();
+            let want = cpu_ref.forward(&tokens, 0).expect("reference forward");
+            let all = match model.forward(&tokens[..8], 0, ForwardOutput::AllLogits) {
+                Ok(ForwardResult::AllLogits(l)) => l,
+                other => panic!("unexpected {other:?}"),
+            };
+            for (t, row) in all.chunks_exact(c.n_vocab).enumerate() {
+                let diff = max_abs_diff(row, &want[t]);
+                assert!(
+                    diff <= TOL,
+                    "{dtype:?} bias={bias} token {t}: max diff {diff}"
+                );
+            }
+            let last = match model.forward(&tokens[8..], 8, ForwardOutput::LastLogits) {
+                Ok(ForwardResult::LastLogits(l)) => l,
+                other => panic!("unexpected {other:?}"),
+            };
+            let diff = max_abs_diff(&last, &want[8]);
+            assert!(diff <= TOL, "{dtype:?} bias={bias} decode: max diff {diff}");
+        }
+    }
+}
+
+/// SmolLM2 and Qwen2.5-Coder-0.5B on the CPU backend: llama.cpp's greedy continuations
+/// (chat and raw prompts) under the fixture's near-tie rule.
+fn real_model_greedy(model: &RealModel) {
+    let mut engine = load_engine_on(&model.path(), Some(1024), Backend::Cpu);
+    assert_eq!(engine.info().backend.kind, "cpu");
+    check_chat_greedy(model, &mut engine);
+    check_raw_greedy(model, &mut engine);
+}
+
+#[test]
+fn smollm2_on_cpu_matches_llama_cpp_greedy() {
+    real_model_greedy(&SMOLLM2);
+}
+
+#[test]
+fn qwen_on_cpu_matches_llama_cpp_greedy() {
+    real_model_greedy(&QWEN_05B);
+}
