@@ -104,6 +104,9 @@ fn perplexity_on_gpl3_is_within_0_05_percent_of_llama_cpp() {
         file,
         "--ctx",
         "512",
+        // The GPU kernels; the CPU backend's greedy checks are tests/cpu_backend.rs.
+        "--backend",
+        "gpu",
     ]);
     assert!(ok, "{err}");
     let last = out.lines().last().unwrap_or_default();

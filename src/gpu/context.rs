@@ -36,6 +36,22 @@ pub enum KernelShape {
     SplitK,
 }
 
+/// Whether an adapter is a CPU implementation of the API (SwiftShader, llvmpipe/lavapipe,
+/// WARP) rather than a GPU.
+fn software_adapter(info: &wgpu::AdapterInfo) -> bool {
+    let name = info.name.to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || [
+            "swiftshader",
+            "llvmpipe",
+            "lavapipe",
+            "warp",
+            "basic render",
+        ]
+        .iter()
+        .any(|n| name.contains(n))
+}
+
 impl KernelShape {
     /// `HEARTH_KERNELS=cpu|gpu` (native only), or the adapter's kind.
     fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
@@ -45,18 +61,7 @@ impl KernelShape {
             Some("gpu") => return Self::SplitK,
             _ => {}
         }
-        let name = info.name.to_lowercase();
-        let software = info.device_type == wgpu::DeviceType::Cpu
-            || [
-                "swiftshader",
-                "llvmpipe",
-                "lavapipe",
-                "warp",
-                "basic render",
-            ]
-            .iter()
-            .any(|n| name.contains(n));
-        if software {
+        if software_adapter(info) {
             Self::Lanes
         } else {
             Self::SplitK
@@ -219,6 +224,12 @@ impl GpuContext {
             lanes: lane_count(lanes),
             ..self.clone()
         }
+    }
+
+    /// The adapter is a CPU implementation of the API (SwiftShader, llvmpipe, WARP): the
+    /// CPU backend runs models faster than it does.
+    pub fn is_software(&self) -> bool {
+        software_adapter(&self.inner.info)
     }
 
     /// One line naming the adapter, for benchmarks and the engine's info: name, backend,

@@ -13,6 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Which backend runs the model (`--backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
+    /// The GPU when there is a hardware adapter; the CPU when there is none or only a
+    /// software one (lavapipe, SwiftShader), which is slower than the CPU backend.
+    Auto,
     /// wgpu on the system's adapter.
     Gpu,
     /// The CPU, with quantized weights in memory.
@@ -28,6 +31,10 @@ pub async fn engine(
     let backend = match backend {
         BackendArg::Gpu => Backend::Gpu(GpuContext::new().await?),
         BackendArg::Cpu => Backend::Cpu,
+        BackendArg::Auto => match GpuContext::new().await {
+            Ok(gpu) if !gpu.is_software() => Backend::Gpu(gpu),
+            _ => Backend::Cpu,
+        },
     };
     let bar = progress_bar("loading");
     let options = LoadOptions { context_length };

@@ -47,7 +47,7 @@ enum Command {
         /// Tokens per window; each window is evaluated from an empty cache.
         #[arg(long, default_value_t = 512)]
         ctx: usize,
-        #[arg(long, value_enum, default_value_t = BackendArg::Gpu)]
+        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
         backend: BackendArg,
     },
     /// Prefill and decode speed, time to first token, adapter.
@@ -59,7 +59,7 @@ enum Command {
         gen_tokens: usize,
         #[arg(long)]
         json: bool,
-        #[arg(long, value_enum, default_value_t = BackendArg::Gpu)]
+        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
         backend: BackendArg,
     },
     /// Write a Hugging Face folder (config.json, fp16 model.safetensors, tokenizer files).
