@@ -38,23 +38,41 @@ const ADVICE = {
     "There is not enough storage space for this model. Free some space (delete cached models, or browsing data of other sites) or pick a smaller model.",
   checksum: "The model file failed its integrity check (sha256), so it was not used.",
   aborted: "The operation was cancelled.",
+  // A remote server (Engine.connect, or Engine.load's fallback):
+  http: "The server answered with an error.",
+  protocol:
+    "The server's answer could not be understood: it is not an OpenAI-compatible reply, or it was cut off.",
+  not_found:
+    "The server does not serve this model (or this API path). Check the model name and the server's base URL.",
+  unauthorized: "The server refused the request. Check the API key.",
+  rate_limited: "The server is busy or limits the rate of requests. Try again later.",
   unloaded: "The engine was unloaded. Load a model again.",
   worker: "The engine's worker stopped unexpectedly. Reload the model.",
   internal: "An internal error occurred in the engine.",
 };
+
+/** Advice for a code where a remote server, not a model download, was involved. */
+export const SERVER_ADVICE = Object.freeze({
+  network: "The server could not be reached. Check its address, that it is running, and the network connection.",
+});
 
 /** An error raised by the hearth engine or its JS API. */
 export class HearthError extends Error {
   /**
    * @param {string} code    stable machine-readable code (see ADVICE)
    * @param {string} detail  technical description of what went wrong
+   * @param {{ advice?: string, status?: number, retryAfter?: number | null, cause?: unknown }} [extra]
+   *   advice: replaces the code's default advice; status: the HTTP status of a server's
+   *   answer; retryAfter: seconds to wait before trying again (429/503), null if unknown
    */
-  constructor(code, detail) {
-    const advice = ADVICE[code] ?? ADVICE.internal;
-    super(detail && detail !== advice ? `${advice} (${detail})` : advice);
+  constructor(code, detail, extra = {}) {
+    const advice = extra.advice ?? ADVICE[code] ?? ADVICE.internal;
+    super(detail && detail !== advice ? `${advice} (${detail})` : advice, extra.cause ? { cause: extra.cause } : undefined);
     this.name = "HearthError";
     this.code = ADVICE[code] ? code : "internal";
     this.detail = detail ?? "";
+    if (extra.status !== undefined) this.status = extra.status;
+    if (extra.retryAfter !== undefined) this.retryAfter = extra.retryAfter;
   }
 
   /** The plain object that crosses the worker boundary. */

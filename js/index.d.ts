@@ -29,7 +29,19 @@ export type HearthErrorCode =
   | "aborted"
   | "unloaded"
   | "worker"
-  | "internal";
+  | "internal"
+  // From a remote server (Engine.connect, or Engine.load's fallback); "network",
+  // "invalid_request" (HTTP 400/422) and "unloaded" are used there too.
+  /** Any HTTP error status without a code of its own (see `status`), or a redirect. */
+  | "http"
+  /** Bad JSON, a reply without choices, or a stream cut before its end. */
+  | "protocol"
+  /** HTTP 404, or a model the server does not list. */
+  | "not_found"
+  /** HTTP 401 or 403. */
+  | "unauthorized"
+  /** HTTP 429 (see `retryAfter`). */
+  | "rate_limited";
 
 /** An error from the engine or the API. `message` says what the user can do. */
 export class HearthError extends Error {
@@ -37,8 +49,27 @@ export class HearthError extends Error {
   readonly code: HearthErrorCode;
   /** The technical description from the engine. */
   readonly detail: string;
-  constructor(code: HearthErrorCode, detail?: string);
+  /** The HTTP status of a server's answer, on errors of a remote server. */
+  readonly status?: number;
+  /**
+   * Seconds to wait before trying again, from the Retry-After header of a 429 or 503
+   * answer; null when the server sent none (a server on another origin must list it in
+   * Access-Control-Expose-Headers for the page to see it).
+   */
+  readonly retryAfter?: number | null;
+  constructor(
+    code: HearthErrorCode,
+    detail?: string,
+    extra?: { advice?: string; status?: number; retryAfter?: number | null; cause?: unknown },
+  );
 }
+
+/**
+ * The codes of a failed local load after which `Engine.load` turns to its `fallback`:
+ * "no_webgpu", "no_adapter", "does_not_fit", "gpu", "unsupported_architecture",
+ * "unsupported_tensor_type".
+ */
+export const FALLBACK_CODES: readonly HearthErrorCode[];
 
 /** Whether this browser can run the engine (WebGPU present, an adapter available). */
 export function checkSupport(): Promise<{ supported: boolean; reason?: string }>;
@@ -114,7 +145,56 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Where worker.js is, when a bundler moved it. */
   workerUrl?: string | URL;
+  /**
+   * An OpenAI-compatible server to answer instead when this device cannot run the model:
+   * no WebGPU or no adapter, a model larger than 3/4 of `navigator.deviceMemory` (decided
+   * before downloading when the source's size is known), or a load failing with one of
+   * `FALLBACK_CODES`. `Engine.load` then resolves to a `RemoteEngine`
+   * (`engine.backend.kind === "remote"`, with the local failure in `backend.reason`).
+   */
+  fallback?: RemoteOptions;
 }
+
+/** An OpenAI-compatible server: `Engine.connect(options)` or `LoadOptions.fallback`. */
+export interface RemoteOptions {
+  /**
+   * The API root, as OpenAI's clients take it: requests go to `${baseURL}/chat/completions`,
+   * `${baseURL}/completions` and `${baseURL}/models`, e.g. "http://localhost:8080/v1".
+   * Nothing is ever sent to another origin (redirects are refused).
+   */
+  baseURL: string;
+  /** The model to ask for (sent as `model` in every request). */
+  model: string;
+  /** Sent as `Authorization: Bearer <apiKey>`; kept in memory only, never stored. */
+  apiKey?: string;
+  /** Extra headers for every request. */
+  headers?: HeadersInit;
+}
+
+/** Options of a single request, as in OpenAI's client: `create(request, { signal })`. */
+export interface RequestOptions {
+  /** Same as the request's own `signal`. */
+  signal?: AbortSignal;
+}
+
+/** The local engine, on the GPU ("webgpu") or on its CPU backend ("cpu"). */
+export interface LocalBackend {
+  kind: "webgpu" | "cpu";
+  /** A description of the GPU adapter (of the CPU's threads for "cpu"). */
+  adapter: string | null;
+}
+
+/** A remote OpenAI-compatible server. */
+export interface RemoteBackend {
+  kind: "remote";
+  /** The API root, without a trailing slash. */
+  baseURL: string;
+  model: string;
+  /** Set when `Engine.load` fell back to the server: why the device could not run the model. */
+  reason?: HearthError;
+}
+
+export type Backend = LocalBackend | RemoteBackend;
 
 /** What the engine reports about the loaded model. */
 export interface ModelInfo {
@@ -193,6 +273,15 @@ export interface Timings {
   decode_tokens_per_s?: number;
 }
 
+/**
+ * On the final chunk of a remote stream whose server reported no usage (llama-cpp-python
+ * does not), or that was aborted: `usage.completion_tokens` then counts the chunks that
+ * carried text (one per token on such servers) and `usage.prompt_tokens` is 0.
+ */
+export interface RemoteExtension {
+  usage: "counted";
+}
+
 /** Non-standard extension on final chunks and completions. */
 export interface HearthExtension {
   /** The generated token ids, in order. */
@@ -226,7 +315,7 @@ export interface ChatCompletionChunk {
   /** On the final chunk only. */
   usage?: Usage;
   /** On the final chunk only. */
-  hearth?: HearthExtension;
+  hearth?: HearthExtension | RemoteExtension;
 }
 
 export interface Completion {
@@ -236,7 +325,7 @@ export interface Completion {
   model: string;
   choices: [{ index: 0; text: string; finish_reason: FinishReason | null; logprobs: null }];
   usage?: Usage;
-  hearth?: HearthExtension;
+  hearth?: HearthExtension | RemoteExtension;
 }
 
 /** The stream of a `stream: true` request. Breaking out of the loop aborts the generation. */
@@ -255,29 +344,62 @@ export class Engine {
   };
 
   /** Starts the worker and streams the model to the GPU. */
-  static load(source: ModelSource, options?: LoadOptions): Promise<Engine>;
+  static load(source: ModelSource, options?: LoadOptions & { fallback?: undefined }): Promise<Engine>;
+  /** The same, answered by the `fallback` server when this device cannot run the model. */
+  static load(source: ModelSource, options: LoadOptions): Promise<Engine | RemoteEngine>;
+  /**
+   * The same API against an OpenAI-compatible server. Resolves once the server answered
+   * and, when it lists its models (GET /models), lists `model` (else "not_found").
+   */
+  static connect(options: RemoteOptions, init?: RequestOptions): Promise<RemoteEngine>;
   private constructor(worker: Worker);
 
   readonly info: ModelInfo | null;
   /** A description of the GPU adapter. */
   readonly adapter: string | null;
   readonly loadStats: LoadStats | null;
+  readonly backend: LocalBackend;
 
-  readonly chat: {
-    readonly completions: {
-      create(request: ChatCompletionRequest & { stream: true }): Promise<CompletionStream<ChatCompletionChunk>>;
-      create(request: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
-      create(request: ChatCompletionRequest): Promise<ChatCompletion | CompletionStream<ChatCompletionChunk>>;
-    };
-  };
-
+  readonly chat: ChatCompletions;
   /** Text completion of a raw prompt (no chat template). */
-  readonly completions: {
-    create(request: CompletionRequest & { stream: true }): Promise<CompletionStream<Completion>>;
-    create(request: CompletionRequest & { stream?: false }): Promise<Completion>;
-    create(request: CompletionRequest): Promise<Completion | CompletionStream<Completion>>;
-  };
+  readonly completions: TextCompletions;
 
   /** Frees the GPU memory and stops the worker; later requests fail with code "unloaded". */
+  unload(): Promise<void>;
+}
+
+export interface ChatCompletions {
+  readonly completions: {
+    create(
+      request: ChatCompletionRequest & { stream: true },
+      options?: RequestOptions,
+    ): Promise<CompletionStream<ChatCompletionChunk>>;
+    create(request: ChatCompletionRequest & { stream?: false }, options?: RequestOptions): Promise<ChatCompletion>;
+    create(
+      request: ChatCompletionRequest,
+      options?: RequestOptions,
+    ): Promise<ChatCompletion | CompletionStream<ChatCompletionChunk>>;
+  };
+}
+
+export interface TextCompletions {
+  create(request: CompletionRequest & { stream: true }, options?: RequestOptions): Promise<CompletionStream<Completion>>;
+  create(request: CompletionRequest & { stream?: false }, options?: RequestOptions): Promise<Completion>;
+  create(request: CompletionRequest, options?: RequestOptions): Promise<Completion | CompletionStream<Completion>>;
+}
+
+/**
+ * An OpenAI-compatible server behind the API of a local `Engine` (from `Engine.connect`, or
+ * `Engine.load` with a `fallback`). Requests are validated as locally and sent as written,
+ * for `backend.model`; replies are the server's own objects, except that a stream's last
+ * chunk carries `finish_reason` and `usage` (see `RemoteExtension`) and that aborting ends
+ * a reply with finish_reason "abort", as locally. Fields the server does not produce (such
+ * as `hearth.token_ids`) are absent.
+ */
+export interface RemoteEngine {
+  readonly backend: RemoteBackend;
+  readonly chat: ChatCompletions;
+  readonly completions: TextCompletions;
+  /** Ends the requests in flight (code "unloaded"); later requests fail the same way. */
   unload(): Promise<void>;
 }

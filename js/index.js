@@ -6,17 +6,18 @@
 //
 // The worker (worker.js) owns the wasm engine and the GPU; this module only validates
 // requests, talks the protocol of protocol.js and shapes the replies as OpenAI does.
+// `Engine.connect` (and `Engine.load`'s `fallback`) give the same API over an
+// OpenAI-compatible server instead: remote.js, imported only then.
 
 import { ChunkStream } from "./stream.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 import { HearthError, abortError } from "./errors.js";
+import { invalid, toEngineRequest } from "./request.js";
 
 import { deleteCached, listCached } from "./cache.js";
 import { checkRoomFor } from "./download.js";
 
 export { HearthError } from "./errors.js";
-
-const ROLES = new Set(["system", "user", "assistant"]);
 
 /**
  * Whether this browser can run the engine: WebGPU present and an adapter available.
@@ -89,75 +90,46 @@ function cacheFields(source) {
   return fields;
 }
 
-function invalid(detail) {
-  return new HearthError("invalid_request", detail);
-}
-
-function checkNumber(request, key, min, max) {
-  const value = request[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw invalid(`${key} must be a number between ${min} and ${max}, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function checkInteger(request, key, min, max) {
-  const value = checkNumber(request, key, min, max);
-  if (value !== undefined && !Number.isInteger(value)) throw invalid(`${key} must be an integer, got ${value}`);
-  return value;
-}
+/**
+ * The codes of a failed load that mean "this device cannot run this model", after which
+ * `Engine.load` turns to its `fallback` server: no WebGPU or adapter, the model or its
+ * context does not fit the device's memory or limits, the GPU rejected the work, or the
+ * model's architecture or tensor types are ones the local engine does not run.
+ */
+export const FALLBACK_CODES = Object.freeze([
+  "no_webgpu",
+  "no_adapter",
+  "does_not_fit",
+  "gpu",
+  "unsupported_architecture",
+  "unsupported_tensor_type",
+]);
 
 /**
- * Validates an OpenAI-style request and returns the object the Rust engine deserializes
- * (`GenerateRequest`): snake_case fields, absent options left out.
+ * Why this device cannot run a model, known before any download: no WebGPU, no adapter
+ * (the worker loads on WebGPU only), or a model whose size (when known) exceeds 3/4 of
+ * the device's memory (`navigator.deviceMemory`, in GiB; the weights take about the
+ * file's size).
+ * @returns {Promise<HearthError | null>}
  */
-function toEngineRequest(request, kind) {
-  if (!request || typeof request !== "object") throw invalid("the request must be an object");
-  const out = {};
-  if (kind === "chat") {
-    const { messages } = request;
-    if (!Array.isArray(messages) || messages.length === 0) throw invalid("messages must be a non-empty array");
-    out.messages = messages.map((message, index) => {
-      if (!message || !ROLES.has(message.role)) {
-        throw invalid(`messages[${index}].role must be "system", "user" or "assistant"`);
-      }
-      if (typeof message.content !== "string") throw invalid(`messages[${index}].content must be a string`);
-      return { role: message.role, content: message.content };
-    });
-  } else {
-    if (typeof request.prompt !== "string") throw invalid("prompt must be a string");
-    out.prompt = request.prompt;
+async function localObstacle(resolved) {
+  if (typeof navigator === "undefined" || !navigator.gpu) {
+    return new HearthError("no_webgpu", "navigator.gpu is undefined");
   }
-  if (request.n !== undefined && request.n !== 1) throw invalid("only n = 1 is supported");
-  const temperature = checkNumber(request, "temperature", 0, 2);
-  const top_p = checkNumber(request, "top_p", 0, 1);
-  const top_k = checkInteger(request, "top_k", 0, 2 ** 31 - 1);
-  const min_p = checkNumber(request, "min_p", 0, 1);
-  const repetition_penalty = checkNumber(request, "repetition_penalty", 0.01, 100);
-  const max_tokens = checkInteger(request, "max_tokens", 1, 2 ** 31 - 1);
-  const seed = checkInteger(request, "seed", 0, Number.MAX_SAFE_INTEGER);
-  Object.assign(
-    out,
-    Object.fromEntries(
-      Object.entries({ temperature, top_p, top_k, min_p, repetition_penalty, max_tokens, seed }).filter(
-        ([, value]) => value !== undefined,
-      ),
-    ),
-  );
-  const stop = request.stop ?? [];
-  const stops = typeof stop === "string" ? [stop] : stop;
-  if (!Array.isArray(stops) || !stops.every((s) => typeof s === "string" && s.length > 0)) {
-    throw invalid("stop must be a non-empty string or an array of them");
+  try {
+    if (!(await navigator.gpu.requestAdapter())) return new HearthError("no_adapter", "requestAdapter() returned null");
+  } catch (error) {
+    return new HearthError("no_adapter", String(error?.message ?? error));
   }
-  out.stop = stops;
-  // Non-standard: keep generating past end-of-sequence tokens (for benchmarks).
-  if (request.ignore_eos !== undefined) {
-    if (typeof request.ignore_eos !== "boolean") throw invalid("ignore_eos must be a boolean");
-    out.ignore_eos = request.ignore_eos;
+  const size = resolved.file?.size ?? resolved.size;
+  const memory = Number(navigator.deviceMemory) * 2 ** 30;
+  if (size > 0 && memory > 0 && size > memory * 0.75) {
+    return new HearthError(
+      "does_not_fit",
+      `the model takes ${size} bytes and this device has about ${navigator.deviceMemory} GiB of memory`,
+    );
   }
-  if (request.stream !== undefined && typeof request.stream !== "boolean") throw invalid("stream must be a boolean");
-  return out;
+  return null;
 }
 
 /** Derived speed figures for the non-standard `hearth` field of a completion. */
@@ -191,10 +163,49 @@ export class Engine {
 
   /**
    * Starts a worker, streams the model into the GPU and resolves once it can generate.
+   * With `fallback` (an OpenAI-compatible server), resolves to a `RemoteEngine` for that
+   * server when this device cannot run the model: no WebGPU or no adapter, a model larger
+   * than the device's memory (decided before downloading when the size is known), or a
+   * load that fails with one of FALLBACK_CODES. `engine.backend.kind` tells which it is.
    * @param {string | URL | Blob | { url: string } | { file: Blob } | { hf: string, file?: string, revision?: string }} source
-   * @param {{ onProgress?: (p: object) => void, contextLength?: number, signal?: AbortSignal, workerUrl?: string | URL }} [options]
+   * @param {{ onProgress?: (p: object) => void, contextLength?: number, signal?: AbortSignal, workerUrl?: string | URL, fallback?: { baseURL: string, model: string, apiKey?: string, headers?: object } }} [options]
    */
   static async load(source, options = {}) {
+    const { fallback, ...local } = options;
+    if (fallback === undefined || fallback === null) return Engine.#loadLocal(source, local);
+    if (local.signal?.aborted) throw abortError(local.signal);
+    const remote = await import("./remote.js");
+    // Checked now, so that a mistyped fallback fails at once rather than after a download.
+    remote.remoteConfig(fallback);
+    const viaServer = (reason) =>
+      remote.connect(fallback, { signal: local.signal, reason }).catch((error) => {
+        // The server failed too: the error says why, its cause why the device was not used.
+        if (error instanceof HearthError && error.cause === undefined) error.cause = reason;
+        throw error;
+      });
+    const obstacle = await localObstacle(resolveSource(source));
+    if (obstacle) return viaServer(obstacle);
+    try {
+      return await Engine.#loadLocal(source, local);
+    } catch (error) {
+      if (error instanceof HearthError && FALLBACK_CODES.includes(error.code)) return viaServer(error);
+      throw error;
+    }
+  }
+
+  /**
+   * The same chat.completions API against an OpenAI-compatible server (llama.cpp's server,
+   * vLLM, Ollama, OpenAI): resolves to a `RemoteEngine` once the server answered and, when
+   * it lists its models, lists `model`. The API key is kept in memory only.
+   * @param {{ baseURL: string, model: string, apiKey?: string, headers?: object }} options
+   * @param {{ signal?: AbortSignal }} [init]
+   */
+  static async connect(options, { signal } = {}) {
+    const { connect } = await import("./remote.js");
+    return connect(options, { signal });
+  }
+
+  static async #loadLocal(source, options) {
     const { onProgress, contextLength, signal, workerUrl } = options;
     if (signal?.aborted) throw abortError(signal);
     const resolved = resolveSource(source);
@@ -269,6 +280,19 @@ export class Engine {
     return this.#loaded?.adapter ?? this.#loaded?.info?.adapter ?? null;
   }
 
+  /**
+   * Which backend answers: `{ kind, adapter }`, kind as the engine reports it ("webgpu", or
+   * "cpu" for its CPU backend, whose `adapter` then describes the threads). A
+   * `RemoteEngine` says "remote".
+   */
+  get backend() {
+    const reported = this.info?.backend;
+    return Object.freeze({
+      kind: typeof reported?.kind === "string" ? reported.kind : "webgpu",
+      adapter: reported?.device ?? this.adapter,
+    });
+  }
+
   /** Load figures: `{ loadMs, memory: { before, after } }` (wasm memory in bytes). */
   get loadStats() {
     if (!this.#loaded) return null;
@@ -277,11 +301,11 @@ export class Engine {
 
   /** OpenAI-style chat completions. */
   chat = Object.freeze({
-    completions: Object.freeze({ create: (request) => this.#create("chat", request) }),
+    completions: Object.freeze({ create: (request, options) => this.#create("chat", request, options) }),
   });
 
   /** OpenAI-style (legacy) text completions of a raw prompt, no chat template. */
-  completions = Object.freeze({ create: (request) => this.#create("text", request) });
+  completions = Object.freeze({ create: (request, options) => this.#create("text", request, options) });
 
   /** Frees the model's GPU memory and stops the worker. Pending requests fail with code "unloaded". */
   async unload() {
@@ -335,9 +359,10 @@ export class Engine {
     });
   }
 
-  async #create(kind, request) {
+  async #create(kind, request, options) {
     const engineRequest = toEngineRequest(request, kind);
-    const { signal } = request;
+    // `create(request, { signal })` as in OpenAI's client, or `signal` in the request.
+    const signal = options?.signal ?? request.signal;
     if (signal?.aborted) throw abortError(signal);
     if (this.#closed) throw this.#closed;
     const id = this.#nextId;

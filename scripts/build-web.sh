@@ -3,7 +3,10 @@
 #   js/pkg/   wasm-bindgen output (hearth.js + hearth_bg.wasm, optimized by wasm-opt -O3):
 #             the wasm half of the npm package in js/
 #   dist/     the chat and bench pages, ready for any static server: www/ + js/ (as dist/js/)
-#             + vendored marked and DOMPurify (dist/vendor/) + a link to models/
+#             + vendored marked and DOMPurify (dist/vendor/) + the package's dependency
+#             eventsource-parser (dist/vendor/, imported by dist/js/remote.js through a
+#             relative path, since a page without a bundler cannot resolve a package name)
+#             + a link to models/
 # Both folders are git-ignored. Tools come from scripts/install-web-tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +18,8 @@ done
 wasm_opt=js/node_modules/.bin/wasm-opt
 vendor_marked=www/node_modules/marked/lib/marked.esm.js
 vendor_purify=www/node_modules/dompurify/dist/purify.es.mjs
-for file in "$wasm_opt" "$vendor_marked" "$vendor_purify"; do
+vendor_sse=js/node_modules/eventsource-parser/dist/index.js
+for file in "$wasm_opt" "$vendor_marked" "$vendor_purify" "$vendor_sse"; do
     [ -e "$file" ] || { echo "error: $file is missing; run scripts/install-web-tools.sh" >&2; exit 1; }
 done
 
@@ -43,6 +47,14 @@ cp "$vendor_marked" dist/vendor/marked.esm.js
 cp "$vendor_purify" dist/vendor/purify.es.mjs
 cp www/node_modules/marked/LICENSE dist/vendor/marked.LICENSE
 cp www/node_modules/dompurify/LICENSE dist/vendor/dompurify.LICENSE
+# The source map it names is not shipped.
+sed '/^\/\/# sourceMappingURL=/d' "$vendor_sse" >dist/vendor/eventsource-parser.js
+cp js/node_modules/eventsource-parser/LICENSE dist/vendor/eventsource-parser.LICENSE
+sed -i 's#^import { createParser } from "eventsource-parser";$#import { createParser } from "../vendor/eventsource-parser.js";#' dist/js/remote.js
+if grep -q 'from "eventsource-parser"' dist/js/remote.js || ! grep -q 'from "../vendor/eventsource-parser.js"' dist/js/remote.js; then
+    echo "error: dist/js/remote.js still imports eventsource-parser by its package name" >&2
+    exit 1
+fi
 ln -s ../models dist/models
 
 size=$(stat -c %s js/pkg/hearth_bg.wasm)

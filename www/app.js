@@ -1,7 +1,9 @@
 // The chat page: loads a model through the hearth JS API (which runs the engine in a
 // Web Worker, so this thread never blocks) and streams answers into the conversation.
+// An OpenAI-compatible server set in Settings answers when this device cannot run the
+// model (Engine.load's fallback), or at once with "Use the server now" (Engine.connect).
 
-import { Engine, checkSupport } from "./js/index.js";
+import { Engine, FALLBACK_CODES, checkSupport } from "./js/index.js";
 import { renderInto } from "./markdown.js";
 
 /** The bundled model, used when the catalogue cannot be read. */
@@ -41,7 +43,20 @@ const ui = {
   stop: $("stop"),
   regenerate: $("regenerate"),
   newChat: $("new-chat"),
+  serverUrl: $("server-url"),
+  serverModel: $("server-model"),
+  serverKey: $("server-key"),
+  serverRemember: $("server-remember"),
+  serverConnect: $("server-connect"),
+  serverClear: $("server-clear"),
 };
+
+/**
+ * Where the server settings are kept: the base URL and model always (they are no secret),
+ * the API key only when the user ticks "Remember the API key" (else it stays in memory).
+ */
+const SERVER_KEY = "hearth.server";
+const SERVER_API_KEY = "hearth.server.apiKey";
 
 const state = {
   engine: null,
@@ -53,6 +68,10 @@ const state = {
   turns: [],
   /** Models of catalogue.json, by id. */
   catalogue: new Map([[FALLBACK_MODEL.id, FALLBACK_MODEL]]),
+  /** Whether this browser has WebGPU with an adapter (null until checked). */
+  webgpu: null,
+  /** Whether the error shown is "no WebGPU" (a server set afterwards answers it). */
+  showingNoWebgpu: false,
 };
 
 // ---------------------------------------------------------------- formatting
@@ -77,11 +96,18 @@ function describeProgress(p) {
 // ---------------------------------------------------------------- errors
 
 function showError(error) {
-  ui.error.textContent = error?.message ?? String(error);
+  let text = error?.message ?? String(error);
+  // Engine.load's fallback failed too: say why the device was not used either.
+  if (error?.cause?.message) text += `\nThis device could not run the model: ${error.cause.message}`;
+  if (FALLBACK_CODES.includes(error?.code) && !readServer()) {
+    text += "\nA server set in Settings (Server) can answer instead.";
+  }
+  ui.error.textContent = text;
   ui.error.hidden = false;
 }
 
 function clearError() {
+  state.showingNoWebgpu = false;
   ui.error.hidden = true;
   ui.error.textContent = "";
 }
@@ -92,7 +118,9 @@ function updateControls() {
   const loaded = state.engine !== null;
   const busy = state.generating !== null;
   const loading = state.loading !== null;
-  ui.loadButton.disabled = loading;
+  // Without WebGPU only a server can answer.
+  ui.loadButton.disabled = loading || (state.webgpu === false && !readServer());
+  ui.serverConnect.disabled = loading || !readServer();
   ui.cancelLoad.hidden = !loading;
   ui.prompt.disabled = !loaded;
   ui.prompt.placeholder = loaded
@@ -102,6 +130,59 @@ function updateControls() {
   ui.stop.disabled = !busy;
   const last = state.turns.at(-1);
   ui.regenerate.disabled = !loaded || busy || !last || last.role !== "assistant";
+}
+
+// ---------------------------------------------------------------- server settings
+
+/** The server settings, or null while the base URL or the model is empty. */
+function readServer() {
+  const baseURL = ui.serverUrl.value.trim();
+  const model = ui.serverModel.value.trim();
+  if (!baseURL || !model) return null;
+  const apiKey = ui.serverKey.value.trim();
+  return apiKey ? { baseURL, model, apiKey } : { baseURL, model };
+}
+
+function restoreServer() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(SERVER_KEY) ?? "null");
+    if (typeof saved?.baseURL === "string") ui.serverUrl.value = saved.baseURL;
+    if (typeof saved?.model === "string") ui.serverModel.value = saved.model;
+    const apiKey = localStorage.getItem(SERVER_API_KEY);
+    if (apiKey) {
+      ui.serverKey.value = apiKey;
+      ui.serverRemember.checked = true;
+    }
+  } catch {
+    // Storage unavailable or unreadable: start empty.
+  }
+}
+
+function saveServer() {
+  try {
+    const baseURL = ui.serverUrl.value.trim();
+    const model = ui.serverModel.value.trim();
+    if (baseURL || model) localStorage.setItem(SERVER_KEY, JSON.stringify({ baseURL, model }));
+    else localStorage.removeItem(SERVER_KEY);
+    const apiKey = ui.serverKey.value.trim();
+    if (ui.serverRemember.checked && apiKey) localStorage.setItem(SERVER_API_KEY, apiKey);
+    else localStorage.removeItem(SERVER_API_KEY);
+  } catch {
+    // Storage unavailable: the settings last as long as the page.
+  }
+  if (state.showingNoWebgpu && readServer() && !state.engine) {
+    clearError();
+    ui.status.textContent = "WebGPU unavailable: the server will answer";
+  }
+  updateControls();
+}
+
+function forgetServer() {
+  ui.serverUrl.value = "";
+  ui.serverModel.value = "";
+  ui.serverKey.value = "";
+  ui.serverRemember.checked = false;
+  saveServer();
 }
 
 // ---------------------------------------------------------------- loading
@@ -143,15 +224,9 @@ async function loadFrom(source, options) {
   throw lastError;
 }
 
-async function loadModel() {
+/** Replaces the engine by the one `start(signal, onProgress)` resolves to. */
+async function switchEngine(label, start) {
   clearError();
-  let picked;
-  try {
-    picked = selectedSource();
-  } catch (error) {
-    showError(error);
-    return;
-  }
   state.generating?.abort();
   const previous = state.engine;
   state.engine = null;
@@ -159,24 +234,19 @@ async function loadModel() {
   updateControls();
   previous?.unload();
 
-  ui.status.textContent = `Loading ${picked.label}…`;
+  ui.status.textContent = `Loading ${label}…`;
+  delete ui.status.dataset.backend;
+  ui.status.removeAttribute("title");
   ui.progress.hidden = false;
   ui.progressBar.removeAttribute("value");
   ui.progressText.textContent = "Starting…";
   try {
-    const engine = await loadFrom(picked.source, {
-      signal: state.loading.signal,
-      onProgress(p) {
-        if (p.fraction !== null) ui.progressBar.value = p.fraction;
-        ui.progressText.textContent = describeProgress(p);
-      },
+    const engine = await start(state.loading.signal, (p) => {
+      if (p.fraction !== null) ui.progressBar.value = p.fraction;
+      ui.progressText.textContent = describeProgress(p);
     });
     state.engine = engine;
-    const seconds = (engine.loadStats.loadMs / 1000).toFixed(1);
-    // wgpu's web backend leaves the adapter's name empty: ask the browser for it.
-    const info = (await navigator.gpu.requestAdapter())?.info;
-    const adapter = [info?.vendor, info?.architecture].filter(Boolean).join(" ") || "WebGPU";
-    ui.status.textContent = `${engine.info?.name ?? picked.label} · loaded in ${seconds} s · ${adapter}`;
+    await showBackend(engine, label);
     ui.progress.hidden = true;
     // The model is chosen: give the room to the conversation (the summary reopens it).
     ui.modelPanel.open = false;
@@ -190,6 +260,41 @@ async function loadModel() {
     updateControls();
     showCachedModels();
   }
+}
+
+/** Says in the top bar which backend answers: the local GPU adapter or the server. */
+async function showBackend(engine, label) {
+  const { backend } = engine;
+  ui.status.dataset.backend = backend.kind;
+  if (backend.kind === "remote") {
+    ui.status.textContent = `${backend.model} · answered by the server ${backend.baseURL}`;
+    if (backend.reason) ui.status.title = `This device could not run ${label}: ${backend.reason.message}`;
+    return;
+  }
+  const seconds = (engine.loadStats.loadMs / 1000).toFixed(1);
+  // wgpu's web backend leaves the adapter's name empty: ask the browser for it.
+  const info = backend.kind === "webgpu" ? (await navigator.gpu?.requestAdapter())?.info : null;
+  const adapter = [info?.vendor, info?.architecture].filter(Boolean).join(" ") || backend.adapter || backend.kind;
+  ui.status.textContent = `${engine.info?.name ?? label} · loaded in ${seconds} s · ${adapter}`;
+}
+
+function loadModel() {
+  let picked;
+  try {
+    picked = selectedSource();
+  } catch (error) {
+    clearError();
+    showError(error);
+    return;
+  }
+  const fallback = readServer() ?? undefined;
+  return switchEngine(picked.label, (signal, onProgress) => loadFrom(picked.source, { signal, onProgress, fallback }));
+}
+
+function connectServer() {
+  const server = readServer();
+  if (!server) return;
+  return switchEngine(server.model, (signal) => Engine.connect(server, { signal }));
 }
 
 // ---------------------------------------------------------------- catalogue and cache
@@ -432,7 +537,12 @@ ui.prompt.addEventListener("keydown", (event) => {
 ui.stop.addEventListener("click", () => state.generating?.abort());
 ui.regenerate.addEventListener("click", regenerate);
 ui.newChat.addEventListener("click", newChat);
+for (const input of [ui.serverUrl, ui.serverModel, ui.serverKey]) input.addEventListener("input", saveServer);
+ui.serverRemember.addEventListener("change", saveServer);
+ui.serverConnect.addEventListener("click", connectServer);
+ui.serverClear.addEventListener("click", forgetServer);
 
+restoreServer();
 updateControls();
 readCatalogue().then(showCatalogue);
 showCachedModels();
@@ -441,9 +551,15 @@ if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("sw.js").catch(() => {});
 }
 checkSupport().then(({ supported, reason }) => {
+  state.webgpu = supported;
   if (!supported) {
-    showError(reason);
-    ui.loadButton.disabled = true;
-    ui.status.textContent = "WebGPU unavailable";
+    if (readServer()) {
+      ui.status.textContent = "WebGPU unavailable: the server will answer";
+    } else {
+      showError(`${reason}\nA server set in Settings (Server) can answer instead.`);
+      state.showingNoWebgpu = true;
+      ui.status.textContent = "WebGPU unavailable";
+    }
   }
+  updateControls();
 });

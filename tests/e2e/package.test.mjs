@@ -1,7 +1,8 @@
 // The npm package as users get it: `npm pack` of js/, installed into a Vite app
 // (tests/consumer) that has no bundler configuration, built with `vite build`, served as
 // static files, and run in the browser: it imports Engine, loads the model and streams an
-// answer.
+// answer, then streams one from an OpenAI-compatible server (a scripted one) through
+// Engine.connect, which bundles the package's dependency eventsource-parser.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -23,6 +24,29 @@ function run(command, args, cwd) {
   }
 }
 
+/** A scripted OpenAI-compatible server on the app's origin, at /server/v1. */
+const SERVER_ROUTES = {
+  "/server/v1/models": (request, response) => {
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(JSON.stringify({ object: "list", data: [{ id: "test-model", object: "model" }] }));
+  },
+  "/server/v1/chat/completions": (request, response) => {
+    const chunk = (delta, finish_reason = null) =>
+      `data: ${JSON.stringify({
+        id: "chatcmpl-1",
+        object: "chat.completion.chunk",
+        created: 1700000000,
+        model: "test-model",
+        choices: [{ index: 0, delta, logprobs: null, finish_reason }],
+      })}\n\n`;
+    response.writeHead(200, { "content-type": "text/event-stream" });
+    response.write(chunk({ role: "assistant", content: "Hello" }));
+    response.write(chunk({ content: " from the server" }));
+    response.write(chunk({}, "stop"));
+    response.end("data: [DONE]\n\n");
+  },
+};
+
 let tarball;
 let harness;
 
@@ -37,7 +61,7 @@ before(async () => {
   // --prefer-offline: Vite comes from npm's local cache (scripts/install-web-tools.sh fills it).
   run(NPM, ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball.path], APP);
   run(path.join(APP, "node_modules", ".bin", "vite"), ["build", "--logLevel", "warn"], APP);
-  harness = await startHarness({ root: path.join(APP, "dist") });
+  harness = await startHarness({ root: path.join(APP, "dist"), routes: SERVER_ROUTES });
 });
 
 after(async () => {
@@ -47,17 +71,27 @@ after(async () => {
 const failed = (t) => t.diagnostic?.("page log:\n" + harness.logs.join("\n"));
 
 test("the tarball holds the modules, the types and the wasm, with ESM exports", () => {
-  for (const file of ["index.js", "index.d.ts", "worker.js", "cache.js", "download.js", "pkg/hearth_bg.wasm"]) {
+  for (const file of [
+    "index.js",
+    "index.d.ts",
+    "worker.js",
+    "cache.js",
+    "download.js",
+    "remote.js",
+    "request.js",
+    "pkg/hearth_bg.wasm",
+  ]) {
     assert.ok(tarball.files.includes(file), `${file} is missing from the tarball: ${tarball.files.join(", ")}`);
   }
   const manifest = JSON.parse(readFileSync(path.join(APP, "node_modules", "hearth", "package.json"), "utf8"));
   assert.equal(manifest.type, "module");
   assert.deepEqual(manifest.exports["."], { types: "./index.d.ts", default: "./index.js" });
   assert.match(manifest.version, /^\d+\.\d+\.\d+/);
+  assert.ok(manifest.dependencies?.["eventsource-parser"], "eventsource-parser is not a dependency of the package");
 });
 
-test("a Vite app that installs the tarball loads the model and streams an answer", async (t) => {
-  const page = await harness.openPage(`index.html?model=/${MODEL_URL_PATH}`);
+test("a Vite app that installs the tarball loads the model and streams an answer, and one from a server", async (t) => {
+  const page = await harness.openPage(`index.html?model=/${MODEL_URL_PATH}&server=/server/v1`);
   try {
     await requireWebGpu(page);
     const result = await page.evaluate(() => window.consumer);
@@ -65,6 +99,7 @@ test("a Vite app that installs the tarball loads the model and streams an answer
     assert.ok(result.deltas.length > 0, "no token streamed");
     assert.ok(["length", "stop"].includes(result.finishReason), `finish_reason ${result.finishReason}`);
     assert.ok(result.deltas.join("").trim().length > 0, "the answer is empty");
+    assert.deepEqual(result.remote, { backend: "remote", text: "Hello from the server", finishReason: "stop" });
   } catch (error) {
     failed(t);
     throw error;
