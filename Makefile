@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: test test-native test-wasm e2e web demo bench models test-models lint package site
+.PHONY: test test-native test-wasm e2e web demo bench models test-models test-remote lint package site
 
 ## Everything CI runs: native tests on the GPU-less Vulkan driver, the wasm build, browser tests.
 test: models test-native test-wasm web e2e
@@ -21,6 +21,12 @@ test-models: web
 	scripts/check-perplexity.py models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
 		tests/fixtures/qwen2.5-coder-0.5b-instruct-q4_k_m.json 0.001
 	node tests/e2e/run.mjs --models
+
+## Beyond CI: the remote backend (Engine.connect, Engine.load's fallback) against llama.cpp's
+## server: llama-cpp-python is compiled into .venv-remote/ on the first run (a few minutes).
+test-remote: web models
+	scripts/setup-remote.sh
+	node tests/e2e/run.mjs --remote
 
 test-wasm:
 	cargo build --release --target wasm32-unknown-unknown --lib

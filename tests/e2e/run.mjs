@@ -4,6 +4,8 @@
 // a failure with instructions, never a skip.
 //   node tests/e2e/run.mjs [test-file-name-filter]
 //   node tests/e2e/run.mjs --models   the large-model tests of large/ (`make test-models`)
+//   node tests/e2e/run.mjs --remote [filter]   the tests of remote/ against llama.cpp's server
+//                                      (`make test-remote`, after scripts/setup-remote.sh)
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
@@ -15,9 +17,11 @@ if (!existsSync(path.join(here, "node_modules", "playwright-core"))) {
   console.error("error: playwright-core is not installed: run scripts/install-web-tools.sh");
   process.exit(1);
 }
-const models = process.argv[2] === "--models";
-const dir = models ? path.join(here, "large") : here;
-const filter = models ? "" : (process.argv[2] ?? "");
+/** Suites kept out of the default run, each in its own folder. */
+const SUITES = { "--models": "large", "--remote": "remote" };
+const suite = SUITES[process.argv[2]];
+const dir = suite ? path.join(here, suite) : here;
+const filter = (suite ? process.argv[3] : process.argv[2]) ?? "";
 const files = readdirSync(dir)
   .filter((name) => name.endsWith(".test.mjs") && name.includes(filter))
   .sort()
