@@ -141,6 +141,12 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Caps the context length (default: the model's, as far as the device allows). */
   contextLength?: number;
+  /**
+   * What runs the model: "webgpu" (the default), "cpu" (weights in wasm memory; needs no
+   * WebGPU) or "auto" (WebGPU on a hardware adapter; the CPU without WebGPU, without an
+   * adapter, or on a software adapter such as SwiftShader, which the CPU outruns).
+   */
+  backend?: "webgpu" | "cpu" | "auto";
   /** Aborting cancels the load: `Engine.load` rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Where worker.js is, when a bundler moved it. */

@@ -112,14 +112,17 @@ export const FALLBACK_CODES = Object.freeze([
  * file's size).
  * @returns {Promise<HearthError | null>}
  */
-async function localObstacle(resolved) {
-  if (typeof navigator === "undefined" || !navigator.gpu) {
-    return new HearthError("no_webgpu", "navigator.gpu is undefined");
-  }
-  try {
-    if (!(await navigator.gpu.requestAdapter())) return new HearthError("no_adapter", "requestAdapter() returned null");
-  } catch (error) {
-    return new HearthError("no_adapter", String(error?.message ?? error));
+async function localObstacle(resolved, backend = "webgpu") {
+  // The CPU backend needs no WebGPU; "auto" turns to it when there is none.
+  if (backend === "webgpu") {
+    if (typeof navigator === "undefined" || !navigator.gpu) {
+      return new HearthError("no_webgpu", "navigator.gpu is undefined");
+    }
+    try {
+      if (!(await navigator.gpu.requestAdapter())) return new HearthError("no_adapter", "requestAdapter() returned null");
+    } catch (error) {
+      return new HearthError("no_adapter", String(error?.message ?? error));
+    }
   }
   const size = resolved.file?.size ?? resolved.size;
   const memory = Number(navigator.deviceMemory) * 2 ** 30;
@@ -168,7 +171,9 @@ export class Engine {
    * than the device's memory (decided before downloading when the size is known), or a
    * load that fails with one of FALLBACK_CODES. `engine.backend.kind` tells which it is.
    * @param {string | URL | Blob | { url: string } | { file: Blob } | { hf: string, file?: string, revision?: string }} source
-   * @param {{ onProgress?: (p: object) => void, contextLength?: number, signal?: AbortSignal, workerUrl?: string | URL, fallback?: { baseURL: string, model: string, apiKey?: string, headers?: object } }} [options]
+   * `backend`: "webgpu" (the default), "cpu" (weights in wasm memory, no WebGPU needed) or
+   * "auto" (WebGPU on a hardware adapter, the CPU without one or on a software adapter).
+   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", signal?: AbortSignal, workerUrl?: string | URL, fallback?: { baseURL: string, model: string, apiKey?: string, headers?: object } }} [options]
    */
   static async load(source, options = {}) {
     const { fallback, ...local } = options;
@@ -183,7 +188,7 @@ export class Engine {
         if (error instanceof HearthError && error.cause === undefined) error.cause = reason;
         throw error;
       });
-    const obstacle = await localObstacle(resolveSource(source));
+    const obstacle = await localObstacle(resolveSource(source), local.backend);
     if (obstacle) return viaServer(obstacle);
     try {
       return await Engine.#loadLocal(source, local);
@@ -206,13 +211,16 @@ export class Engine {
   }
 
   static async #loadLocal(source, options) {
-    const { onProgress, contextLength, signal, workerUrl } = options;
+    const { onProgress, contextLength, signal, workerUrl, backend = "webgpu" } = options;
     if (signal?.aborted) throw abortError(signal);
     const resolved = resolveSource(source);
     if (contextLength !== undefined && (!Number.isInteger(contextLength) || contextLength < 1)) {
       throw invalid(`contextLength must be a positive integer, got ${contextLength}`);
     }
-    if (typeof navigator === "undefined" || !navigator.gpu) {
+    if (!["webgpu", "cpu", "auto"].includes(backend)) {
+      throw invalid(`backend must be "webgpu", "cpu" or "auto", got ${JSON.stringify(backend)}`);
+    }
+    if (backend === "webgpu" && (typeof navigator === "undefined" || !navigator.gpu)) {
       throw new HearthError("no_webgpu", "navigator.gpu is undefined");
     }
     if (resolved.url && resolved.cache !== false) {
@@ -230,7 +238,7 @@ export class Engine {
     const onAbort = () => engine.#fail(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      engine.#loaded = await engine.#request({ kind: ToWorker.load, source: resolved, contextLength }, (message) => {
+      engine.#loaded = await engine.#request({ kind: ToWorker.load, source: resolved, contextLength, backend }, (message) => {
         if (message.kind === FromWorker.progress) {
           const { kind, id, ...progress } = message;
           progress.fraction = progress.total > 0 ? Math.min(1, progress.bytes / progress.total) : null;

@@ -58,19 +58,38 @@ function noteTrap(error) {
 
 /**
  * Whether the browser's WebGPU adapter is a CPU implementation (SwiftShader, llvmpipe, WARP):
- * those want other kernels than GPUs do, and wgpu cannot tell from inside wasm.
+ * those want other kernels than GPUs do, and wgpu cannot tell from inside wasm. `null` when
+ * there is no adapter at all.
  */
 async function softwareAdapter() {
   try {
     const adapter = await navigator.gpu?.requestAdapter();
     const info = adapter?.info;
+    if (!adapter) return null;
     if (!info) return undefined;
     if (info.isFallbackAdapter) return true;
     const names = [info.vendor, info.architecture, info.device, info.description].join(" ");
     return /swiftshader|llvmpipe|lavapipe|warp|basic render/i.test(names);
   } catch {
-    return undefined;
+    return null;
   }
+}
+
+/**
+ * The backend that runs the model: "cpu" or "webgpu" as asked, or for "auto" WebGPU on a
+ * hardware adapter and the CPU without WebGPU, without an adapter or on a software one
+ * (which the CPU backend outruns).
+ * @returns {Promise<{ backend: "cpu" | "webgpu", software?: boolean }>}
+ */
+async function chooseBackend(requested) {
+  if (requested === "cpu") return { backend: "cpu" };
+  if (!self.navigator?.gpu) {
+    if (requested === "auto") return { backend: "cpu" };
+    throw new HearthError("no_webgpu", "navigator.gpu is undefined");
+  }
+  const software = await softwareAdapter();
+  if (requested === "auto" && (software === null || software === true)) return { backend: "cpu" };
+  return { backend: "webgpu", software: software ?? undefined };
 }
 
 async function load(message) {
@@ -83,14 +102,14 @@ async function load(message) {
   }
 }
 
-async function loadOnce({ id, source, contextLength }) {
-  if (!self.navigator?.gpu) throw new HearthError("no_webgpu", "navigator.gpu is undefined");
+async function loadOnce({ id, source, contextLength, backend: requested = "webgpu" }) {
+  const { backend, software } = await chooseBackend(requested);
   const started = performance.now();
   wasm ??= await init();
   const memoryBefore = wasm.memory.buffer.byteLength;
 
   const { reader, total, phase } = await openSource(source);
-  const loader = await createLoader(contextLength ?? undefined, await softwareAdapter());
+  const loader = await createLoader(contextLength ?? undefined, software, backend);
   try {
     let bytes = 0;
     let progress = { tensors_done: 0, tensors_total: 0 };

@@ -29,7 +29,7 @@ rm -rf js/pkg
 wasm-bindgen --target web --no-typescript --out-dir js/pkg --out-name hearth \
     "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/hearth.wasm"
 "$wasm_opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
     js/pkg/hearth_bg.wasm -o js/pkg/hearth_bg.wasm.opt
 mv js/pkg/hearth_bg.wasm.opt js/pkg/hearth_bg.wasm
 

@@ -24,6 +24,7 @@ const mb = (bytes) => (bytes == null ? "?" : `${(bytes / 1e6).toFixed(1)} MB`);
 function show(result) {
   const rows = [
     ["Model", result.model],
+    ["Backend", result.backend ?? "?"],
     ["Adapter", result.adapter_summary],
     ["Load time", `${(result.load_ms / 1000).toFixed(2)} s`],
     [
@@ -37,7 +38,7 @@ function show(result) {
     ["Kernels", result.kernels ?? "?"],
     ["Dispatches per token", result.dispatches_per_token ?? "?"],
     ["Weights read per token", mb(result.weight_bytes_read_per_token)],
-    ["GPU weight memory", mb(result.gpu_weight_bytes)],
+    ["Weight memory", mb(result.gpu_weight_bytes)],
   ];
   $("summary").replaceChildren(
     ...rows.flatMap(([name, value]) => {
@@ -60,6 +61,7 @@ async function run() {
   try {
     status.textContent = "Loading…";
     engine = await Engine.load($("model-url").value.trim(), {
+      backend: $("backend").value,
       onProgress: (p) => (status.textContent = `Loading: ${p.phase} ${Math.round((p.fraction ?? 0) * 100)}%`),
     });
     const maxTokens = Math.max(2, Number($("decode-tokens").value) || 64);
@@ -108,6 +110,7 @@ async function run() {
       load_ms: engine.loadStats.loadMs,
       wasm_memory_before: engine.loadStats.memory.before,
       wasm_memory_after: engine.loadStats.memory.after,
+      backend: engine.backend?.kind ?? null,
       kernels: engine.info?.kernels ?? null,
       dispatches_per_token: engine.info?.cost?.dispatches ?? null,
       weight_bytes_read_per_token: engine.info?.cost?.weight_bytes_read ?? null,

@@ -1,0 +1,88 @@
+// The CPU backend in the browser: weights in wasm memory, no WebGPU needed. A page without
+// WebGPU loads SmolLM2 with backend "auto" onto the CPU and answers with llama.cpp's greedy
+// tokens; "cpu" is also chosen explicitly on a page that has WebGPU.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { REPO, compareGreedy, startHarness } from "./harness.mjs";
+
+const MODEL = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+const FIXTURE = path.join(REPO, "tests", "fixtures", "smollm2-135m-q4_1.json");
+const TOKENS = 16;
+
+let harness;
+
+before(async () => {
+  harness = await startHarness();
+});
+
+after(async () => {
+  await harness?.close();
+});
+
+/** Loads the model with `backend` in `page` and answers the fixture's first chat case. */
+async function chat(page, backend, reference) {
+  return page.evaluate(
+    async ({ model, backend, messages, tokens }) => {
+      const { Engine } = await import("./js/index.js");
+      const engine = await Engine.load(model, { backend });
+      const completion = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: tokens });
+      const out = { backend: engine.backend, info: engine.info, completion };
+      await engine.unload();
+      return out;
+    },
+    { model: MODEL, backend, messages: reference.messages, tokens: TOKENS },
+  );
+}
+
+function checkAnswer(result, reference) {
+  assert.equal(result.backend.kind, "cpu");
+  assert.equal(result.info.backend.kind, "cpu");
+  const verdict = compareGreedy(reference.greedy_ids, result.completion.hearth.token_ids, reference.top2_margins, {
+    limit: TOKENS,
+  });
+  assert.ok(verdict.ok, verdict.message);
+}
+
+test("without WebGPU, backend auto runs on the CPU with llama.cpp's greedy tokens", async (t) => {
+  const reference = JSON.parse(readFileSync(FIXTURE, "utf8")).chat[0];
+  const page = await harness.openPage("bench.html", (p) =>
+    p.addInitScript(() => {
+      delete Object.getPrototypeOf(navigator).gpu;
+    }),
+  );
+  page.setDefaultTimeout(120_000);
+  assert.equal(await page.evaluate(() => "gpu" in navigator), false);
+  try {
+    checkAnswer(await chat(page, "auto", reference), reference);
+    // Asking for WebGPU where there is none is still the typed error.
+    const code = await page.evaluate(async (model) => {
+      const { Engine } = await import("./js/index.js");
+      return Engine.load(model, { backend: "webgpu" }).then(
+        () => "loaded",
+        (error) => error.code,
+      );
+    }, MODEL);
+    assert.equal(code, "no_webgpu");
+  } catch (error) {
+    t.diagnostic("page log:\n" + harness.logs.join("\n"));
+    throw error;
+  }
+});
+
+test("backend cpu runs on the CPU where WebGPU exists; an unknown backend is refused", async () => {
+  const reference = JSON.parse(readFileSync(FIXTURE, "utf8")).chat[0];
+  const page = await harness.openPage("bench.html");
+  page.setDefaultTimeout(120_000);
+  checkAnswer(await chat(page, "cpu", reference), reference);
+  const code = await page.evaluate(async (model) => {
+    const { Engine } = await import("./js/index.js");
+    return Engine.load(model, { backend: "tpu" }).then(
+      () => "loaded",
+      (error) => error.code,
+    );
+  }, MODEL);
+  assert.equal(code, "invalid_request");
+});
