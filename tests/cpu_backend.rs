@@ -6,10 +6,10 @@ mod model_support;
 
 use std::collections::HashMap;
 
-use common::{max_abs_diff, random_tensor, random_vec, WEIGHT_DTYPES};
+use common::{infos, max_abs_diff, random_tensor, random_vec, WEIGHT_DTYPES};
 use hearth::backend::cpu::CpuModelBuilder;
 use hearth::backend::Backend;
-use hearth::formats::{quant, DType, Tensor, TensorInfo};
+use hearth::formats::{quant, DType, Tensor};
 use hearth::model::forward::{ForwardOutput, ForwardResult};
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::reference::ReferenceModel;
@@ -73,19 +73,6 @@ fn tensors(c: &ModelConfig, dtype: DType) -> Vec<Tensor> {
                     }
                 }
             }
-        })
-        .collect()
-}
-
-fn infos(tensors: &[Tensor]) -> Vec<TensorInfo> {
-    tensors
-        .iter()
-        .map(|t| TensorInfo {
-            name: t.name.clone(),
-            dtype: t.dtype,
-            shape: t.shape.clone(),
-            offset: 0,
-            size: t.data.len(),
         })
         .collect()
 }

@@ -8,9 +8,9 @@ mod common;
 use std::collections::HashMap;
 use std::io::Read;
 
-use common::{gpu_context, max_abs_diff, smollm2_path};
+use common::{gpu_context, infos, max_abs_diff, smollm2_path};
 use hearth::formats::gguf::{GgufEvent, GgufReader};
-use hearth::formats::{Tensor, TensorInfo};
+use hearth::formats::Tensor;
 use hearth::gpu::formats::gpu_values;
 use hearth::gpu::{GpuContext, KernelShape};
 use hearth::model::llama::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
@@ -67,20 +67,6 @@ fn load_tensors() -> (ModelConfig, Vec<Tensor>) {
     }
     reader.finish().expect("complete file");
     (config.expect("a header"), tensors)
-}
-
-/// The header entries of tensors already read.
-fn infos(tensors: &[Tensor]) -> Vec<TensorInfo> {
-    tensors
-        .iter()
-        .map(|t| TensorInfo {
-            name: t.name.clone(),
-            dtype: t.dtype,
-            shape: t.shape.clone(),
-            offset: 0,
-            size: t.data.len(),
-        })
-        .collect()
 }
 
 fn gpu_model(

@@ -8,8 +8,8 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{gpu_context, max_abs_diff, random_tensor, random_vec};
-use hearth::formats::{DType, Tensor, TensorInfo};
+use common::{gpu_context, infos, max_abs_diff, random_tensor, random_vec};
+use hearth::formats::{DType, Tensor};
 use hearth::gpu::formats::gpu_values;
 use hearth::gpu::KernelShape;
 use hearth::model::llama::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
@@ -85,19 +85,6 @@ fn tensors(c: &ModelConfig, up: DType) -> Vec<Tensor> {
     add("output_norm.weight".into(), DType::F32, 1, d);
     add("output.weight".into(), DType::F16, c.n_vocab, d);
     out
-}
-
-fn infos(tensors: &[Tensor]) -> Vec<TensorInfo> {
-    tensors
-        .iter()
-        .map(|t| TensorInfo {
-            name: t.name.clone(),
-            dtype: t.dtype,
-            shape: t.shape.clone(),
-            offset: 0,
-            size: t.data.len(),
-        })
-        .collect()
 }
 
 fn gpu_model(ctx: &hearth::gpu::GpuContext, c: &ModelConfig, ts: &[Tensor]) -> GpuModel {

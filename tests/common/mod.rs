@@ -130,3 +130,17 @@ pub const WEIGHT_DTYPES: [hearth::formats::DType; 11] = [
     hearth::formats::DType::Q5_K,
     hearth::formats::DType::Q6_K,
 ];
+
+/// The header entries of tensors already read (for model builders in tests).
+pub fn infos(tensors: &[hearth::formats::Tensor]) -> Vec<hearth::formats::TensorInfo> {
+    tensors
+        .iter()
+        .map(|t| hearth::formats::TensorInfo {
+            name: t.name.clone(),
+            dtype: t.dtype,
+            shape: t.shape.clone(),
+            offset: 0,
+            size: t.data.len(),
+        })
+        .collect()
+}
