@@ -207,6 +207,37 @@ fn weights_split_into_ragged_shards() {
     }
 }
 
+/// Binds `kernel` to every shard of `w` and runs the product of the chunk's `n` tokens.
+fn run_product(
+    ctx: &GpuContext,
+    kernel: &Linear,
+    w: &GpuMatrix,
+    step: &wgpu::Buffer,
+    x: &wgpu::Buffer,
+    out: LinearOut,
+    n: usize,
+) {
+    let groups: Vec<_> = w
+        .shards
+        .iter()
+        .map(|s| {
+            let b = LinearBindings {
+                step,
+                shard: &s.params,
+                x,
+                w: &s.buffer,
+                out,
+            };
+            kernel.bind(ctx, &b).unwrap()
+        })
+        .collect();
+    run(ctx, |pass| {
+        for (s, g) in w.shards.iter().zip(&groups) {
+            kernel.dispatch(pass, g, s.tiles, n);
+        }
+    });
+}
+
 /// Runs one linear kernel variant over a 2-shard [37, k] weight for a chunk of
 /// `n_tokens` and checks it against the reference.
 fn check_linear(
@@ -256,28 +287,18 @@ fn check_linear(
     let y_buf = buffer(&ctx, "y", &y0);
     let bias_buf = buffer(&ctx, "bias", &bias_v);
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
-    let groups: Vec<_> = w
-        .shards
-        .iter()
-        .map(|s| {
-            let b = LinearBindings {
-                step: &step_buf,
-                shard: &s.params,
-                x: &x_buf,
-                w: &s.buffer,
-                out: LinearOut::Rows {
-                    y: &y_buf,
-                    bias: bias.then_some(&bias_buf),
-                },
-            };
-            kernel.bind(&ctx, &b).unwrap()
-        })
-        .collect();
-    run(&ctx, |pass| {
-        for (s, g) in w.shards.iter().zip(&groups) {
-            kernel.dispatch(pass, g, s.tiles, n_tokens);
-        }
-    });
+    run_product(
+        &ctx,
+        &kernel,
+        &w,
+        &step_buf,
+        &x_buf,
+        LinearOut::Rows {
+            y: &y_buf,
+            bias: bias.then_some(&bias_buf),
+        },
+        n_tokens,
+    );
     let got = block(ctx.read_f32(&y_buf, want.len())).unwrap();
     let diff = max_abs_diff(&got, &want);
     assert!(
@@ -378,25 +399,15 @@ fn check_glu((shape, lanes): (KernelShape, u32), dtype: DType, per_invocation: u
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
     let (step_buf, x_buf) = (step(&ctx, 0, n), buffer(&ctx, "x", &x));
     let act = ctx.storage("act", (n * ff * 4) as u64);
-    let groups: Vec<_> = w
-        .shards
-        .iter()
-        .map(|s| {
-            let b = LinearBindings {
-                step: &step_buf,
-                shard: &s.params,
-                x: &x_buf,
-                w: &s.buffer,
-                out: LinearOut::Glu { act: &act },
-            };
-            kernel.bind(&ctx, &b).unwrap()
-        })
-        .collect();
-    run(&ctx, |pass| {
-        for (s, g) in w.shards.iter().zip(&groups) {
-            kernel.dispatch(pass, g, s.tiles, n);
-        }
-    });
+    run_product(
+        &ctx,
+        &kernel,
+        &w,
+        &step_buf,
+        &x_buf,
+        LinearOut::Glu { act: &act },
+        n,
+    );
     let got = block(ctx.read_f32(&act, n * ff)).unwrap();
     let diff = max_abs_diff(&got, &want);
     assert!(
@@ -468,31 +479,21 @@ fn check_rope_kv(
     let q_buf = ctx.storage("q", (n * q_dim * 4) as u64);
     let k_cache = ctx.storage("k", (n_ctx * kv_dim * 4) as u64);
     let v_cache = ctx.storage("v", (n_ctx * kv_dim * 4) as u64);
-    let groups: Vec<_> = w
-        .shards
-        .iter()
-        .map(|s| {
-            let b = LinearBindings {
-                step: &step_buf,
-                shard: &s.params,
-                x: &x_buf,
-                w: &s.buffer,
-                out: LinearOut::RopeKv {
-                    q: &q_buf,
-                    bias: Some(&bias_buf),
-                    cos_sin: &table_buf,
-                    k_cache: &k_cache,
-                    v_cache: &v_cache,
-                },
-            };
-            kernel.bind(&ctx, &b).unwrap()
-        })
-        .collect();
-    run(&ctx, |pass| {
-        for (s, g) in w.shards.iter().zip(&groups) {
-            kernel.dispatch(pass, g, s.tiles, n);
-        }
-    });
+    run_product(
+        &ctx,
+        &kernel,
+        &w,
+        &step_buf,
+        &x_buf,
+        LinearOut::RopeKv {
+            q: &q_buf,
+            bias: Some(&bias_buf),
+            cos_sin: &table_buf,
+            k_cache: &k_cache,
+            v_cache: &v_cache,
+        },
+        n,
+    );
     let got_q = block(ctx.read_f32(&q_buf, n * q_dim)).unwrap();
     let got_k = block(ctx.read_f32(&k_cache, n_ctx * kv_dim)).unwrap();
     let got_v = block(ctx.read_f32(&v_cache, n_ctx * kv_dim)).unwrap();

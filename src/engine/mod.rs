@@ -52,6 +52,7 @@ impl ModelInfo {
         context: usize,
         cost: DecodeCost,
     ) -> Self {
+        let backend = backend.info();
         ModelInfo {
             name: header.config.name.clone(),
             format: header.source_format.to_string(),
@@ -61,9 +62,9 @@ impl ModelInfo {
             bos_id: tokenizer.bos_id(),
             eos_id: tokenizer.eos_id(),
             has_chat_template: matches!(header.chat_template(), Ok(Some(_))),
-            backend: backend.info(),
-            adapter: backend.info().device,
-            kernels: backend.info().kernels,
+            adapter: backend.device.clone(),
+            kernels: backend.kernels.clone(),
+            backend,
             cost,
         }
     }

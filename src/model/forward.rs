@@ -23,6 +23,17 @@ pub enum ForwardResult {
     Argmax(u32),
 }
 
+/// Checks a context length a model is built for: at least one token, and positions that
+/// fit the kernels' u32 arithmetic.
+pub fn check_context(max_context: usize) -> Result<()> {
+    if max_context == 0 || max_context > u32::MAX as usize / 2 {
+        return Err(Error::InvalidRequest(format!(
+            "context length {max_context}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a forward request: some tokens, all in the vocabulary, within the context.
 pub fn check_request(tokens: &[u32], pos: usize, max_context: usize, n_vocab: usize) -> Result<()> {
     if tokens.is_empty() {

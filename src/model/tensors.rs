@@ -3,7 +3,7 @@
 //! tensor bytes are fetched.
 
 use crate::error::{Error, Result};
-use crate::formats::{DType, TensorInfo};
+use crate::formats::{DType, Tensor, TensorInfo};
 use crate::model::config::ModelConfig;
 
 /// Every tensor the model needs, by canonical name, with its shape (row-major, outermost
@@ -50,4 +50,27 @@ pub fn check_tensors(config: &ModelConfig, tensors: &[TensorInfo]) -> Result<()>
 pub fn shape_matches(expected: &[usize], found: &[usize]) -> bool {
     expected == found
         || (expected.len() == 1 && found.len() == 2 && found[0] == 1 && found[1] == expected[0])
+}
+
+/// Checks that tensor `t` — whole, or a piece of whole rows (`Tensor::piece`) — is one of
+/// `expected` shape, and that a piece stays within its tensor's rows.
+pub fn check_tensor_shape(t: &Tensor, expected: &[usize]) -> Result<()> {
+    let mut whole = t.shape.clone();
+    if let (Some(p), Some(rows)) = (t.piece, whole.first_mut()) {
+        if t.first_row() + *rows > p.total_rows {
+            return Err(Error::Malformed(format!(
+                "a piece of tensor '{}' reaches past its rows",
+                t.name
+            )));
+        }
+        *rows = p.total_rows;
+    }
+    if !shape_matches(expected, &whole) {
+        return Err(Error::ShapeMismatch {
+            tensor: t.name.clone(),
+            expected: expected.to_vec(),
+            found: whole,
+        });
+    }
+    Ok(())
 }

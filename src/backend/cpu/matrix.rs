@@ -87,6 +87,10 @@ impl CpuMatrix {
                 y.len()
             )));
         }
+        // One token: [rows, n] is already [n, rows].
+        if n == 1 {
+            return self.rows_into(x, 1, y);
+        }
         // Rows in tasks; each task writes its rows of every token ([rows, n] order), then
         // the result is laid out as [n, rows].
         let mut by_row = vec![0.0f32; rows * n];

@@ -16,8 +16,8 @@ pub use matrix::CpuMatrix;
 use crate::error::{Error, Result};
 use crate::formats::{quant, Tensor, TensorInfo};
 use crate::model::arch::Role;
-use crate::model::forward::{check_request, ForwardOutput, ForwardResult};
-use crate::model::tensors::{check_tensors, shape_matches};
+use crate::model::forward::{check_context, check_request, ForwardOutput, ForwardResult};
+use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
 use crate::reference::{attention, rmsnorm, rope, silu_mul, Heads};
 
@@ -37,11 +37,7 @@ pub struct CpuModelBuilder {
 impl CpuModelBuilder {
     pub fn new(config: &ModelConfig, tensors: &[TensorInfo], max_context: usize) -> Result<Self> {
         check_tensors(config, tensors)?;
-        if max_context == 0 || max_context > u32::MAX as usize / 2 {
-            return Err(Error::InvalidRequest(format!(
-                "context length {max_context}"
-            )));
-        }
+        check_context(max_context)?;
         let expected = config
             .arch
             .table()
@@ -63,17 +59,7 @@ impl CpuModelBuilder {
         let Some((slot, shape)) = self.expected.get(&t.name) else {
             return Ok(());
         };
-        let mut whole = t.shape.clone();
-        if let (Some(p), Some(rows)) = (t.piece, whole.first_mut()) {
-            *rows = p.total_rows;
-        }
-        if !shape_matches(shape, &whole) {
-            return Err(Error::ShapeMismatch {
-                tensor: t.name.clone(),
-                expected: shape.clone(),
-                found: whole,
-            });
-        }
+        check_tensor_shape(&t, shape)?;
         if let [rows, cols] = shape.as_slice() {
             if !self.matrices.contains_key(slot) {
                 let m = CpuMatrix::new(&t.name, t.dtype, *rows, *cols)?;

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use crate::error::{Error, Result};
 use crate::formats::{DType, Tensor, TensorInfo};
 use crate::gpu::{GpuContext, GpuFormat, GpuMatrix, GpuVector, RowLayout, RowMap};
-use crate::model::tensors::{expected_tensors, shape_matches};
+use crate::model::tensors::{check_tensor_shape, expected_tensors};
 use crate::model::{ModelConfig, RopeStyle};
 
 /// The weight of one product: its parts' matrices, in output order.
@@ -391,24 +391,8 @@ impl GpuModelBuilder {
             return Ok(());
         };
         // A piece holds rows first..first + shape[0] of the whole tensor.
+        check_tensor_shape(&t, expected)?;
         let first = t.first_row();
-        let mut whole = t.shape.clone();
-        if let (Some(p), Some(rows)) = (t.piece, whole.first_mut()) {
-            if first + *rows > p.total_rows {
-                return Err(Error::Malformed(format!(
-                    "a piece of tensor '{}' reaches past its rows",
-                    t.name
-                )));
-            }
-            *rows = p.total_rows;
-        }
-        if !shape_matches(expected, &whole) {
-            return Err(Error::ShapeMismatch {
-                tensor: t.name.clone(),
-                expected: expected.clone(),
-                found: whole,
-            });
-        }
         let ctx = &self.ctx;
         let row_len: usize = t.shape.iter().skip(1).product();
         let vector_at = |at: usize| at + first * row_len;

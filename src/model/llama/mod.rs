@@ -36,7 +36,7 @@ use crate::gpu::kernels::{
 };
 use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, RowLayout};
-use crate::model::forward::check_request;
+use crate::model::forward::{check_context, check_request};
 use crate::model::rope::rope_table;
 use crate::model::{ModelConfig, RopeStyle};
 
@@ -58,11 +58,7 @@ fn check_fits(ctx: &GpuContext, c: &ModelConfig, max_context: usize) -> Result<u
             c.n_embd, c.n_layer, c.n_vocab, c.head_dim
         )));
     }
-    if max_context == 0 || max_context > u32::MAX as usize / 2 {
-        return Err(Error::InvalidRequest(format!(
-            "context length {max_context}"
-        )));
-    }
+    check_context(max_context)?;
     let limit = ctx.max_binding();
     let f32_bytes = |n: usize| (n as u64).saturating_mul(4);
     let logits_row = f32_bytes(c.n_vocab);
