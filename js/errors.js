@@ -13,6 +13,8 @@ const ADVICE = {
   no_adapter:
     "WebGPU is present but no GPU adapter could be obtained. Check that hardware acceleration is enabled in the browser settings.",
   gpu: "The GPU reported an error.",
+  gpu_lost:
+    "The browser took the GPU away (a driver reset, or the tab was in the background). Send the request again: the model is reloaded on a new GPU device first.",
   does_not_fit:
     "This model does not fit in this device's GPU memory. Pick a smaller model or a shorter context length.",
   bad_magic: "This file is not a GGUF model (bad magic). Pick a .gguf file.",

@@ -6,6 +6,8 @@ export type HearthErrorCode =
   | "no_webgpu"
   | "no_adapter"
   | "gpu"
+  /** The GPU device was lost during the request; the next request loads the model again. */
+  | "gpu_lost"
   | "does_not_fit"
   | "bad_magic"
   | "truncated"
@@ -123,8 +125,10 @@ export interface CachedModel {
 export interface LoadProgress {
   /** "cache": reading the cached copy; "download": bytes arriving (tensors are uploaded
    *  as they complete, and the bytes are cached); "upload": the
-   *  last tensors, or a local file; "compile": building GPU pipelines. */
-  phase: "cache" | "download" | "upload" | "compile";
+   *  last tensors, or a local file; "compile": building GPU pipelines; "reconnect": the
+   *  GPU device was lost and a request is loading the model again on a new one (from the
+   *  cache or the same file; the other phases follow). */
+  phase: "cache" | "download" | "upload" | "compile" | "reconnect";
   /** Bytes of the model read so far. */
   bytes: number;
   /** Size of the model in bytes; 0 when the server did not say. */
@@ -372,6 +376,12 @@ export class Engine {
 
   /** Frees the GPU memory and stops the worker; later requests fail with code "unloaded". */
   unload(): Promise<void>;
+  /**
+   * Destroys the GPU device as a driver reset would, to test an app's recovery path: a
+   * request in flight fails with code "gpu_lost", the next one reloads the model (progress
+   * phase "reconnect") and answers.
+   */
+  simulateDeviceLoss(): Promise<void>;
 }
 
 export interface ChatCompletions {

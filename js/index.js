@@ -163,6 +163,8 @@ export class Engine {
   #nextId = 1;
   #closed = null;
   #loaded;
+  /** The `onProgress` of `load`: also told when a lost GPU device makes a request reload. */
+  #onProgress;
 
   /**
    * Starts a worker, streams the model into the GPU and resolves once it can generate.
@@ -235,14 +237,13 @@ export class Engine {
       ? new Worker(workerUrl, { type: "module", name: "hearth-engine" })
       : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "hearth-engine" });
     const engine = new Engine(worker);
+    engine.#onProgress = onProgress;
     const onAbort = () => engine.#fail(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       engine.#loaded = await engine.#request({ kind: ToWorker.load, source: resolved, contextLength, backend }, (message) => {
         if (message.kind === FromWorker.progress) {
-          const { kind, id, ...progress } = message;
-          progress.fraction = progress.total > 0 ? Math.min(1, progress.bytes / progress.total) : null;
-          onProgress?.(progress);
+          engine.#progress(message);
           return undefined;
         }
         if (message.kind === FromWorker.loaded) return { result: message };
@@ -328,6 +329,24 @@ export class Engine {
     this.#fail(new HearthError("unloaded", "unload() was called"));
   }
 
+  /**
+   * Destroys the GPU device as a driver reset would, to test an app's recovery path: a
+   * request in flight fails with code "gpu_lost", the next one reloads the model (progress
+   * phase "reconnect") and answers.
+   */
+  async simulateDeviceLoss() {
+    await this.#request({ kind: ToWorker.destroyDevice }, (message) =>
+      message.kind === FromWorker.deviceDestroyed ? { result: undefined } : undefined,
+    );
+  }
+
+  /** Passes a progress message to the `onProgress` of `load` (also while reconnecting). */
+  #progress(message) {
+    const { kind, id, ...progress } = message;
+    progress.fraction = progress.total > 0 ? Math.min(1, progress.bytes / progress.total) : null;
+    this.#onProgress?.(progress);
+  }
+
   #dispatch(message) {
     const handler = this.#handlers.get(message?.id);
     handler?.(message);
@@ -390,6 +409,7 @@ export class Engine {
       const stream = new ChunkStream(abort);
       let first = true;
       this.#request(message, (reply) => {
+        if (reply.kind === FromWorker.progress) this.#progress(reply);
         if (reply.kind === FromWorker.chunk) {
           if (reply.delta || first) {
             stream.push(chunkOf(kind, meta, reply.delta, first));
@@ -418,6 +438,7 @@ export class Engine {
     let text = "";
     try {
       const done = await this.#request(message, (reply) => {
+        if (reply.kind === FromWorker.progress) this.#progress(reply);
         if (reply.kind === FromWorker.chunk) text += reply.delta;
         return reply.kind === FromWorker.done ? { result: reply } : undefined;
       });

@@ -12,19 +12,26 @@
 //                                             (see index.js) with `prompt` or `messages`
 //   abort     { id }                          id of a queued or running `generate`
 //   unload    { id }
+//   destroyDevice { id }                      test hook: destroys the GPU device as a
+//                                             driver reset would (the recovery path)
 //
 // Worker → page
 //   progress  { id, phase, bytes, total, rate, tensorsDone, tensorsTotal }
 //             phase: "cache" (reading the cached copy, tensors uploaded as they complete),
 //             "download" (bytes arriving, cached and uploaded tensor by tensor),
-//             "upload" (the last tensors), "compile" (building GPU pipelines)
+//             "upload" (the last tensors), "compile" (building GPU pipelines),
+//             "reconnect" (under a `generate` id: the GPU device was lost, the model is
+//             loaded again on a new one before the request runs; the phases above follow)
 //   loaded    { id, info, adapter, memory: { before, after }, loadMs }
 //             memory: the wasm linear memory in bytes before and after loading; it stays
 //             far below the model's size because tensors stream straight to the GPU
 //   chunk     { id, delta, token }            one generated token (delta may be "")
 //   done      { id, finishReason, usage, tokenIds, timings }
 //             finishReason: "stop" | "length" | "abort"
+//             a `generate` whose device is lost mid-way fails with code "gpu_lost"; the
+//             next one loads the model again first (phase "reconnect")
 //   unloaded  { id }
+//   deviceDestroyed { id }
 //   error     { id, error: { code, message } }   the request `id` failed; the engine
 //             stays usable unless the request was `load`
 
@@ -33,6 +40,7 @@ export const ToWorker = Object.freeze({
   generate: "generate",
   abort: "abort",
   unload: "unload",
+  destroyDevice: "destroyDevice",
 });
 
 export const FromWorker = Object.freeze({
@@ -41,5 +49,6 @@ export const FromWorker = Object.freeze({
   chunk: "chunk",
   done: "done",
   unloaded: "unloaded",
+  deviceDestroyed: "deviceDestroyed",
   error: "error",
 });

@@ -15,8 +15,12 @@ const PROGRESS_INTERVAL_MS = 100;
 let wasm = null;
 /** The loaded engine (a wasm-bindgen `WebEngine`), or null. */
 let engine = null;
+/** Its GPU device (a `WebDevice`, usable while a step holds the engine), or null. */
+let device = null;
 /** Set after a wasm trap: the instance's state is undefined, so every request fails. */
 let broken = null;
+/** The last successful `load` message: what to load again after the GPU device is lost. */
+let lastLoad = null;
 
 /** Generation requests waiting for the engine, oldest first. */
 const queue = [];
@@ -43,6 +47,9 @@ self.onmessage = (event) => {
     case ToWorker.unload:
       unload(id);
       break;
+    case ToWorker.destroyDevice:
+      destroyDevice(id);
+      break;
     default:
       postError(id, new HearthError("internal", `unknown message kind '${kind}'`));
   }
@@ -53,6 +60,7 @@ function noteTrap(error) {
   if (error instanceof WebAssembly.RuntimeError) {
     broken = new HearthError("worker", `the engine crashed: ${error.message}`);
     engine = null;
+    device = null;
   }
 }
 
@@ -93,12 +101,69 @@ async function chooseBackend(requested) {
 }
 
 async function load(message) {
+  const loaded = await loadModel(message);
+  lastLoad = message;
+  post({ kind: FromWorker.loaded, id: message.id, ...loaded });
+}
+
+async function loadModel(message) {
   try {
-    await loadOnce(message);
+    return await loadOnce(message);
   } catch (error) {
     // A cached copy that no longer matches its digest was deleted: fetch it again, once.
     if (!error?.refetch) throw error;
-    await loadOnce(message);
+    return await loadOnce(message);
+  }
+}
+
+/**
+ * Whether the GPU device under `current` was lost. The browser reports a loss through a
+ * promise, which may settle just after the failed step that revealed it: one macrotask
+ * later it has.
+ */
+async function deviceLost(gpu) {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  try {
+    return gpu?.lost() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Loads the model of the last `load` again on a new GPU device, reporting progress under
+ * request `id` (phase "reconnect" first): the model comes from the cache, or from the
+ * file the page gave, so no network is needed.
+ */
+async function reconnect(id) {
+  post({ kind: FromWorker.progress, id, phase: "reconnect", bytes: 0, total: 0, rate: 0, tensorsDone: 0, tensorsTotal: 0 });
+  const lost = engine;
+  engine = null;
+  forgetDevice();
+  try {
+    lost?.free();
+  } catch (error) {
+    noteTrap(error);
+  }
+  await loadModel({ ...lastLoad, id });
+}
+
+function forgetDevice() {
+  try {
+    device?.free();
+  } catch {
+    // The instance trapped: nothing left to free.
+  }
+  device = null;
+}
+
+/** The test hook of the recovery path: destroys the GPU device as a driver reset would. */
+function destroyDevice(id) {
+  try {
+    device?.destroy();
+    post({ kind: FromWorker.deviceDestroyed, id });
+  } catch (error) {
+    postError(id, error);
   }
 }
 
@@ -144,14 +209,13 @@ async function loadOnce({ id, source, contextLength, backend: requested = "webgp
     const ready = await loader.finish();
     const info = ready.info();
     engine = ready;
-    post({
-      kind: FromWorker.loaded,
-      id,
+    device = ready.device();
+    return {
       info,
       adapter: info?.adapter ?? null,
       memory: { before: memoryBefore, after: wasm.memory.buffer.byteLength },
       loadMs: performance.now() - started,
-    });
+    };
   } catch (error) {
     noteTrap(error);
     try {
@@ -229,6 +293,8 @@ function unload(id) {
   // Dropping the Rust engine destroys its GPU buffers and device.
   const dropping = engine;
   engine = null;
+  lastLoad = null;
+  forgetDevice();
   const free = () => {
     try {
       dropping?.free();
@@ -288,8 +354,22 @@ function finishJob(job, finishReason, step) {
 
 async function generate(job) {
   if (broken) throw broken;
+  // The device was lost during or since the last request (or the reload after it failed):
+  // a new device, the model again.
+  if (lastLoad && (!engine || device?.lost())) await reconnect(job.id);
   if (!engine) throw new HearthError("unloaded", "no model is loaded");
   const current = engine;
+  const gpu = device;
+  try {
+    await run(job, current);
+  } catch (error) {
+    const lost = error instanceof WebAssembly.RuntimeError ? null : await deviceLost(gpu);
+    if (lost) throw new HearthError("gpu_lost", lost);
+    throw error;
+  }
+}
+
+async function run(job, current) {
   job.started = performance.now();
   job.tokenIds = [];
   job.firstTokenMs = null;

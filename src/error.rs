@@ -45,6 +45,10 @@ pub enum Error {
     NoAdapter(String),
     #[error("GPU: {0}")]
     Gpu(String),
+    /// The browser or driver took the GPU device away (driver reset, background tab,
+    /// `device.destroy()`); a new device and a reload of the model bring the engine back.
+    #[error("the GPU device was lost: {0}")]
+    GpuLost(String),
     /// The model (or its context) needs more than the device allows.
     #[error("the model does not fit on this device: {0}")]
     DoesNotFit(String),
@@ -78,6 +82,7 @@ impl Error {
             Error::Template(_) => "template",
             Error::NoAdapter(_) => "no_adapter",
             Error::Gpu(_) => "gpu",
+            Error::GpuLost(_) => "gpu_lost",
             Error::DoesNotFit(_) => "does_not_fit",
             Error::InvalidRequest(_) => "invalid_request",
             Error::ContextOverflow { .. } => "context_overflow",

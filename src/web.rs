@@ -137,4 +137,33 @@ impl WebEngine {
     pub fn abort(&mut self) {
         self.inner.abort();
     }
+
+    /// A handle on the engine's GPU device, usable while a `step` holds the engine.
+    pub fn device(&self) -> WebDevice {
+        WebDevice {
+            context: self.inner.gpu_context().cloned(),
+        }
+    }
+}
+
+/// The GPU device under an engine (nothing on the CPU backend).
+#[wasm_bindgen]
+pub struct WebDevice {
+    context: Option<GpuContext>,
+}
+
+#[wasm_bindgen]
+impl WebDevice {
+    /// Why the device was lost (the worker then loads the model again on a new one), or
+    /// `undefined` while it works.
+    pub fn lost(&self) -> Option<String> {
+        self.context.as_ref().and_then(GpuContext::lost_reason)
+    }
+
+    /// Destroys the device as a driver reset would: the test hook of the recovery path.
+    pub fn destroy(&self) {
+        if let Some(context) = &self.context {
+            context.destroy();
+        }
+    }
 }

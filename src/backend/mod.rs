@@ -7,7 +7,7 @@ pub mod cpu;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::formats::{Tensor, TensorInfo};
 use crate::gpu::GpuContext;
 use crate::model::forward::{ForwardOutput, ForwardResult};
@@ -122,8 +122,27 @@ impl Model {
         out: ForwardOutput,
     ) -> Result<ForwardResult> {
         match self {
-            Model::Gpu(m) => m.forward(tokens, pos, out).await,
+            Model::Gpu(m) => {
+                if let Some(why) = m.context().lost_reason() {
+                    return Err(Error::GpuLost(why));
+                }
+                let result = m.forward(tokens, pos, out).await;
+                // A step that fails because the device went away fails as `GpuLost`, which
+                // tells the caller to rebuild rather than to report a kernel bug.
+                match (result, m.context().lost_reason()) {
+                    (Err(_), Some(why)) => Err(Error::GpuLost(why)),
+                    (result, _) => result,
+                }
+            }
             Model::Cpu(m) => m.forward(tokens, pos, out),
+        }
+    }
+
+    /// The GPU device under the model (none for the CPU).
+    pub fn gpu_context(&self) -> Option<&GpuContext> {
+        match self {
+            Model::Gpu(m) => Some(m.context()),
+            Model::Cpu(_) => None,
         }
     }
 

@@ -15,6 +15,7 @@ use web_time::Instant;
 use crate::backend::{Backend, BackendInfo, Model};
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
 use crate::model::forward::{ForwardOutput, ForwardResult};
 use crate::model::llama::DecodeCost;
 use crate::model::{ModelConfig, ModelHeader};
@@ -219,6 +220,13 @@ impl Engine {
         if let Some(g) = self.generation.as_mut() {
             g.aborted = true;
         }
+    }
+
+    /// The GPU device the model runs on (none on the CPU backend): its `lost_reason` says
+    /// whether the browser or driver took it away, after which every step fails with
+    /// `GpuLost` and only a new engine (a new device, the model loaded again) recovers.
+    pub fn gpu_context(&self) -> Option<&GpuContext> {
+        self.model.gpu_context()
     }
 
     pub fn is_generating(&self) -> bool {

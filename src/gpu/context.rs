@@ -5,7 +5,7 @@
 //! device is requested with the adapter's larger limits where it has them, but kernels and
 //! tensor sharding are sized for the defaults unless a limit is read from here.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
@@ -23,6 +23,8 @@ struct Inner {
     features: wgpu::Features,
     /// Bound to kernel slots a variant does not read (explicit layouts need every slot).
     placeholder: wgpu::Buffer,
+    /// Why the device was lost, once the browser or driver has taken it away.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 /// Which shape of the weight-reading kernels suits the adapter.
@@ -130,6 +132,15 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
             log::error!("uncaptured GPU error: {e}");
         }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_note = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            let why = format!("{reason:?}: {message}");
+            log::warn!("GPU device lost ({why})");
+            if let Ok(mut slot) = lost_note.lock() {
+                *slot = Some(why);
+            }
+        });
         let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("unused binding"),
             size: 16,
@@ -150,6 +161,7 @@ impl GpuContext {
                 features: adapter.features(),
                 limits,
                 placeholder,
+                lost,
             }),
             max_binding,
         })
@@ -224,6 +236,19 @@ impl GpuContext {
             lanes: lane_count(lanes),
             ..self.clone()
         }
+    }
+
+    /// Why the device was lost (driver reset, `destroy`, the browser reclaiming it), or
+    /// `None` while it works. A lost device never comes back: the model must be rebuilt on
+    /// a new one.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.inner.lost.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Destroys the device as a driver reset would (for tests of the recovery path): every
+    /// later submission fails and the lost callback reports it.
+    pub fn destroy(&self) {
+        self.inner.device.destroy();
     }
 
     /// The adapter is a CPU implementation of the API (SwiftShader, llvmpipe, WARP): the

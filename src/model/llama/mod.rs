@@ -489,6 +489,11 @@ impl GpuModel {
         }
     }
 
+    /// The device the model lives on.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
