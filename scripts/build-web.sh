@@ -7,9 +7,22 @@
 #             eventsource-parser (dist/vendor/, imported by dist/js/remote.js through a
 #             relative path, since a page without a bundler cannot resolve a package name)
 #             + a link to models/
+#             + the licences: hearth's (LICENSE) and each vendored library's, next to it
+#             (dist/vendor/NAME.LICENSE)
 # Both folders are git-ignored. Tools come from scripts/install-web-tools.sh.
+#   scripts/build-web.sh [--reuse-wasm]
+#     --reuse-wasm  keep the existing js/pkg (no cargo build): for changes to www/ and js/ only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+build_wasm=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --reuse-wasm) build_wasm=0 ;;
+        *) echo "usage: $0 [--reuse-wasm]" >&2; exit 2 ;;
+    esac
+    shift
+done
 
 for tool in wasm-bindgen node; do
     command -v "$tool" >/dev/null || { echo "error: $tool not found; run scripts/install-web-tools.sh" >&2; exit 1; }
@@ -23,15 +36,22 @@ for file in "$wasm_opt" "$vendor_marked" "$vendor_purify" "$vendor_sse"; do
     [ -e "$file" ] || { echo "error: $file is missing; run scripts/install-web-tools.sh" >&2; exit 1; }
 done
 
-cargo build --release --target wasm32-unknown-unknown --lib
+if [ "$build_wasm" = 1 ]; then
+    cargo build --release --target wasm32-unknown-unknown --lib
 
-rm -rf js/pkg
-wasm-bindgen --target web --no-typescript --out-dir js/pkg --out-name hearth \
-    "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/hearth.wasm"
-"$wasm_opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
-    js/pkg/hearth_bg.wasm -o js/pkg/hearth_bg.wasm.opt
-mv js/pkg/hearth_bg.wasm.opt js/pkg/hearth_bg.wasm
+    rm -rf js/pkg
+    wasm-bindgen --target web --no-typescript --out-dir js/pkg --out-name hearth \
+        "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/hearth.wasm"
+    "$wasm_opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
+        js/pkg/hearth_bg.wasm -o js/pkg/hearth_bg.wasm.opt
+    mv js/pkg/hearth_bg.wasm.opt js/pkg/hearth_bg.wasm
+fi
+[ -f js/pkg/hearth_bg.wasm ] || { echo "error: js/pkg is not built: run $0 without --reuse-wasm" >&2; exit 1; }
+
+# npm packs js/ and cannot reach files outside it: the package carries a copy of the
+# licence (git-ignored there; LICENSE at the root is the one to edit).
+cp LICENSE js/LICENSE
 
 rm -rf dist
 mkdir -p dist/js/pkg dist/vendor
@@ -43,6 +63,7 @@ for file in www/*; do
 done
 cp js/*.js js/index.d.ts js/package.json dist/js/
 cp js/pkg/hearth.js js/pkg/hearth_bg.wasm dist/js/pkg/
+cp LICENSE dist/LICENSE
 cp "$vendor_marked" dist/vendor/marked.esm.js
 cp "$vendor_purify" dist/vendor/purify.es.mjs
 cp www/node_modules/marked/LICENSE dist/vendor/marked.LICENSE

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // A small static file server for the built site (dist/, from scripts/build-web.sh) with
-// the repository's models/ folder mounted at /models/.
+// the repository's models/ folder mounted at /models/. It sends, as a header on every file,
+// the Content-Security-Policy the site declares in its index.html: a header also reaches
+// the Web Worker and the service worker (a <meta> policy binds only its page) and can carry
+// frame-ancestors (ignored in a <meta>).
 //   node scripts/serve.mjs [--port 8080] [--host 127.0.0.1] [--root dist]
 // tests/e2e imports `startServer` to run the same server on a free port.
 
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,7 +28,27 @@ const TYPES = {
   ".txt": "text/plain; charset=utf-8",
   ".md": "text/plain; charset=utf-8",
   ".ts": "text/plain; charset=utf-8",
+  ".license": "text/plain; charset=utf-8",
 };
+
+/** The content type of a file; licence texts (LICENSE, marked.LICENSE) are plain text. */
+function contentType(file) {
+  if (path.basename(file) === "LICENSE") return TYPES[".txt"];
+  return TYPES[path.extname(file).toLowerCase()] ?? "application/octet-stream";
+}
+
+/** The policy of `<meta http-equiv="Content-Security-Policy" content="...">` in `html`, or null. */
+export function metaPolicy(html) {
+  const match = /<meta\s+http-equiv="Content-Security-Policy"\s+content="([^"]*)"/i.exec(html);
+  return match ? match[1].trim() : null;
+}
+
+/** The header policy of the site at `root`: its index.html's policy, plus what only a header can say. */
+async function sitePolicy(root) {
+  const html = await readFile(path.join(root, "index.html"), "utf8").catch(() => "");
+  const policy = metaPolicy(html);
+  return policy ? `${policy}; frame-ancestors 'none'` : null;
+}
 
 /** Maps a URL path to a file under one of the mounts, or null when it would escape them. */
 function resolvePath(mounts, pathname) {
@@ -59,6 +82,9 @@ export async function startServer({
     ["/models/", path.join(REPO, "models")],
     ["/", path.resolve(root)],
   ];
+  // Read once: a site (dist/, target/site/) is built before it is served. A site without
+  // a policy (the test app of tests/consumer) is served without one.
+  const policy = await sitePolicy(path.resolve(root));
   const server = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://localhost");
     const send = (status, text) => {
@@ -76,9 +102,10 @@ export async function startServer({
         info = await stat(file);
       }
       response.writeHead(200, {
-        "content-type": TYPES[path.extname(file).toLowerCase()] ?? "application/octet-stream",
+        "content-type": contentType(file),
         "content-length": info.size,
         "cache-control": "no-cache",
+        ...(policy ? { "content-security-policy": policy } : {}),
       });
       if (request.method === "HEAD") return response.end();
       createReadStream(file)

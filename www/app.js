@@ -5,6 +5,7 @@
 
 import { Engine, FALLBACK_CODES, checkSupport } from "./js/index.js";
 import { renderInto } from "./markdown.js";
+import { refuseLongMessage } from "./message-limit.js";
 
 /** The bundled model, used when the catalogue cannot be read. */
 const FALLBACK_MODEL = {
@@ -13,7 +14,7 @@ const FALLBACK_MODEL = {
   urls: ["models/SmolLM2-135M-Instruct.Q4_1.gguf"],
   size: 98362432,
   sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-  license: "Apache-2.0",
+  license: { spdx: "Apache-2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" },
   contextLength: 8192,
 };
 
@@ -27,6 +28,7 @@ const ui = {
   modelUrl: $("model-url"),
   modelFile: $("model-file"),
   catalogueModel: $("catalogue-model"),
+  modelLicense: $("model-license"),
   cachedModels: $("cached-models"),
   progress: $("progress"),
   progressBar: $("progress-bar"),
@@ -317,6 +319,12 @@ async function readCatalogue() {
   return FALLBACK_MODEL.id;
 }
 
+/** The name of a catalogue entry's licence (`{ spdx, name?, url }`), or null. */
+function licenseName(license) {
+  if (typeof license === "string") return license;
+  return license?.name ?? license?.spdx ?? null;
+}
+
 function showCatalogue(defaultId) {
   ui.catalogueModel.replaceChildren(
     ...[...state.catalogue.values()].map((model) => {
@@ -324,13 +332,43 @@ function showCatalogue(defaultId) {
       option.value = model.id;
       const size = model.size ? `, ${formatBytes(model.size)}` : "";
       option.textContent = `${model.name}${size}`;
-      option.title = [model.license, model.contextLength && `context ${model.contextLength}`, model.description]
+      option.title = [
+        licenseName(model.license),
+        model.contextLength && `context ${model.contextLength}`,
+        model.description,
+      ]
         .filter(Boolean)
         .join(" · ");
       return option;
     }),
   );
   if (state.catalogue.has(defaultId)) ui.catalogueModel.value = defaultId;
+  showLicense();
+}
+
+/** Shows the licence of the catalogue model selected, linked to its text. */
+function showLicense() {
+  const model = state.catalogue.get(ui.catalogueModel.value);
+  const name = licenseName(model?.license);
+  ui.modelLicense.hidden = !name;
+  if (!name) return ui.modelLicense.replaceChildren();
+  // The catalogue is data: only an https link is made from it.
+  let url = null;
+  try {
+    url = new URL(model.license?.url);
+  } catch {
+    // No link.
+  }
+  let label = document.createTextNode(name);
+  if (url?.protocol === "https:") {
+    label = document.createElement("a");
+    label.href = url.href;
+    label.target = "_blank";
+    label.rel = "noopener noreferrer";
+    label.textContent = name;
+  }
+  ui.modelLicense.dataset.spdx = model.license?.spdx ?? name;
+  ui.modelLicense.replaceChildren("Licence: ", label);
 }
 
 /** Lists the cached models with their sizes and a delete button each. */
@@ -493,6 +531,17 @@ function describeAnswer(final, sentAt, firstAt, endedAt) {
 function send() {
   const content = ui.prompt.value.trim();
   if (!content || !state.engine || state.generating) return;
+  const refusal = refuseLongMessage({
+    message: content,
+    system: ui.systemPrompt.value.trim(),
+    contextLength: state.engine.info?.context_length ?? null,
+    model: state.engine.info?.name ?? "the model",
+  });
+  if (refusal) {
+    clearError();
+    showError(refusal);
+    return;
+  }
   ui.prompt.value = "";
   state.turns.push({ role: "user", content });
   addMessage("user", content);
@@ -523,7 +572,10 @@ ui.loadForm.addEventListener("submit", (event) => {
 ui.cancelLoad.addEventListener("click", () => state.loading?.abort());
 ui.modelUrl.addEventListener("input", () => (ui.loadForm.elements.source.value = "url"));
 ui.modelFile.addEventListener("change", () => (ui.loadForm.elements.source.value = "file"));
-ui.catalogueModel.addEventListener("change", () => (ui.loadForm.elements.source.value = "default"));
+ui.catalogueModel.addEventListener("change", () => {
+  ui.loadForm.elements.source.value = "default";
+  showLicense();
+});
 ui.composer.addEventListener("submit", (event) => {
   event.preventDefault();
   send();

@@ -1,12 +1,31 @@
-// Markdown rendering of model output. Model output is untrusted: it is parsed by marked
-// and the resulting HTML is sanitized by DOMPurify before it touches the DOM, so markup
-// such as <script> or <img onerror=...> in an answer is shown inert or dropped.
+// Markdown rendering of model output. Model output is untrusted (a model's vocabulary and
+// the text it echoes come from whoever made the file or wrote the prompt): HTML written in
+// an answer is shown as text, like any other characters, and only markdown syntax makes
+// elements. The HTML marked produces is then sanitized by DOMPurify before it touches the
+// DOM, a second line should a markdown construct ever carry markup through.
 // Both libraries are vendored into the built site by scripts/build-web.sh (no CDN).
 
 import { Marked } from "./vendor/marked.esm.js";
 import DOMPurify from "./vendor/purify.es.mjs";
 
-const parser = new Marked({ gfm: true, breaks: true, async: false });
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** `text` as HTML text: markup characters escaped. */
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+const parser = new Marked({
+  gfm: true,
+  breaks: true,
+  async: false,
+  renderer: {
+    // Raw HTML in the answer (a block such as "<div>..." or an inline tag): text, not markup.
+    html({ text, block }) {
+      return block ? `<p>${escapeHtml(text.trim()).replace(/\n/g, "<br>\n")}</p>\n` : escapeHtml(text);
+    },
+  },
+});
 
 const SANITIZE = {
   USE_PROFILES: { html: true },

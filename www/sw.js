@@ -19,6 +19,7 @@ const SHELL = [
   "index.html",
   "app.js",
   "markdown.js",
+  "message-limit.js",
   "style.css",
   "catalogue.json",
   "bench.html",

@@ -70,7 +70,7 @@ after(async () => {
 
 const failed = (t) => t.diagnostic?.("page log:\n" + harness.logs.join("\n"));
 
-test("the tarball holds the modules, the types and the wasm, with ESM exports", () => {
+test("the tarball holds the modules, the types, the wasm and the licence, with ESM exports", () => {
   for (const file of [
     "index.js",
     "index.d.ts",
@@ -80,9 +80,12 @@ test("the tarball holds the modules, the types and the wasm, with ESM exports", 
     "remote.js",
     "request.js",
     "pkg/hearth_bg.wasm",
+    "LICENSE",
   ]) {
     assert.ok(tarball.files.includes(file), `${file} is missing from the tarball: ${tarball.files.join(", ")}`);
   }
+  const licence = readFileSync(path.join(APP, "node_modules", "hearth", "LICENSE"), "utf8");
+  assert.equal(licence, readFileSync(path.join(REPO, "LICENSE"), "utf8"), "the package's LICENSE is not the repository's");
   const manifest = JSON.parse(readFileSync(path.join(APP, "node_modules", "hearth", "package.json"), "utf8"));
   assert.equal(manifest.type, "module");
   assert.deepEqual(manifest.exports["."], { types: "./index.d.ts", default: "./index.js" });
