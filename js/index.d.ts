@@ -368,6 +368,8 @@ export class Engine {
   /** A description of the GPU adapter. */
   readonly adapter: string | null;
   readonly loadStats: LoadStats | null;
+  /** The worker's wasm memory in bytes, as of the end of the last request (or the load). */
+  readonly wasmMemory: number | null;
   readonly backend: LocalBackend;
 
   readonly chat: ChatCompletions;

@@ -165,6 +165,8 @@ export class Engine {
   #loaded;
   /** The `onProgress` of `load`: also told when a lost GPU device makes a request reload. */
   #onProgress;
+  /** The worker's wasm memory in bytes at the end of the last request. */
+  #wasmMemory = null;
 
   /**
    * Starts a worker, streams the model into the GPU and resolves once it can generate.
@@ -308,6 +310,11 @@ export class Engine {
     return { loadMs: this.#loaded.loadMs, memory: this.#loaded.memory };
   }
 
+  /** The worker's wasm memory in bytes, as of the end of the last request (or the load). */
+  get wasmMemory() {
+    return this.#wasmMemory ?? this.#loaded?.memory?.after ?? null;
+  }
+
   /** OpenAI-style chat completions. */
   chat = Object.freeze({
     completions: Object.freeze({ create: (request, options) => this.#create("chat", request, options) }),
@@ -418,6 +425,7 @@ export class Engine {
           return undefined;
         }
         if (reply.kind === FromWorker.done) {
+          this.#wasmMemory = reply.wasmMemory ?? this.#wasmMemory;
           stream.push(finalChunkOf(kind, meta, reply));
           return { result: undefined };
         }
@@ -440,7 +448,9 @@ export class Engine {
       const done = await this.#request(message, (reply) => {
         if (reply.kind === FromWorker.progress) this.#progress(reply);
         if (reply.kind === FromWorker.chunk) text += reply.delta;
-        return reply.kind === FromWorker.done ? { result: reply } : undefined;
+        if (reply.kind !== FromWorker.done) return undefined;
+        this.#wasmMemory = reply.wasmMemory ?? this.#wasmMemory;
+        return { result: reply };
       });
       return completionOf(kind, meta, text, done);
     } finally {

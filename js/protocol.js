@@ -26,7 +26,7 @@
 //             memory: the wasm linear memory in bytes before and after loading; it stays
 //             far below the model's size because tensors stream straight to the GPU
 //   chunk     { id, delta, token }            one generated token (delta may be "")
-//   done      { id, finishReason, usage, tokenIds, timings }
+//   done      { id, finishReason, usage, tokenIds, timings, wasmMemory }
 //             finishReason: "stop" | "length" | "abort"
 //             a `generate` whose device is lost mid-way fails with code "gpu_lost"; the
 //             next one loads the model again first (phase "reconnect")

@@ -116,17 +116,26 @@ async function loadModel(message) {
   }
 }
 
+/** How long a failed step waits for the browser to report a lost device, in ms. */
+const LOSS_REPORT_WAIT_MS = 1000;
+
 /**
- * Whether the GPU device under `current` was lost. The browser reports a loss through a
- * promise, which may settle just after the failed step that revealed it: one macrotask
- * later it has.
+ * Why the GPU device `gpu` was lost, or null. The browser reports a loss through a promise,
+ * which may settle after the failed step that revealed it (the GPU process answers both),
+ * so a failed step waits a moment for it; a step failing on a working device is rare.
  */
 async function deviceLost(gpu) {
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  try {
-    return gpu?.lost() ?? null;
-  } catch {
-    return null;
+  if (!gpu) return null;
+  const deadline = performance.now() + LOSS_REPORT_WAIT_MS;
+  for (;;) {
+    try {
+      const lost = gpu.lost();
+      if (lost) return lost;
+    } catch {
+      return null;
+    }
+    if (performance.now() > deadline) return null;
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -341,6 +350,7 @@ function finishJob(job, finishReason, step) {
     finishReason,
     usage,
     tokenIds: job.tokenIds,
+    wasmMemory: wasm?.memory.buffer.byteLength ?? null,
     timings: {
       ttft_ms: job.firstTokenMs,
       total_ms: elapsedMs,
@@ -363,7 +373,9 @@ async function generate(job) {
   try {
     await run(job, current);
   } catch (error) {
-    const lost = error instanceof WebAssembly.RuntimeError ? null : await deviceLost(gpu);
+    // A GPU error may be the first sign of a lost device (the engine says "gpu_lost"
+    // itself when the loss was reported before the step).
+    const lost = error?.code === "gpu" ? await deviceLost(gpu) : null;
     if (lost) throw new HearthError("gpu_lost", lost);
     throw error;
   }

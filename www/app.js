@@ -74,6 +74,8 @@ const state = {
   webgpu: null,
   /** Whether the error shown is "no WebGPU" (a server set afterwards answers it). */
   showingNoWebgpu: false,
+  /** While a lost GPU is being replaced: `{ status }`, the top bar's text to restore. */
+  reconnecting: null,
 };
 
 // ---------------------------------------------------------------- formatting
@@ -244,6 +246,8 @@ async function switchEngine(label, start) {
   ui.progressText.textContent = "Starting…";
   try {
     const engine = await start(state.loading.signal, (p) => {
+      // Also called after the load: a request reloads the model when the GPU was lost.
+      if (p.phase === "reconnect") return showReconnecting();
       if (p.fraction !== null) ui.progressBar.value = p.fraction;
       ui.progressText.textContent = describeProgress(p);
     });
@@ -262,6 +266,26 @@ async function switchEngine(label, start) {
     updateControls();
     showCachedModels();
   }
+}
+
+/**
+ * The browser took the GPU away (driver reset, background tab): the request waiting now
+ * loads the model again on a new device, from the cache, before it answers.
+ */
+function showReconnecting() {
+  state.reconnecting ??= { status: ui.status.textContent };
+  ui.status.textContent = "Reconnecting GPU…";
+  ui.progress.hidden = false;
+  ui.progressBar.removeAttribute("value");
+  ui.progressText.textContent = "Reconnecting GPU…";
+}
+
+/** The model is back on a GPU (its first token arrived), or the request ended. */
+function endReconnecting() {
+  if (!state.reconnecting) return;
+  ui.status.textContent = state.reconnecting.status;
+  ui.progress.hidden = true;
+  state.reconnecting = null;
 }
 
 /** Says in the top bar which backend answers: the local GPU adapter or the server. */
@@ -475,6 +499,7 @@ async function answer() {
       ...readSettings(),
     });
     for await (const chunk of stream) {
+      endReconnecting();
       const delta = chunk.choices[0]?.delta?.content ?? "";
       if (delta) {
         firstAt ??= performance.now();
@@ -507,6 +532,7 @@ async function answer() {
     }
     showError(error);
   } finally {
+    endReconnecting();
     state.generating = null;
     updateControls();
   }
