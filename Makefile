@@ -2,20 +2,31 @@
 SHELL := /bin/bash
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: test test-native test-wasm e2e web demo bench models test-models test-remote lint package site
+.PHONY: test test-native test-wasm e2e web demo bench models test-models test-remote lint package site fuzz \
+	web-tools test-tools soak
 
 ## Everything CI runs: native tests on the GPU-less Vulkan driver, the wasm build, browser tests.
-test: models test-native test-wasm web e2e
+## On a fresh machine it first installs what it needs (see web-tools and test-tools).
+test: test-tools models test-native test-wasm web e2e
+
+## What building the browser engine needs, installed where missing (fast when present): the
+## wasm32 target, wasm-bindgen-cli at Cargo.lock's version, the npm packages.
+web-tools:
+	scripts/install-web-tools.sh
+
+## What the tests need on top: Debian's CPU Vulkan driver and Chromium (apt, sudo if not root).
+test-tools: web-tools
+	scripts/install-test-tools.sh
 
 models:
 	scripts/fetch-models.sh smollm2 qwen2.5-coder
 
-test-native: models
+test-native: test-tools models
 	HEARTH_REQUIRE_GPU=1 cargo test
 
 ## Beyond CI (about 15 minutes here): fetch every real model (cached outside the checkout),
 ## check Qwen2.5 0.5B's perplexity against llama.cpp's and load the 1.5B model in the browser.
-test-models: web
+test-models: test-tools web
 	scripts/fetch-models.sh all
 	cargo build --release --bin hearth
 	scripts/check-perplexity.py models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
@@ -24,22 +35,28 @@ test-models: web
 
 ## Beyond CI: the remote backend (Engine.connect, Engine.load's fallback) against llama.cpp's
 ## server: llama-cpp-python is compiled into .venv-remote/ on the first run (a few minutes).
-test-remote: web models
+test-remote: test-tools web models
 	scripts/setup-remote.sh
 	node tests/e2e/run.mjs --remote
 
-test-wasm:
+test-wasm: web-tools
 	cargo build --release --target wasm32-unknown-unknown --lib
 
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
+## Beyond CI's test target: every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each (nightly,
+## libFuzzer; seeds cut from the models); crashes are saved to fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+fuzz: models
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 ## Build the wasm engine and the JS package into pkg/ (git-ignored).
-web:
+web: web-tools
 	scripts/build-web.sh
 
-e2e: web models
+e2e: test-tools web models
 	node tests/e2e/run.mjs
 
 ## Build everything, fetch the default model, serve the chat page on http://localhost:8080.
@@ -48,6 +65,13 @@ demo: web models
 
 bench: models
 	cargo run --release --bin hearth -- bench models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+## Beyond CI: 1,000 chat turns natively on lavapipe and 200 in the browser (random lengths,
+## aborts, context overflows), checking that GPU buffers and process, wasm and JS memory
+## stay flat (about 25 minutes here). CI runs the native test with 100 turns.
+soak: test-tools web models
+	HEARTH_REQUIRE_GPU=1 HEARTH_SOAK_TURNS=1000 cargo test --test soak -- --nocapture
+	node tests/e2e/run.mjs --soak
 
 ## The npm package (js/ with the built wasm) as a tarball: target/package/hearth-<version>.tgz.
 package: web

@@ -11,6 +11,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+command -v cargo >/dev/null || {
+    echo "error: cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
+    exit 1
+}
+if ! command -v npm >/dev/null; then
+    echo "installing: nodejs npm"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi

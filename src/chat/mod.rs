@@ -2,9 +2,11 @@
 //! `tokenizer.chat_template` or `tokenizer_config.json`) turns messages into the prompt
 //! text it was trained on. Templates run in minijinja, set up like Hugging Face's
 //! renderer: blocks trimmed, loop controls, Python string and dict methods, and the
-//! globals HF provides (`raise_exception`, `strftime_now`, a Python-style `tojson`).
+//! globals HF provides (`raise_exception`, `strftime_now`, a Python-style `tojson`), and
+//! limited (`limits`) so that a template from a model file cannot hang or exhaust memory.
 
 mod fit;
+mod limits;
 mod strftime;
 mod tojson;
 
@@ -68,8 +70,11 @@ impl ChatTemplate {
         // for that whitespace handling.
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         minijinja_contrib::add_to_environment(&mut env);
+        limits::limit(
+            &mut env,
+            minijinja_contrib::pycompat::unknown_method_callback,
+        );
         env.add_filter("tojson", tojson::tojson);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", |format: String| {
@@ -118,14 +123,22 @@ impl ChatTemplate {
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|e| Error::Template(e.to_string()))?;
+        let template_len = self.source.len() + self.bos_token.len() + self.eos_token.len();
+        let mut out = limits::BoundedOutput::new(limits::max_output(template_len, messages));
         template
-            .render(context! {
-                messages => Value::from_serialize(messages),
-                add_generation_prompt => add_generation_prompt,
-                bos_token => self.bos_token.as_str(),
-                eos_token => self.eos_token.as_str(),
-            })
-            .map_err(|e| Error::Template(format!("rendering failed: {e}")))
+            .render_captured_to(
+                context! {
+                    messages => Value::from_serialize(messages),
+                    add_generation_prompt => add_generation_prompt,
+                    bos_token => self.bos_token.as_str(),
+                    eos_token => self.eos_token.as_str(),
+                },
+                &mut out,
+            )
+            .map_err(|e| out.render_error(&e))?;
+        // minijinja writes whole strings, so the bytes are UTF-8.
+        String::from_utf8(out.bytes)
+            .map_err(|e| Error::Template(format!("the rendered prompt is not UTF-8: {e}")))
     }
 }
 

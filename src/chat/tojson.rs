@@ -5,37 +5,86 @@
 
 use std::io;
 
-use minijinja::value::{Kwargs, Value};
+use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Error as JinjaError, ErrorKind};
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
+use super::limits::BoundedOutput;
+
+/// What `tojson` serializes at most. Through a namespace a template can nest a value as deep
+/// as a loop runs (`{% set ns.a = [ns.a] %}`), or hold one value many times over: the
+/// serializer recurses once per level and writes every copy, so depth, items and bytes are
+/// checked. Real templates serialize tool lists a few levels deep and a few KB long.
+const MAX_DEPTH: usize = 128;
+const MAX_ITEMS: usize = 1 << 20;
+const MAX_BYTES: usize = 16 << 20;
+
 pub(crate) fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, JinjaError> {
     let indent: Option<usize> = kwargs.get("indent")?;
+    if let Some(indent) = indent {
+        // The indent is repeated on every line: a huge one would allocate without bound.
+        super::limits::check_size(indent as f64)?;
+    }
     let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
     // Accepted for compatibility: maps already keep their insertion order, as in Python.
     let _: Option<bool> = kwargs.get("sort_keys")?;
     kwargs.assert_all_used()?;
+    let mut items = MAX_ITEMS;
+    check_shape(value, 0, &mut items)?;
     let indent_text = " ".repeat(indent.unwrap_or(0));
-    let mut out = Vec::new();
+    let mut out = BoundedOutput::new(MAX_BYTES);
     let formatter = PythonFormatter {
         pretty: indent.map(|_| PrettyFormatter::with_indent(indent_text.as_bytes())),
         ensure_ascii: ensure_ascii.unwrap_or(false),
     };
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    value.serialize(&mut serializer).map_err(|e| {
+    let serialized = value.serialize(&mut serializer);
+    if out.exceeded {
+        return Err(too_large(format!("longer than {MAX_BYTES} bytes")));
+    }
+    serialized.map_err(|e| {
         JinjaError::new(
             ErrorKind::InvalidOperation,
             format!("tojson: cannot serialize: {e}"),
         )
     })?;
-    let text = String::from_utf8(out).map_err(|e| {
+    let text = String::from_utf8(out.bytes).map_err(|e| {
         JinjaError::new(
             ErrorKind::InvalidOperation,
             format!("tojson: not UTF-8: {e}"),
         )
     })?;
     Ok(Value::from_safe_string(text))
+}
+
+/// Walks `value` as the serializer will, failing past [`MAX_DEPTH`] levels or
+/// [`MAX_ITEMS`] items (`items` counts down), before anything recurses without limit.
+fn check_shape(value: &Value, depth: usize, items: &mut usize) -> Result<(), JinjaError> {
+    if depth > MAX_DEPTH {
+        return Err(too_large(format!("nested deeper than {MAX_DEPTH} levels")));
+    }
+    let is_map = match value.kind() {
+        ValueKind::Map => true,
+        ValueKind::Seq | ValueKind::Iterable => false,
+        _ => return Ok(()),
+    };
+    for item in value.try_iter()? {
+        *items = items
+            .checked_sub(1)
+            .ok_or_else(|| too_large(format!("more than {MAX_ITEMS} items")))?;
+        // A map iterates its keys; the serializer writes their values too.
+        let child = if is_map { value.get_item(&item)? } else { item };
+        check_shape(&child, depth + 1, items)?;
+    }
+    Ok(())
+}
+
+fn too_large(what: String) -> JinjaError {
+    JinjaError::new(
+        ErrorKind::InvalidOperation,
+        format!("tojson: the value is {what}"),
+    )
 }
 
 /// Python's separators: `", "` and `": "` when compact; with an indent, serde_json's
@@ -128,6 +177,24 @@ mod tests {
         let source =
             format!("{{% set v = {{'b': [1, \"x<y>'&é\"], 'a': {{}}, 'c': []}} %}}{source}");
         env.render_str(&source, context! {}).unwrap()
+    }
+
+    fn render_error(source: &str) -> String {
+        let mut env = Environment::new();
+        env.add_filter("tojson", super::tojson);
+        env.render_str(source, context! {}).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn refuses_values_too_deep_or_too_large() {
+        // Nested one level per loop step; a longer loop would overflow the stack.
+        let deep = "{% set ns = namespace(a=1) %}{% for i in range(200) %}\
+                    {% set ns.a = [ns.a] %}{% endfor %}{{ ns.a | tojson }}";
+        assert!(render_error(deep).contains("nested deeper than"));
+        // One list held twice per step: 2^30 items to write.
+        let wide = "{% set ns = namespace(a=[1]) %}{% for i in range(30) %}\
+                    {% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a | tojson }}";
+        assert!(render_error(wide).contains("more than"));
     }
 
     #[test]

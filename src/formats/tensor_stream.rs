@@ -101,9 +101,18 @@ impl TensorStream {
                 }
                 None => info.size,
             };
-            if self.current.is_empty() && (self.sizes_checked || plan.is_some()) {
-                // Without a checked size the buffer grows with the bytes that arrive.
-                self.current.reserve_exact(target);
+            if self.current.is_empty() {
+                // A size checked against the file length is reserved up front. Otherwise the
+                // buffer grows with the bytes that arrive, after at most a piece's usual
+                // size: a header alone must not make the reader allocate for bytes that may
+                // never come, and a piece of rows declared huge is far larger than
+                // `max_piece` (it has at least `PIECE_ROW_MULTIPLE` rows).
+                let up_front = match (self.sizes_checked, plan, self.max_piece) {
+                    (true, _, _) => target,
+                    (false, Some(_), Some(max)) => target.min(max),
+                    _ => 0,
+                };
+                self.current.reserve_exact(up_front);
             }
             let take = (target - self.current.len()).min(chunk.len());
             self.current.extend_from_slice(&chunk[..take]);
@@ -144,5 +153,36 @@ impl TensorStream {
             }
             self.next += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::DType;
+
+    /// 64 rows of 2^40 bytes: a piece (32 rows) declares 32 TiB.
+    fn huge_rows() -> TensorInfo {
+        TensorInfo {
+            name: "huge".into(),
+            dtype: DType::F32,
+            shape: vec![64, 1 << 38],
+            offset: 0,
+            size: 1 << 46,
+        }
+    }
+
+    #[test]
+    fn unchecked_sizes_are_not_reserved_up_front() {
+        let mut stream = TensorStream::new(vec![huge_rows()], 0, 0, false).with_pieces(Some(1024));
+        let mut out = Vec::new();
+        stream.consume(&[7u8; 64], &mut out);
+        assert!(out.is_empty());
+        assert!(
+            stream.current.capacity() <= 1024,
+            "{}",
+            stream.current.capacity()
+        );
+        assert_eq!(stream.current.len(), 64);
     }
 }

@@ -51,10 +51,10 @@ export function fixture() {
 
 /**
  * Starts the server and the browser. `routes` are extra URL handlers for the server;
- * `root` is the folder it serves (default: dist/).
+ * `root` is the folder it serves (default: dist/); `browserArgs` are extra Chromium flags.
  * @returns {Promise<{ baseUrl: string, openPage: (path: string, init?: (page) => Promise<void>) => Promise<object>, close: () => Promise<void> }>}
  */
-export async function startHarness({ routes = {}, root } = {}) {
+export async function startHarness({ routes = {}, root, browserArgs = [] } = {}) {
   checkPrerequisites();
   mkdirSync(ARTIFACTS, { recursive: true });
   const server = await startServer({ port: 0, routes, ...(root ? { root } : {}) });
@@ -64,7 +64,7 @@ export async function startHarness({ routes = {}, root } = {}) {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...browserArgs],
       viewport: { width: 1000, height: 900 },
     });
   } catch (error) {

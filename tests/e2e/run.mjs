@@ -6,6 +6,7 @@
 //   node tests/e2e/run.mjs --models   the large-model tests of large/ (`make test-models`)
 //   node tests/e2e/run.mjs --remote [filter]   the tests of remote/ against llama.cpp's server
 //                                      (`make test-remote`, after scripts/setup-remote.sh)
+//   node tests/e2e/run.mjs --soak      the soak test of soak/ (`make soak`)
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
@@ -18,7 +19,7 @@ if (!existsSync(path.join(here, "node_modules", "playwright-core"))) {
   process.exit(1);
 }
 /** Suites kept out of the default run, each in its own folder. */
-const SUITES = { "--models": "large", "--remote": "remote" };
+const SUITES = { "--models": "large", "--remote": "remote", "--soak": "soak" };
 const suite = SUITES[process.argv[2]];
 const dir = suite ? path.join(here, suite) : here;
 const filter = (suite ? process.argv[3] : process.argv[2]) ?? "";
