@@ -228,22 +228,59 @@ export interface LoadStats {
   memory: { before: number; after: number };
 }
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
+/** A text part of a message's content; other part types (images, audio) are refused. */
+export interface ChatTextPart {
+  type: "text";
+  text: string;
 }
 
+/** A string, or text parts (joined with "\n"). */
+export type ChatContent = string | ChatTextPart[];
+
+/**
+ * A message. `developer` is OpenAI's newer name for `system` and renders as one. A `tool`
+ * message (a tool's result) renders as role "tool" through the chat template. Fields not
+ * listed here (`name`, `tool_calls`, ...) are refused with an `invalid_request` naming them.
+ */
+export type ChatMessage =
+  | { role: "system" | "developer" | "user" | "assistant"; content: ChatContent }
+  | { role: "tool"; content: ChatContent; tool_call_id: string };
+
+/**
+ * The request fields both endpoints take. Any field not declared here (OpenAI's fields
+ * hearth does not implement, such as `tools`, `tool_choice`, `response_format` — "not
+ * supported yet" — or `user`, `store`, `echo`) is an `invalid_request` naming it; null
+ * means "not set".
+ */
 export interface SamplingOptions {
+  /** Echoed in the reply's `model` (the loaded model's name when absent). */
+  model?: string;
   /** 0 = greedy. Range 0..2. */
   temperature?: number;
   top_p?: number;
+  /** Non-standard: keep the k most likely tokens. */
   top_k?: number;
+  /** Non-standard: drop tokens less likely than min_p × the most likely one. */
   min_p?: number;
+  /** Non-standard: CTRL-style penalty on tokens of the prompt and the answer. */
   repetition_penalty?: number;
+  /**
+   * OpenAI's, -2..2: subtracted from a token's logit once per time it was sampled in this
+   * completion (the prompt's tokens are not counted).
+   */
+  frequency_penalty?: number;
+  /** OpenAI's, -2..2: subtracted from a token's logit once it was sampled in this completion. */
+  presence_penalty?: number;
+  /** Token id → bias in -100..100 added to its logit; -100 bans the token, 100 all but forces it. */
+  logit_bias?: Record<string, number>;
   max_tokens?: number;
   seed?: number;
   stop?: string | string[];
+  /** One choice per request: any other n is an `invalid_request`. */
   n?: 1;
+  stream?: boolean;
+  /** With `stream: true` only. `include_usage`: a last chunk with `choices: []` and the usage. */
+  stream_options?: { include_usage?: boolean };
   /** Non-standard: keep generating past end-of-sequence tokens (for benchmarks). */
   ignore_eos?: boolean;
   /** Aborting ends the generation within one token; the reply ends with finish_reason "abort". */
@@ -252,13 +289,47 @@ export interface SamplingOptions {
 
 export interface ChatCompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
-  stream?: boolean;
+  /** max_tokens' newer name in OpenAI's API. */
+  max_completion_tokens?: number;
+  /**
+   * Each generated token's log-probability: the log-softmax of the logits it was drawn
+   * from, after logit_bias and penalties, before temperature.
+   */
+  logprobs?: boolean;
+  /** 0..20 most likely tokens listed at each step (needs `logprobs: true`). */
+  top_logprobs?: number;
 }
 
 export interface CompletionRequest extends SamplingOptions {
-  /** Raw text, no chat template. */
-  prompt: string;
-  stream?: boolean;
+  /** Raw text (no chat template), or token ids used as they are. */
+  prompt: string | number[];
+  /** 0..5: each token's log-probability, with this many alternatives (see ChatCompletionRequest). */
+  logprobs?: number;
+}
+
+/** A token with its log-probability (chat completions). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  /** The token's UTF-8 bytes (a token may hold part of a character: `token` shows U+FFFD). */
+  bytes: number[];
+}
+
+/** OpenAI's `choices[0].logprobs` of chat completions: one entry per generated token. */
+export interface ChatLogprobs {
+  /** The end-of-turn token included, when the answer ended with one. */
+  content: (TokenLogprob & { top_logprobs: TokenLogprob[] })[];
+  refusal: null;
+}
+
+/** OpenAI's `choices[0].logprobs` of (legacy) text completions. */
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  /** Per token: token text → logprob of the most likely tokens and the sampled one. */
+  top_logprobs: Record<string, number>[];
+  /** Where each token's text starts in the completion's text (UTF-16 code units). */
+  text_offset: number[];
 }
 
 export type FinishReason = "stop" | "length" | "abort";
@@ -304,37 +375,55 @@ export interface ChatCompletion {
   object: "chat.completion";
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: "assistant"; content: string }; finish_reason: FinishReason; logprobs: null }];
+  choices: [
+    {
+      index: 0;
+      message: { role: "assistant"; content: string };
+      finish_reason: FinishReason;
+      /** null unless the request asked for logprobs. */
+      logprobs: ChatLogprobs | null;
+    },
+  ];
   usage: Usage;
   hearth: HearthExtension;
 }
 
+/**
+ * A chunk of a stream. The chunk with the finish_reason carries `hearth`. With
+ * `stream_options: { include_usage: true }` a last chunk follows it with `choices: []` and
+ * the usage, and every other chunk has `usage: null`; without it no chunk has `usage`
+ * (a remote server's stream keeps the usage on the finish chunk: see RemoteEngine).
+ */
 export interface ChatCompletionChunk {
   id: string;
   object: "chat.completion.chunk";
   created: number;
   model: string;
-  choices: [
-    {
-      index: 0;
-      delta: { role?: "assistant"; content?: string };
-      finish_reason: FinishReason | null;
-      logprobs: null;
-    },
-  ];
-  /** On the final chunk only. */
-  usage?: Usage;
-  /** On the final chunk only. */
+  choices:
+    | [
+        {
+          index: 0;
+          delta: { role?: "assistant"; content?: string };
+          finish_reason: FinishReason | null;
+          /** The chunk's token, when the request asked for logprobs. */
+          logprobs: ChatLogprobs | null;
+        },
+      ]
+    | [];
+  usage?: Usage | null;
   hearth?: HearthExtension | RemoteExtension;
 }
 
+/** A text completion, or a chunk of one (streams follow the rules of ChatCompletionChunk). */
 export interface Completion {
   id: string;
   object: "text_completion";
   created: number;
   model: string;
-  choices: [{ index: 0; text: string; finish_reason: FinishReason | null; logprobs: null }];
-  usage?: Usage;
+  choices:
+    | [{ index: 0; text: string; finish_reason: FinishReason | null; logprobs: CompletionLogprobs | null }]
+    | [];
+  usage?: Usage | null;
   hearth?: HearthExtension | RemoteExtension;
 }
 

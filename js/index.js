@@ -135,20 +135,6 @@ async function localObstacle(resolved, backend = "webgpu") {
   return null;
 }
 
-/** Derived speed figures for the non-standard `hearth` field of a completion. */
-function timingsOf(done) {
-  const timings = { ...(done.timings ?? {}) };
-  // Engine figures: prefill_tokens excludes a prompt prefix reused from the previous turn;
-  // decode_tokens counts the tokens after the first (which comes out of the prefill).
-  if (timings.prefill_ms > 0 && timings.prefill_tokens > 0) {
-    timings.prefill_tokens_per_s = (timings.prefill_tokens * 1000) / timings.prefill_ms;
-  }
-  if (timings.decode_ms > 0 && timings.decode_tokens > 0) {
-    timings.decode_tokens_per_s = (timings.decode_tokens * 1000) / timings.decode_ms;
-  }
-  return timings;
-}
-
 let completionCounter = 0;
 function completionId(prefix) {
   completionCounter += 1;
@@ -403,8 +389,15 @@ export class Engine {
     const meta = {
       id: completionId(kind === "chat" ? "chatcmpl" : "cmpl"),
       created: Math.floor(Date.now() / 1000),
-      model: this.info?.name ?? "hearth",
+      // The model the request named, as OpenAI echoes it; the loaded model's name without one.
+      model: request.model ?? this.info?.name ?? "hearth",
     };
+    const shape = {
+      logprobs: engineRequest.logprobs !== undefined,
+      // OpenAI's rule: usage only in an extra last chunk, and only when asked for.
+      includeUsage: request.stream_options?.include_usage === true,
+    };
+    const reply = new ReplyText();
     const abort = () => {
       if (!this.#closed && this.#handlers.has(id)) this.#worker.postMessage({ kind: ToWorker.abort, id });
     };
@@ -415,18 +408,23 @@ export class Engine {
     if (request.stream) {
       const stream = new ChunkStream(abort);
       let first = true;
-      this.#request(message, (reply) => {
-        if (reply.kind === FromWorker.progress) this.#progress(reply);
-        if (reply.kind === FromWorker.chunk) {
-          if (reply.delta || first) {
-            stream.push(chunkOf(kind, meta, reply.delta, first));
+      this.#request(message, (answer) => {
+        if (answer.kind === FromWorker.progress) this.#progress(answer);
+        if (answer.kind === FromWorker.chunk) {
+          const logprobs = reply.add(kind, answer);
+          // A token that completes no text yet (part of a character, a held-back stop
+          // string) still gets its chunk when its log-probabilities were asked for.
+          if (answer.delta || first || logprobs) {
+            const includeUsage = shape.includeUsage;
+            stream.push(chunkOf(kind, meta, { delta: answer.delta, first, logprobs, includeUsage }));
             first = false;
           }
           return undefined;
         }
-        if (reply.kind === FromWorker.done) {
-          this.#wasmMemory = reply.wasmMemory ?? this.#wasmMemory;
-          stream.push(finalChunkOf(kind, meta, reply));
+        if (answer.kind === FromWorker.done) {
+          this.#wasmMemory = answer.wasmMemory ?? this.#wasmMemory;
+          stream.push(finalChunkOf(kind, meta, answer, shape));
+          if (shape.includeUsage) stream.push(usageChunkOf(kind, meta, answer));
           return { result: undefined };
         }
         return undefined;
@@ -443,66 +441,154 @@ export class Engine {
       return stream;
     }
 
-    let text = "";
     try {
-      const done = await this.#request(message, (reply) => {
-        if (reply.kind === FromWorker.progress) this.#progress(reply);
-        if (reply.kind === FromWorker.chunk) text += reply.delta;
-        if (reply.kind !== FromWorker.done) return undefined;
-        this.#wasmMemory = reply.wasmMemory ?? this.#wasmMemory;
-        return { result: reply };
+      const done = await this.#request(message, (answer) => {
+        if (answer.kind === FromWorker.progress) this.#progress(answer);
+        if (answer.kind === FromWorker.chunk) reply.add(kind, answer);
+        if (answer.kind !== FromWorker.done) return undefined;
+        this.#wasmMemory = answer.wasmMemory ?? this.#wasmMemory;
+        return { result: answer };
       });
-      return completionOf(kind, meta, text, done);
+      return completionOf(kind, meta, reply, done, shape);
     } finally {
       cleanup();
     }
   }
 }
 
-function chunkOf(kind, meta, delta, first) {
-  if (kind === "text") {
-    return {
-      ...meta,
-      object: "text_completion",
-      choices: [{ index: 0, text: delta, finish_reason: null, logprobs: null }],
-    };
+// The OpenAI shapes of the replies, built from the worker's messages: stream chunks, the
+// usage-only chunk of `stream_options.include_usage`, non-streamed completions, and
+// log-probabilities (chat: `{ content: [...] }`; text completions: `{ tokens,
+// token_logprobs, top_logprobs, text_offset }`).
+
+/** Derived speed figures for the non-standard `hearth` field of a completion. */
+function timingsOf(done) {
+  const timings = { ...(done.timings ?? {}) };
+  // Engine figures: prefill_tokens excludes a prompt prefix reused from the previous turn;
+  // decode_tokens counts the tokens after the first (which comes out of the prefill).
+  if (timings.prefill_ms > 0 && timings.prefill_tokens > 0) {
+    timings.prefill_tokens_per_s = (timings.prefill_tokens * 1000) / timings.prefill_ms;
   }
+  if (timings.decode_ms > 0 && timings.decode_tokens > 0) {
+    timings.decode_tokens_per_s = (timings.decode_tokens * 1000) / timings.decode_ms;
+  }
+  return timings;
+}
+
+const objectOf = (kind, streamed) =>
+  kind === "text" ? "text_completion" : streamed ? "chat.completion.chunk" : "chat.completion";
+
+/**
+ * Log-probabilities of a chat completion for the engine's steps (`{ sampled, top }` each,
+ * see `StepLogprobs` in src/engine/request.rs).
+ */
+function chatLogprobs(steps) {
+  const entry = ({ token, logprob, bytes }) => ({ token, logprob, bytes });
   return {
-    ...meta,
-    object: "chat.completion.chunk",
-    choices: [
-      {
-        index: 0,
-        delta: first ? { role: "assistant", content: delta } : { content: delta },
-        finish_reason: null,
-        logprobs: null,
-      },
-    ],
+    content: steps.map(({ sampled, top }) => ({ ...entry(sampled), top_logprobs: top.map(entry) })),
+    refusal: null,
   };
 }
 
-function finalChunkOf(kind, meta, done) {
+/**
+ * Log-probabilities of a text completion. `offsets[i]`: where token i's text starts in the
+ * completion's text (the length of the text streamed before its step, in UTF-16 code
+ * units). Each `top_logprobs` entry maps token text → logprob for the most likely tokens
+ * and the sampled one (OpenAI: "up to logprobs + 1" entries).
+ */
+function textLogprobs(steps, offsets) {
+  return {
+    tokens: steps.map((step) => step.sampled.token),
+    token_logprobs: steps.map((step) => step.sampled.logprob),
+    top_logprobs: steps.map(({ sampled, top }) => {
+      const alternatives = {};
+      for (const { token, logprob } of [...top, sampled]) if (!(token in alternatives)) alternatives[token] = logprob;
+      return alternatives;
+    }),
+    text_offset: offsets,
+  };
+}
+
+/**
+ * Gathers what a reply reports about its tokens as the worker's chunks arrive: the text,
+ * and each token's log-probabilities with where its text starts.
+ */
+class ReplyText {
+  text = "";
+  /** The engine's `StepLogprobs` of each token, in order. */
+  steps = [];
+  offsets = [];
+
+  /** Adds a chunk message; returns the log-probabilities of its token in the reply's shape, or null. */
+  add(kind, chunk) {
+    let logprobs = null;
+    if (chunk.logprobs) {
+      this.steps.push(chunk.logprobs);
+      this.offsets.push(this.text.length);
+      logprobs = kind === "text" ? textLogprobs([chunk.logprobs], [this.text.length]) : chatLogprobs([chunk.logprobs]);
+    }
+    this.text += chunk.delta ?? "";
+    return logprobs;
+  }
+
+  /** Every token's log-probabilities, for a non-streamed reply; null when none were asked for. */
+  logprobs(kind, wanted) {
+    if (!wanted) return null;
+    return kind === "text" ? textLogprobs(this.steps, this.offsets) : chatLogprobs(this.steps);
+  }
+}
+
+/**
+ * A chunk of text (or of nothing but log-probabilities). With `include_usage`, every chunk
+ * but the usage-only one has `usage: null`, as OpenAI's have.
+ */
+function chunkOf(kind, meta, { delta, first, logprobs, includeUsage }) {
+  const choice =
+    kind === "text"
+      ? { index: 0, text: delta, finish_reason: null, logprobs }
+      : {
+          index: 0,
+          delta: first ? { role: "assistant", content: delta } : { content: delta },
+          finish_reason: null,
+          logprobs,
+        };
+  return { ...meta, object: objectOf(kind, true), choices: [choice], ...(includeUsage ? { usage: null } : {}) };
+}
+
+/** The chunk with the finish_reason (and hearth's extension: token ids, timings). */
+function finalChunkOf(kind, meta, done, { includeUsage }) {
   const choice =
     kind === "text"
       ? { index: 0, text: "", finish_reason: done.finishReason, logprobs: null }
       : { index: 0, delta: {}, finish_reason: done.finishReason, logprobs: null };
   return {
     ...meta,
-    object: kind === "text" ? "text_completion" : "chat.completion.chunk",
+    object: objectOf(kind, true),
     choices: [choice],
-    usage: done.usage,
+    ...(includeUsage ? { usage: null } : {}),
     hearth: { token_ids: done.tokenIds, timings: timingsOf(done) },
   };
 }
 
-function completionOf(kind, meta, text, done) {
+/** OpenAI's last chunk under `stream_options: { include_usage: true }`: no choices, the usage. */
+function usageChunkOf(kind, meta, done) {
+  return { ...meta, object: objectOf(kind, true), choices: [], usage: done.usage };
+}
+
+/** A non-streamed completion. */
+function completionOf(kind, meta, reply, done, { logprobs }) {
   const choice =
     kind === "text"
-      ? { index: 0, text, finish_reason: done.finishReason, logprobs: null }
-      : { index: 0, message: { role: "assistant", content: text }, finish_reason: done.finishReason, logprobs: null };
+      ? { index: 0, text: reply.text, finish_reason: done.finishReason, logprobs: reply.logprobs(kind, logprobs) }
+      : {
+          index: 0,
+          message: { role: "assistant", content: reply.text },
+          finish_reason: done.finishReason,
+          logprobs: reply.logprobs(kind, logprobs),
+        };
   return {
     ...meta,
-    object: kind === "text" ? "text_completion" : "chat.completion",
+    object: objectOf(kind, false),
     choices: [choice],
     usage: done.usage,
     hearth: { token_ids: done.tokenIds, timings: timingsOf(done) },

@@ -8,8 +8,17 @@
 // Page → worker
 //   load      { id, source, contextLength }   source: { url, id?, name?, size?, sha256?,
 //                                             cache? } | { file: Blob }
-//   generate  { id, request }                 request: a validated completion request
-//                                             (see index.js) with `prompt` or `messages`
+//   generate  { id, request }                 request: a completion request validated by
+//                                             request.js, as the engine's GenerateRequest
+//                                             takes it (src/engine/request.rs): `messages`
+//                                             (roles system/user/assistant/tool, string
+//                                             content), `prompt` or `prompt_tokens`; the
+//                                             sampling fields (temperature, top_p, top_k,
+//                                             min_p, repetition_penalty, frequency_penalty,
+//                                             presence_penalty, logit_bias { "id": bias },
+//                                             seed), max_tokens, stop, ignore_eos, and
+//                                             logprobs: the number of alternatives per token
+//                                             (absent: no log-probabilities)
 //   abort     { id }                          id of a queued or running `generate`
 //   unload    { id }
 //   destroyDevice { id }                      test hook: destroys the GPU device as a
@@ -25,7 +34,10 @@
 //   loaded    { id, info, adapter, memory: { before, after }, loadMs }
 //             memory: the wasm linear memory in bytes before and after loading; it stays
 //             far below the model's size because tensors stream straight to the GPU
-//   chunk     { id, delta, token }            one generated token (delta may be "")
+//   chunk     { id, delta, token, logprobs }  one generated token (delta may be "");
+//             logprobs: null, or when the request asked for them
+//             { sampled: { id, token, bytes, logprob }, top: [{ id, token, bytes, logprob }] }
+//             (log-softmax of the logits after logit_bias and penalties, before temperature)
 //   done      { id, finishReason, usage, tokenIds, timings, wasmMemory }
 //             finishReason: "stop" | "length" | "abort"
 //             a `generate` whose device is lost mid-way fails with code "gpu_lost"; the

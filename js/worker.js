@@ -398,7 +398,9 @@ async function run(job, current) {
       if (step.token !== undefined && step.token !== null) {
         job.tokenIds.push(step.token);
         job.firstTokenMs ??= performance.now() - job.started;
-        post({ kind: FromWorker.chunk, id: job.id, delta: step.delta ?? "", token: step.token });
+        // `logprobs`: the engine's `StepLogprobs` when the request asked for them, else null.
+        const logprobs = step.logprobs ?? null;
+        post({ kind: FromWorker.chunk, id: job.id, delta: step.delta ?? "", token: step.token, logprobs });
       } else if (step.delta) {
         post({ kind: FromWorker.chunk, id: job.id, delta: step.delta, token: null });
       }

@@ -1,14 +1,28 @@
-//! Logits → token: greedy, temperature, top-k, top-p, min-p, repetition penalty, seed.
+//! Logits → token: greedy, temperature, top-k, top-p, min-p, logit bias, frequency,
+//! presence and repetition penalties, seed; and the log-probabilities of what was drawn.
 //!
-//! The order follows common practice (llama.cpp, Hugging Face): penalties on raw logits,
-//! then temperature, then the truncations (top-k, top-p, min-p) on the probabilities, then
-//! one draw. A given seed and the same settings always give the same tokens.
+//! The order follows common practice (llama.cpp, Hugging Face): logit bias, then the
+//! penalties on the raw logits, then temperature, then the truncations (top-k, top-p,
+//! min-p) on the probabilities, then one draw. A given seed and the same settings always
+//! give the same tokens.
+
+mod logprobs;
+mod penalties;
+
+use std::collections::HashMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use logprobs::{logprobs, Logprobs, LOGPROB_FLOOR, MAX_TOP_LOGPROBS};
+use penalties::{apply_frequency_presence, apply_logit_bias, apply_repetition_penalty};
+
+/// OpenAI's range of `frequency_penalty` and `presence_penalty`.
+const PENALTY_RANGE: std::ops::RangeInclusive<f32> = -2.0..=2.0;
+/// OpenAI's range of a `logit_bias` value.
+const BIAS_RANGE: std::ops::RangeInclusive<f32> = -100.0..=100.0;
 
 /// How to pick the next token. Defaults are OpenAI's: temperature 1, no truncation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +38,14 @@ pub struct SamplingParams {
     pub min_p: f32,
     /// CTRL-style penalty on tokens already in the context; 1 disables.
     pub repetition_penalty: f32,
+    /// OpenAI's: subtracted from a token's logit once per time it was sampled in this
+    /// completion; 0 disables.
+    pub frequency_penalty: f32,
+    /// OpenAI's: subtracted from a token's logit once it was sampled in this completion;
+    /// 0 disables.
+    pub presence_penalty: f32,
+    /// OpenAI's: added to a token's logit (in [-100, 100]; -100 bans the token).
+    pub logit_bias: Vec<(u32, f32)>,
     /// Seed of the random draw; `None` picks one.
     pub seed: Option<u64>,
 }
@@ -36,6 +58,9 @@ impl Default for SamplingParams {
             top_p: 1.0,
             min_p: 0.0,
             repetition_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            logit_bias: Vec::new(),
             seed: None,
         }
     }
@@ -72,13 +97,32 @@ impl SamplingParams {
                 self.repetition_penalty,
             );
         }
+        for (field, value) in [
+            ("frequency_penalty", self.frequency_penalty),
+            ("presence_penalty", self.presence_penalty),
+        ] {
+            if !PENALTY_RANGE.contains(&value) {
+                return bad(field, "in [-2, 2]", value);
+            }
+        }
+        for &(token, bias) in &self.logit_bias {
+            if !BIAS_RANGE.contains(&bias) {
+                return Err(Error::InvalidRequest(format!(
+                    "logit_bias of token {token} must be in [-100, 100], got {bias}"
+                )));
+            }
+        }
         Ok(())
     }
 
-    /// Greedy decoding without penalties only needs the argmax, which the GPU computes
-    /// without reading the logits back.
+    /// Greedy decoding that nothing changes the logits of only needs the argmax, which the
+    /// GPU computes without reading the logits back.
     pub fn is_plain_greedy(&self) -> bool {
-        self.temperature == 0.0 && self.repetition_penalty == 1.0
+        self.temperature == 0.0
+            && self.repetition_penalty == 1.0
+            && self.frequency_penalty == 0.0
+            && self.presence_penalty == 0.0
+            && self.logit_bias.is_empty()
     }
 }
 
@@ -87,6 +131,11 @@ pub struct Sampler {
     rng: StdRng,
     /// Scratch space reused across draws: (token, probability) candidates.
     candidates: Vec<(u32, f32)>,
+    /// How often each token was drawn by this sampler: the counts of the frequency and
+    /// presence penalties. OpenAI counts the tokens sampled in this completion, not the
+    /// prompt's, so a penalty steers the answer away from repeating itself, never from
+    /// the words of the question. One sampler serves one completion.
+    drawn: HashMap<u32, u32>,
 }
 
 impl Sampler {
@@ -98,6 +147,7 @@ impl Sampler {
             params,
             rng,
             candidates: Vec::new(),
+            drawn: HashMap::new(),
         })
     }
 
@@ -105,15 +155,28 @@ impl Sampler {
         &self.params
     }
 
-    /// Picks a token from `logits` (modified in place by the penalty). `context` holds the
-    /// tokens the repetition penalty applies to.
+    /// Picks a token from `logits` and counts it for the frequency and presence penalties.
+    /// `context` holds the tokens the repetition penalty applies to (prompt and answer).
+    /// On return `logits` holds what the draw saw before temperature: the model's logits
+    /// with the logit bias and the penalties applied, the distribution whose log-softmax
+    /// [`logprobs`] reports.
     pub fn sample(&mut self, logits: &mut [f32], context: &[u32]) -> Result<u32> {
         if logits.is_empty() {
             return Err(Error::InvalidRequest("no logits to sample from".into()));
         }
-        apply_repetition_penalty(logits, context, self.params.repetition_penalty);
+        let p = &self.params;
+        apply_logit_bias(logits, &p.logit_bias);
+        apply_repetition_penalty(logits, context, p.repetition_penalty);
+        apply_frequency_presence(logits, &self.drawn, p.frequency_penalty, p.presence_penalty);
+        let token = self.draw(logits);
+        *self.drawn.entry(token).or_insert(0) += 1;
+        Ok(token)
+    }
+
+    /// One token from processed logits: the argmax at temperature 0, else a draw.
+    fn draw(&mut self, logits: &[f32]) -> u32 {
         if self.params.temperature == 0.0 {
-            return Ok(argmax(logits));
+            return argmax(logits);
         }
         self.fill_candidates(logits);
         let p = &self.params;
@@ -156,11 +219,11 @@ impl Sampler {
         for c in cands.iter() {
             r -= c.1;
             if r <= 0.0 {
-                return Ok(c.0);
+                return c.0;
             }
         }
         // Rounding left a sliver: the last candidate takes it.
-        Ok(cands.last().map(|c| c.0).unwrap_or(0))
+        cands.last().map(|c| c.0).unwrap_or(0)
     }
 
     fn fill_candidates(&mut self, logits: &[f32]) {
@@ -188,23 +251,6 @@ pub fn argmax(logits: &[f32]) -> u32 {
         }
     }
     best as u32
-}
-
-/// CTRL-style: a token already seen has its positive logit divided by the penalty and its
-/// negative logit multiplied by it (each token once, however often it occurred).
-fn apply_repetition_penalty(logits: &mut [f32], context: &[u32], penalty: f32) {
-    if penalty == 1.0 {
-        return;
-    }
-    let mut seen = std::collections::HashSet::new();
-    for &t in context {
-        if !seen.insert(t) {
-            continue;
-        }
-        if let Some(l) = logits.get_mut(t as usize) {
-            *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
-        }
-    }
 }
 
 #[cfg(test)]
@@ -282,6 +328,100 @@ mod tests {
     }
 
     #[test]
+    fn logit_bias_plus_100_forces_and_minus_100_bans() {
+        let logits = [2.0, 9.0, 1.0, -3.0];
+        for temperature in [0.0, 1.0, 2.0] {
+            let mut forced = Sampler::new(
+                params(|p| {
+                    p.temperature = temperature;
+                    p.logit_bias = vec![(3, 100.0)];
+                }),
+                0,
+            )
+            .unwrap();
+            let mut banned = Sampler::new(
+                params(|p| {
+                    p.temperature = temperature;
+                    p.logit_bias = vec![(1, -100.0)];
+                }),
+                0,
+            )
+            .unwrap();
+            for _ in 0..50 {
+                assert_eq!(forced.sample(&mut logits.clone(), &[]).unwrap(), 3);
+                assert_ne!(banned.sample(&mut logits.clone(), &[]).unwrap(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn frequency_and_presence_count_sampled_tokens_not_the_context() {
+        let greedy_with = |f: fn(&mut SamplingParams)| {
+            let mut p = SamplingParams::greedy();
+            f(&mut p);
+            Sampler::new(p, 0).unwrap()
+        };
+        // Token 0 fills the context (the prompt): no penalty before it is sampled.
+        let mut s = greedy_with(|p| p.presence_penalty = 2.0);
+        assert_eq!(s.sample(&mut [5.0, 4.0], &[0, 0, 0]).unwrap(), 0);
+        // Sampled once: 5 - 2 < 4.
+        assert_eq!(s.sample(&mut [5.0, 4.0], &[0, 0, 0, 0]).unwrap(), 1);
+
+        // Frequency grows with each draw: 5, then 5 - 0.6, then 5 - 1.2 < 4.
+        let mut s = greedy_with(|p| p.frequency_penalty = 0.6);
+        let drawn: Vec<u32> = (0..3)
+            .map(|_| s.sample(&mut [5.0, 4.0], &[]).unwrap())
+            .collect();
+        assert_eq!(drawn, [0, 0, 1]);
+    }
+
+    #[test]
+    fn the_logits_left_after_a_draw_are_biased_and_penalized_but_not_tempered() {
+        let mut s = Sampler::new(
+            params(|p| {
+                p.temperature = 0.5;
+                p.frequency_penalty = 1.0;
+                p.logit_bias = vec![(2, 3.0)];
+            }),
+            0,
+        )
+        .unwrap();
+        let mut logits = [0.0, 0.0, 0.0];
+        let first = s.sample(&mut logits, &[]).unwrap();
+        assert_eq!(logits, [0.0, 0.0, 3.0]);
+        let mut logits = [0.0, 0.0, 0.0];
+        s.sample(&mut logits, &[]).unwrap();
+        let mut want = [0.0, 0.0, 3.0];
+        want[first as usize] -= 1.0;
+        assert_eq!(logits, want);
+    }
+
+    #[test]
+    fn only_untouched_greedy_may_take_the_gpu_argmax() {
+        assert!(SamplingParams::greedy().is_plain_greedy());
+        for changed in [
+            SamplingParams {
+                frequency_penalty: 0.1,
+                ..SamplingParams::greedy()
+            },
+            SamplingParams {
+                presence_penalty: -0.1,
+                ..SamplingParams::greedy()
+            },
+            SamplingParams {
+                logit_bias: vec![(5, 1.0)],
+                ..SamplingParams::greedy()
+            },
+            SamplingParams {
+                repetition_penalty: 1.1,
+                ..SamplingParams::greedy()
+            },
+        ] {
+            assert!(!changed.is_plain_greedy(), "{changed:?}");
+        }
+    }
+
+    #[test]
     fn invalid_params_are_rejected_by_name() {
         for (p, field) in [
             (params(|p| p.temperature = -1.0), "temperature"),
@@ -291,6 +431,13 @@ mod tests {
                 params(|p| p.repetition_penalty = f32::NAN),
                 "repetition_penalty",
             ),
+            (params(|p| p.frequency_penalty = 2.5), "frequency_penalty"),
+            (
+                params(|p| p.presence_penalty = f32::NAN),
+                "presence_penalty",
+            ),
+            (params(|p| p.logit_bias = vec![(3, 101.0)]), "logit_bias"),
+            (params(|p| p.logit_bias = vec![(3, f32::NAN)]), "logit_bias"),
         ] {
             match Sampler::new(p, 0) {
                 Err(Error::InvalidRequest(m)) => assert!(m.contains(field), "{m}"),

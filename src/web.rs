@@ -126,8 +126,8 @@ impl WebEngine {
         self.inner.start(request).map_err(to_js)
     }
 
-    /// Generates one token: `{ delta, token, finish_reason, usage, timings }` (the last three
-    /// on the final step only).
+    /// Generates one token: `{ delta, token, logprobs, finish_reason, usage, timings }`
+    /// (`logprobs` when the request asked for them; the last three on the final step only).
     pub async fn step(&mut self) -> Result<JsValue, JsValue> {
         let step = self.inner.step().await.map_err(to_js)?;
         to_value(&step)

@@ -491,10 +491,13 @@ async function answer() {
   const sentAt = performance.now();
   let firstAt = null;
   let final = null;
+  let usage = null;
   try {
     const stream = await engine.chat.completions.create({
       messages: requestMessages(),
       stream: true,
+      // The usage comes in a last chunk of its own, as OpenAI's streams send it.
+      stream_options: { include_usage: true },
       signal: controller.signal,
       ...readSettings(),
     });
@@ -510,12 +513,13 @@ async function answer() {
         }
       }
       if (chunk.choices[0]?.finish_reason) final = chunk;
+      if (chunk.usage) usage = chunk.usage;
     }
     const endedAt = performance.now();
     render();
     state.turns.push({ role: "assistant", content: text });
     view.item.dataset.state = "done";
-    view.stats.textContent = describeAnswer(final, sentAt, firstAt, endedAt);
+    view.stats.textContent = describeAnswer(final, usage, sentAt, firstAt, endedAt);
   } catch (error) {
     view.item.dataset.state = "error";
     if (text) {
@@ -538,9 +542,8 @@ async function answer() {
   }
 }
 
-function describeAnswer(final, sentAt, firstAt, endedAt) {
-  const usage = final?.usage ?? {};
-  const tokens = usage.completion_tokens ?? 0;
+function describeAnswer(final, usage, sentAt, firstAt, endedAt) {
+  const tokens = usage?.completion_tokens ?? 0;
   const parts = [`${tokens} tokens`];
   if (firstAt !== null) {
     const decodeSeconds = (endedAt - firstAt) / 1000;

@@ -3,11 +3,14 @@
 //! (the CLI, or the browser worker between awaits) can stream and abort between tokens.
 
 mod load;
+mod logprobs;
 mod request;
 mod stop;
 
 pub use load::{EngineLoader, LoadOptions, LoadProgress, DEFAULT_CONTEXT};
-pub use request::{FinishReason, GenerateRequest, Step, Timings, Usage};
+pub use request::{
+    FinishReason, GenerateRequest, Step, StepLogprobs, Timings, TokenLogprob, Usage,
+};
 
 use serde::Serialize;
 use web_time::Instant;
@@ -77,7 +80,11 @@ struct Generation {
     /// each sampled token).
     to_feed: Vec<u32>,
     sampler: Sampler,
+    /// Only the argmax is needed (no logit changes, no log-probabilities): the GPU computes
+    /// it without reading the logits back.
     greedy_on_gpu: bool,
+    /// How many alternatives each step's log-probabilities list; `None`: no logprobs.
+    logprobs: Option<usize>,
     detok: Detokenizer,
     stops: StopMatcher,
     max_tokens: usize,
@@ -187,17 +194,29 @@ impl Engine {
         // its logits give the first sample.
         let reuse = common_prefix(&self.cached, &prompt).min(prompt.len() - 1);
         self.cached.truncate(reuse);
-        let sampling = request.sampling();
+        let sampling = request.sampling()?;
+        if let Some(&(bad, _)) = sampling
+            .logit_bias
+            .iter()
+            .find(|(t, _)| *t as usize >= self.info.config.n_vocab)
+        {
+            return Err(Error::InvalidRequest(format!(
+                "logit_bias names token id {bad}, outside the vocabulary of {} tokens",
+                self.info.config.n_vocab
+            )));
+        }
         let fallback_seed = web_time::SystemTime::now()
             .duration_since(web_time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let greedy_on_gpu = sampling.is_plain_greedy();
+        // Log-probabilities need the logits, which the GPU argmax never reads back.
+        let greedy_on_gpu = sampling.is_plain_greedy() && request.logprobs.is_none();
         let n_prompt = prompt.len();
         self.generation = Some(Generation {
             to_feed: prompt[reuse..].to_vec(),
             sampler: Sampler::new(sampling, fallback_seed)?,
             greedy_on_gpu,
+            logprobs: request.logprobs,
             detok: self.tokenizer.detokenizer(),
             stops: StopMatcher::new(request.stop.clone()),
             max_tokens: request.max_tokens.unwrap_or(usize::MAX),
@@ -240,12 +259,18 @@ impl Engine {
             Error::InvalidRequest("no generation is running; call start first".into())
         })?;
         if g.aborted {
-            return Ok(finish(&mut g, FinishReason::Abort, String::new(), None));
+            return Ok(finish(
+                &mut g,
+                FinishReason::Abort,
+                String::new(),
+                None,
+                None,
+            ));
         }
         let pos = self.cached.len();
         if pos + g.to_feed.len() > self.context_length() {
             let tail = g.detok.flush() + &g.stops.flush();
-            return Ok(finish(&mut g, FinishReason::Length, tail, None));
+            return Ok(finish(&mut g, FinishReason::Length, tail, None, None));
         }
         let first = g.usage.completion_tokens == 0;
         let started = Instant::now();
@@ -264,10 +289,15 @@ impl Engine {
             }
         };
         self.cached.append(&mut g.to_feed);
-        let token = match result {
-            ForwardResult::Argmax(t) => t,
+        let (token, logprobs) = match result {
+            ForwardResult::Argmax(t) => (t, None),
             ForwardResult::LastLogits(mut logits) | ForwardResult::AllLogits(mut logits) => {
-                g.sampler.sample(&mut logits, &self.cached)?
+                let token = g.sampler.sample(&mut logits, &self.cached)?;
+                // `logits` now holds what the draw saw: biased and penalized, untempered.
+                let logprobs = g
+                    .logprobs
+                    .map(|n| logprobs::step_logprobs(&self.tokenizer, &logits, token, n));
+                (token, logprobs)
             }
         };
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
@@ -283,23 +313,40 @@ impl Engine {
 
         if !g.ignore_eos && self.tokenizer.stop_ids().contains(&token) {
             let tail = g.detok.flush() + &g.stops.flush();
-            return Ok(finish(&mut g, FinishReason::Stop, tail, Some(token)));
+            return Ok(finish(
+                &mut g,
+                FinishReason::Stop,
+                tail,
+                Some(token),
+                logprobs,
+            ));
         }
         let text = g.detok.push(token);
         match g.stops.push(&text) {
-            StopOutcome::Stopped(before) => {
-                Ok(finish(&mut g, FinishReason::Stop, before, Some(token)))
-            }
+            StopOutcome::Stopped(before) => Ok(finish(
+                &mut g,
+                FinishReason::Stop,
+                before,
+                Some(token),
+                logprobs,
+            )),
             StopOutcome::Continue(delta) => {
                 if g.usage.completion_tokens >= g.max_tokens {
                     let delta = delta + &g.detok.flush() + &g.stops.flush();
-                    return Ok(finish(&mut g, FinishReason::Length, delta, Some(token)));
+                    return Ok(finish(
+                        &mut g,
+                        FinishReason::Length,
+                        delta,
+                        Some(token),
+                        logprobs,
+                    ));
                 }
                 g.to_feed.push(token);
                 self.generation = Some(g);
                 Ok(Step {
                     delta,
                     token: Some(token),
+                    logprobs,
                     ..Default::default()
                 })
             }
@@ -322,10 +369,17 @@ impl Engine {
     }
 }
 
-fn finish(g: &mut Generation, reason: FinishReason, delta: String, token: Option<u32>) -> Step {
+fn finish(
+    g: &mut Generation,
+    reason: FinishReason,
+    delta: String,
+    token: Option<u32>,
+    logprobs: Option<StepLogprobs>,
+) -> Step {
     Step {
         delta,
         token,
+        logprobs,
         finish_reason: Some(reason),
         usage: Some(g.usage),
         timings: Some(g.timings),

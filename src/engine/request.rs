@@ -1,16 +1,19 @@
 //! The shapes that cross the engine's boundary: a generation request (OpenAI-like fields),
 //! one step of output, usage counts.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
-use crate::sampler::SamplingParams;
+use crate::sampler::{SamplingParams, MAX_TOP_LOGPROBS};
 
 /// A generation request. Exactly one of `messages` (chat, rendered with the model's
 /// template), `prompt` (raw text) or `prompt_tokens` (token ids, used as given) is set.
+/// A field this struct does not have is an error naming it, never ignored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct GenerateRequest {
     pub messages: Option<Vec<ChatMessage>>,
     pub prompt: Option<String>,
@@ -20,6 +23,13 @@ pub struct GenerateRequest {
     pub top_k: Option<usize>,
     pub min_p: Option<f32>,
     pub repetition_penalty: Option<f32>,
+    /// OpenAI's, in [-2, 2]: see `SamplingParams::frequency_penalty`.
+    pub frequency_penalty: Option<f32>,
+    /// OpenAI's, in [-2, 2]: see `SamplingParams::presence_penalty`.
+    pub presence_penalty: Option<f32>,
+    /// OpenAI's: token id (a decimal string, as JSON object keys are) → bias in
+    /// [-100, 100] added to its logit; -100 bans the token.
+    pub logit_bias: BTreeMap<String, f32>,
     pub seed: Option<u64>,
     /// Upper bound on generated tokens; by default, what is left of the context.
     pub max_tokens: Option<usize>,
@@ -27,19 +37,36 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Keep generating past end-of-sequence tokens (benchmarks).
     pub ignore_eos: bool,
+    /// Report each generated token's log-probability and those of the `n` most likely
+    /// tokens at its step (n ≤ 20); `None` reports none.
+    pub logprobs: Option<usize>,
 }
 
 impl GenerateRequest {
-    pub fn sampling(&self) -> SamplingParams {
+    /// The sampler's settings; fails on a `logit_bias` key that is not a token id.
+    pub fn sampling(&self) -> Result<SamplingParams> {
         let d = SamplingParams::default();
-        SamplingParams {
+        let logit_bias = self
+            .logit_bias
+            .iter()
+            .map(|(key, &bias)| match key.trim().parse::<u32>() {
+                Ok(token) => Ok((token, bias)),
+                Err(_) => Err(Error::InvalidRequest(format!(
+                    "logit_bias key {key:?} is not a token id"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SamplingParams {
             temperature: self.temperature.unwrap_or(d.temperature),
             top_k: self.top_k.unwrap_or(d.top_k),
             top_p: self.top_p.unwrap_or(d.top_p),
             min_p: self.min_p.unwrap_or(d.min_p),
             repetition_penalty: self.repetition_penalty.unwrap_or(d.repetition_penalty),
+            frequency_penalty: self.frequency_penalty.unwrap_or(d.frequency_penalty),
+            presence_penalty: self.presence_penalty.unwrap_or(d.presence_penalty),
+            logit_bias,
             seed: self.seed,
-        }
+        })
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
@@ -64,7 +91,12 @@ impl GenerateRequest {
         if self.stop.iter().any(|s| s.is_empty()) {
             return Err(Error::InvalidRequest("a `stop` string is empty".into()));
         }
-        self.sampling().validate()
+        if let Some(n) = self.logprobs.filter(|&n| n > MAX_TOP_LOGPROBS) {
+            return Err(Error::InvalidRequest(format!(
+                "`logprobs` asks for {n} alternatives; at most {MAX_TOP_LOGPROBS} are reported"
+            )));
+        }
+        self.sampling()?.validate()
     }
 }
 
@@ -98,6 +130,27 @@ pub struct Timings {
     pub decode_ms: f64,
 }
 
+/// A token with its log-probability, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub id: u32,
+    /// Its text; a token holding only part of a character shows U+FFFD for it.
+    pub token: String,
+    /// Its exact bytes (a special token: its text).
+    pub bytes: Vec<u8>,
+    pub logprob: f32,
+}
+
+/// The log-probabilities of one step: the log-softmax of the logits the token was drawn
+/// from, after logit bias and penalties, before temperature and truncation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLogprobs {
+    /// The token sampled in this step.
+    pub sampled: TokenLogprob,
+    /// The most likely tokens at this step, most likely first (the request's `logprobs`).
+    pub top: Vec<TokenLogprob>,
+}
+
 /// One step of output. `delta` holds only complete UTF-8; on the last step
 /// `finish_reason`, `usage` and `timings` are set.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -105,7 +158,63 @@ pub struct Step {
     pub delta: String,
     /// The token sampled in this step (none on a step that only ends the generation).
     pub token: Option<u32>,
+    /// The log-probabilities of `token`, when the request asked for them.
+    pub logprobs: Option<StepLogprobs>,
     pub finish_reason: Option<FinishReason>,
     pub usage: Option<Usage>,
     pub timings: Option<Timings>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> std::result::Result<GenerateRequest, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    fn invalid(request: GenerateRequest) -> String {
+        match request.validate() {
+            Err(Error::InvalidRequest(message)) => message,
+            other => panic!("expected InvalidRequest, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_field_is_an_error_naming_it() {
+        let error = parse(r#"{"prompt": "hi", "tools": []}"#).unwrap_err();
+        assert!(error.contains("tools"), "{error}");
+    }
+
+    #[test]
+    fn openai_sampling_fields_reach_the_sampler() {
+        let request = parse(
+            r#"{"prompt": "hi", "frequency_penalty": 0.5, "presence_penalty": -1,
+                "logit_bias": {"42": 100, " 7": -100}, "logprobs": 3}"#,
+        )
+        .unwrap();
+        request.validate().unwrap();
+        let sampling = request.sampling().unwrap();
+        assert_eq!(sampling.frequency_penalty, 0.5);
+        assert_eq!(sampling.presence_penalty, -1.0);
+        assert_eq!(sampling.logit_bias, [(7, -100.0), (42, 100.0)]);
+        assert!(!sampling.is_plain_greedy());
+        assert_eq!(request.logprobs, Some(3));
+    }
+
+    #[test]
+    fn bad_logit_bias_and_logprobs_are_rejected_by_name() {
+        let with = |json: &str| parse(json).unwrap();
+        let message = invalid(with(r#"{"prompt": "hi", "logit_bias": {"the": 1}}"#));
+        assert!(
+            message.contains("logit_bias") && message.contains("the"),
+            "{message}"
+        );
+        let message = invalid(with(r#"{"prompt": "hi", "logit_bias": {"3": 150}}"#));
+        assert!(message.contains("logit_bias"), "{message}");
+        let message = invalid(with(r#"{"prompt": "hi", "logprobs": 21}"#));
+        assert!(message.contains("logprobs"), "{message}");
+        let message = invalid(with(r#"{"prompt": "hi", "presence_penalty": 3}"#));
+        assert!(message.contains("presence_penalty"), "{message}");
+    }
 }

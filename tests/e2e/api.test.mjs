@@ -120,31 +120,35 @@ test("greedy text completions of raw prompts give llama.cpp's token ids", async 
   }
 });
 
-test("streaming yields OpenAI-shaped chunks and a final usage", async () => {
+test("streaming yields OpenAI-shaped chunks and, with include_usage, a final usage chunk", async () => {
   const result = await page.evaluate(async () => {
     const stream = await window.engine.chat.completions.create({
       messages: [{ role: "user", content: "What is the capital of France?" }],
       temperature: 0,
       max_tokens: 8,
       stream: true,
+      stream_options: { include_usage: true },
     });
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
     return chunks;
   });
-  assert.ok(result.length >= 3, `expected several chunks, got ${result.length}`);
+  assert.ok(result.length >= 4, `expected several chunks, got ${result.length}`);
   const [first] = result;
-  const last = result.at(-1);
+  const usageChunk = result.at(-1);
+  const answer = result.slice(0, -1);
+  const last = answer.at(-1);
   assert.equal(first.object, "chat.completion.chunk");
   assert.equal(first.choices[0].delta.role, "assistant");
   assert.ok(
     result.every((chunk) => chunk.id === first.id),
     "all chunks share the completion id",
   );
-  assert.ok(result.slice(0, -1).every((chunk) => chunk.choices[0].finish_reason === null));
+  assert.ok(answer.slice(0, -1).every((chunk) => chunk.choices[0].finish_reason === null));
   assert.ok(["stop", "length"].includes(last.choices[0].finish_reason));
-  assert.ok(last.usage.completion_tokens > 0 && last.usage.prompt_tokens > 0);
-  const text = result.map((chunk) => chunk.choices[0].delta.content ?? "").join("");
+  assert.deepEqual(usageChunk.choices, []);
+  assert.ok(usageChunk.usage.completion_tokens > 0 && usageChunk.usage.prompt_tokens > 0);
+  const text = answer.map((chunk) => chunk.choices[0].delta.content ?? "").join("");
   assert.match(text, /Paris/);
 });
 

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { waitForLoaded } from "./chat-page.mjs";
 import {
   ANSWER_TIMEOUT_MS,
   ARTIFACTS,
@@ -55,18 +56,6 @@ const failed = (t) => t.diagnostic?.("page log:\n" + harness.logs.join("\n"));
 async function loadModel(source) {
   await page.locator(`input[name=source][value=${source}]`).check();
   await page.locator("#load-button").click();
-}
-
-async function waitForLoaded() {
-  await page.waitForFunction(
-    () =>
-      document.querySelector("#model-status").textContent.includes("loaded in") ||
-      !document.querySelector("#error").hidden,
-    null,
-    { timeout: LOAD_TIMEOUT_MS },
-  );
-  const error = await page.locator("#error").textContent();
-  assert.ok(await page.locator("#error").isHidden(), `the model did not load: ${error}`);
 }
 
 /** Sets the sampling settings of the page (in its collapsible Settings panel). */
@@ -188,7 +177,7 @@ test("a truncated model shows a readable error", async (t) => {
 
 test("after those errors the default model loads and answers: Paris, streamed", async (t) => {
   await loadModel("default");
-  await waitForLoaded().catch((error) => {
+  await waitForLoaded(page).catch((error) => {
     failed(t);
     throw error;
   });

@@ -8,10 +8,10 @@ import { execFileSync } from "node:child_process";
 import { createReadStream, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { waitForLoaded } from "./chat-page.mjs";
 import {
   ANSWER_TIMEOUT_MS,
   ARTIFACTS,
-  LOAD_TIMEOUT_MS,
   MODEL_FILE,
   MODEL_URL_PATH,
   REPO,
@@ -71,19 +71,7 @@ const failed = (t) => t.diagnostic?.("page log:\n" + harness.logs.join("\n"));
 async function loadDefaultModel() {
   await page.locator("input[name=source][value=default]").check();
   await page.locator("#load-button").click();
-  await waitForLoaded();
-}
-
-async function waitForLoaded() {
-  await page.waitForFunction(
-    () =>
-      document.querySelector("#model-status").textContent.includes("loaded in") ||
-      !document.querySelector("#error").hidden,
-    null,
-    { timeout: LOAD_TIMEOUT_MS },
-  );
-  const error = await page.locator("#error").textContent();
-  assert.ok(await page.locator("#error").isHidden(), `the model did not load: ${error}`);
+  await waitForLoaded(page);
 }
 
 /** Asks a question with a short answer budget and waits for the streamed answer. */
@@ -159,7 +147,7 @@ test("offline, a model opened from a local file loads", async (t) => {
     await page.locator("#model-file").setInputFiles(MODEL_PATH);
     await page.locator("input[name=source][value=file]").check();
     await page.locator("#load-button").click();
-    await waitForLoaded();
+    await waitForLoaded(page);
     assert.match(await page.locator("#model-status").textContent(), /loaded in/);
     assert.deepEqual(browserModelRequests, []);
   } catch (error) {
