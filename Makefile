@@ -49,8 +49,9 @@ lint:
 ## Beyond CI's test target: every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each (nightly,
 ## libFuzzer; seeds cut from the models); crashes are saved to fuzz/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 fuzz: models
-	scripts/fuzz.sh $(FUZZ_SECONDS)
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 ## Build the wasm engine and the JS package into pkg/ (git-ignored).
 web: web-tools
