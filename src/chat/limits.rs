@@ -11,12 +11,13 @@
 //!   (`indent(width)`, `batch(n)`, `slice(n)`, widths and precisions in `format`, our
 //!   `tojson(indent=n)`) refuse numbers beyond any real template's.
 //!
+//! - namespaces: the one place a value outlives a loop step holds plain copies at most 64
+//!   levels deep (see `namespace.rs`), so no value nests without limit or holds itself.
+//!
 //! What stays out of reach from here, inside minijinja 2 (no hook exists for it): values
 //! have no size limit, so one string repetition `s * n` may reach 100 MB, `s ~ s` doubles a
 //! string each step and `[x] * n | list` materializes n items (fuel counts steps, not
-//! bytes); and a namespace can hold values nested one level per loop step, or itself, which
-//! printing, comparing and dropping then recurse through without limit. `tojson`, ours,
-//! checks depth and size (see `tojson.rs`).
+//! bytes). `tojson`, ours, checks depth and size (see `tojson.rs`).
 
 use std::io;
 

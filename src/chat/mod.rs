@@ -7,6 +7,7 @@
 
 mod fit;
 mod limits;
+mod namespace;
 mod strftime;
 mod tojson;
 
@@ -80,8 +81,15 @@ impl ChatTemplate {
         env.add_function("strftime_now", |format: String| {
             strftime::strftime(&format, strftime::unix_seconds_now())
         });
+        env.add_filter(namespace::FILTER, namespace::namespace_value);
+        // Parsed as written first, so that syntax errors speak of the template's own text.
         env.add_template_owned(TEMPLATE_NAME, source.to_string())
             .map_err(|e| Error::Template(format!("cannot parse the template: {e}")))?;
+        let guarded = namespace::guard_assignments(source)?;
+        if guarded != source {
+            env.add_template_owned(TEMPLATE_NAME, guarded)
+                .map_err(|e| Error::Template(format!("cannot parse the template: {e}")))?;
+        }
         Ok(ChatTemplate {
             env,
             source: source.to_string(),

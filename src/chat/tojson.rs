@@ -12,10 +12,11 @@ use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 use super::limits::BoundedOutput;
 
-/// What `tojson` serializes at most. Through a namespace a template can nest a value as deep
-/// as a loop runs (`{% set ns.a = [ns.a] %}`), or hold one value many times over: the
-/// serializer recurses once per level and writes every copy, so depth, items and bytes are
-/// checked. Real templates serialize tool lists a few levels deep and a few KB long.
+/// What `tojson` serializes at most. A value can hold another many times over (`[a, a]`),
+/// and, where namespaces are not limited as a `ChatTemplate` limits them, nest as deep as a
+/// loop runs (`{% set ns.a = [ns.a] %}`): the serializer recurses once per level and writes
+/// every copy, so depth, items and bytes are checked here on their own. Real templates
+/// serialize tool lists a few levels deep and a few KB long.
 const MAX_DEPTH: usize = 128;
 const MAX_ITEMS: usize = 1 << 20;
 const MAX_BYTES: usize = 16 << 20;
