@@ -238,18 +238,47 @@ export interface ChatTextPart {
 export type ChatContent = string | ChatTextPart[];
 
 /**
- * A message. `developer` is OpenAI's newer name for `system` and renders as one. A `tool`
- * message (a tool's result) renders as role "tool" through the chat template. Fields not
- * listed here (`name`, `tool_calls`, ...) are refused with an `invalid_request` naming them.
+ * A message. `developer` is OpenAI's newer name for `system` and renders as one. An
+ * assistant message may carry the tool calls it made (content then may be null); a `tool`
+ * message (a tool's result) answers one of them and renders through the chat template.
+ * Fields not listed here (`name`, `function_call`, ...) are refused with an
+ * `invalid_request` naming them.
  */
 export type ChatMessage =
-  | { role: "system" | "developer" | "user" | "assistant"; content: ChatContent }
+  | { role: "system" | "developer" | "user"; content: ChatContent }
+  | { role: "assistant"; content: ChatContent | null; tool_calls?: ToolCall[] }
   | { role: "tool"; content: ChatContent; tool_call_id: string };
+
+/** A call the model made; `arguments` is JSON text. */
+export interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** A function the model may call, described to it through its chat template. */
+export interface Tool {
+  type: "function";
+  function: {
+    /** 1 to 64 letters, digits, _ or -. */
+    name: string;
+    description?: string;
+    /** A JSON schema of the arguments object. */
+    parameters?: Record<string, unknown>;
+    strict?: boolean;
+  };
+}
+
+/**
+ * "auto" (default): the model decides; "none": no tools are offered; "required": the
+ * answer is a call; a named function: the answer calls it.
+ */
+export type ToolChoice = "auto" | "none" | "required" | { type: "function"; function: { name: string } };
 
 /**
  * The request fields both endpoints take. Any field not declared here (OpenAI's fields
- * hearth does not implement, such as `tools`, `tool_choice`, `response_format` — "not
- * supported yet" — or `user`, `store`, `echo`) is an `invalid_request` naming it; null
+ * hearth does not implement, such as `response_format` — "not supported yet" — or `user`,
+ * `store`, `echo`) is an `invalid_request` naming it; null
  * means "not set".
  */
 export interface SamplingOptions {
@@ -298,6 +327,16 @@ export interface ChatCompletionRequest extends SamplingOptions {
   logprobs?: boolean;
   /** 0..20 most likely tokens listed at each step (needs `logprobs: true`). */
   top_logprobs?: number;
+  /**
+   * Functions the model may call, for models whose chat template writes `<tool_call>` JSON
+   * (Qwen 2.5 and 3); other models refuse tools with an `invalid_request`. An answer that
+   * calls tools ends with finish_reason "tool_calls" and the calls in `message.tool_calls`
+   * (streamed: one `delta.tool_calls` chunk with every call whole).
+   */
+  tools?: Tool[];
+  tool_choice?: ToolChoice;
+  /** false: only the first call of an answer is reported. */
+  parallel_tool_calls?: boolean;
 }
 
 export interface CompletionRequest extends SamplingOptions {
@@ -332,7 +371,7 @@ export interface CompletionLogprobs {
   text_offset: number[];
 }
 
-export type FinishReason = "stop" | "length" | "abort";
+export type FinishReason = "stop" | "length" | "abort" | "tool_calls";
 
 export interface Usage {
   prompt_tokens: number;
@@ -378,7 +417,8 @@ export interface ChatCompletion {
   choices: [
     {
       index: 0;
-      message: { role: "assistant"; content: string };
+      /** `content` is null when the answer only calls tools. */
+      message: { role: "assistant"; content: string | null; tool_calls?: ToolCall[] };
       finish_reason: FinishReason;
       /** null unless the request asked for logprobs. */
       logprobs: ChatLogprobs | null;
@@ -403,7 +443,11 @@ export interface ChatCompletionChunk {
     | [
         {
           index: 0;
-          delta: { role?: "assistant"; content?: string };
+          delta: {
+            role?: "assistant";
+            content?: string | null;
+            tool_calls?: (ToolCall & { index: number })[];
+          };
           finish_reason: FinishReason | null;
           /** The chunk's token, when the request asked for logprobs. */
           logprobs: ChatLogprobs | null;

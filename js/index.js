@@ -396,6 +396,7 @@ export class Engine {
       logprobs: engineRequest.logprobs !== undefined,
       // OpenAI's rule: usage only in an extra last chunk, and only when asked for.
       includeUsage: request.stream_options?.include_usage === true,
+      parallelToolCalls: request.parallel_tool_calls !== false,
     };
     const reply = new ReplyText();
     const abort = () => {
@@ -423,6 +424,8 @@ export class Engine {
         }
         if (answer.kind === FromWorker.done) {
           this.#wasmMemory = answer.wasmMemory ?? this.#wasmMemory;
+          const toolCalls = toolCallsOf(answer, shape);
+          if (toolCalls) stream.push(toolCallChunkOf(meta, toolCalls, { first, includeUsage: shape.includeUsage }));
           stream.push(finalChunkOf(kind, meta, answer, shape));
           if (shape.includeUsage) stream.push(usageChunkOf(kind, meta, answer));
           return { result: undefined };
@@ -555,6 +558,21 @@ function chunkOf(kind, meta, { delta, first, logprobs, includeUsage }) {
   return { ...meta, object: objectOf(kind, true), choices: [choice], ...(includeUsage ? { usage: null } : {}) };
 }
 
+/** The calls an answer made (the first only under `parallel_tool_calls: false`), or null. */
+function toolCallsOf(done, { parallelToolCalls }) {
+  const calls = done.toolCalls;
+  if (!calls?.length) return null;
+  return parallelToolCalls ? calls : calls.slice(0, 1);
+}
+
+/** The chunk that streams an answer's tool calls, each whole, before the last chunk. */
+function toolCallChunkOf(meta, calls, { first, includeUsage }) {
+  const tool_calls = calls.map((call, index) => ({ index, ...call }));
+  const delta = first ? { role: "assistant", content: null, tool_calls } : { tool_calls };
+  const choice = { index: 0, delta, finish_reason: null, logprobs: null };
+  return { ...meta, object: objectOf("chat", true), choices: [choice], ...(includeUsage ? { usage: null } : {}) };
+}
+
 /** The chunk with the finish_reason (and hearth's extension: token ids, timings). */
 function finalChunkOf(kind, meta, done, { includeUsage }) {
   const choice =
@@ -576,13 +594,19 @@ function usageChunkOf(kind, meta, done) {
 }
 
 /** A non-streamed completion. */
-function completionOf(kind, meta, reply, done, { logprobs }) {
+function completionOf(kind, meta, reply, done, shape) {
+  const { logprobs } = shape;
+  const toolCalls = kind === "chat" ? toolCallsOf(done, shape) : null;
+  // OpenAI's: a message that only calls tools has `content: null`.
+  const message = toolCalls
+    ? { role: "assistant", content: reply.text || null, tool_calls: toolCalls }
+    : { role: "assistant", content: reply.text };
   const choice =
     kind === "text"
       ? { index: 0, text: reply.text, finish_reason: done.finishReason, logprobs: reply.logprobs(kind, logprobs) }
       : {
           index: 0,
-          message: { role: "assistant", content: reply.text },
+          message,
           finish_reason: done.finishReason,
           logprobs: reply.logprobs(kind, logprobs),
         };

@@ -1,7 +1,7 @@
 // Validation of OpenAI-style completion requests, shared by the local engine (index.js) and
 // the remote one (remote.js), so that both reject the same requests with the same errors:
 // the request's fields, and the chat messages converted into what the engine renders with
-// the model's chat template (`{ role, content }`, string content).
+// the model's chat template (`{ role, content, tool_calls?, tool_call_id? }`, string content).
 //
 // Code written against OpenAI's client either runs unchanged or fails loudly: every field
 // is on an allow-list (OpenAI's fields hearth implements, and hearth's own extensions);
@@ -22,12 +22,12 @@ const ROLES = {
   system: [],
   developer: [],
   user: [],
-  assistant: [],
+  assistant: ["tool_calls"],
   tool: ["tool_call_id"],
 };
 
-/** Message fields of OpenAI's API that wait for tool calling. */
-const MESSAGE_FIELDS_NOT_YET = new Set(["tool_calls", "function_call"]);
+/** Message fields of OpenAI's API that hearth does not take, with what to use instead. */
+const MESSAGE_FIELDS_REPLACED = { function_call: "tool_calls" };
 
 /** How several text parts of one message join: as vLLM joins them. */
 const PART_SEPARATOR = "\n";
@@ -36,7 +36,7 @@ const PART_SEPARATOR = "\n";
  * Checks `messages` and returns them as the engine takes them: `developer` becomes
  * `system`, content parts become one string. Every field hearth does not use is an
  * `invalid_request` that names it.
- * @returns {{ role: string, content: string }[]}
+ * @returns {{ role: string, content: string, tool_calls?: object[], tool_call_id?: string }[]}
  */
 function toEngineMessages(messages) {
   if (!Array.isArray(messages) || messages.length === 0) throw invalid("messages must be a non-empty array");
@@ -53,16 +53,76 @@ function toEngineMessage(message, where) {
   for (const [key, value] of Object.entries(message)) {
     if (key === "role" || key === "content" || value === undefined || value === null) continue;
     if (extra.includes(key)) continue;
-    if (MESSAGE_FIELDS_NOT_YET.has(key)) throw invalid(`${where}.${key} is not supported yet`);
+    if (Object.hasOwn(MESSAGE_FIELDS_REPLACED, key)) {
+      throw invalid(`${where}.${key} is not supported: use ${MESSAGE_FIELDS_REPLACED[key]}`);
+    }
     throw invalid(`${where}.${key} is not supported in a "${message.role}" message`);
   }
-  if (message.role === "tool" && (typeof message.tool_call_id !== "string" || message.tool_call_id === "")) {
-    throw invalid(`${where}.tool_call_id must be the id of the tool call this message answers`);
+  const out = { role: message.role === "developer" ? "system" : message.role };
+  if (message.role === "tool") {
+    if (typeof message.tool_call_id !== "string" || message.tool_call_id === "") {
+      throw invalid(`${where}.tool_call_id must be the id of the tool call this message answers`);
+    }
+    out.tool_call_id = message.tool_call_id;
   }
-  return {
-    role: message.role === "developer" ? "system" : message.role,
-    content: contentText(message.content, `${where}.content`),
-  };
+  const toolCalls = isSet(message.tool_calls) ? checkToolCalls(message.tool_calls, `${where}.tool_calls`) : [];
+  // OpenAI's assistant message that only calls tools has no content.
+  const noContent = toolCalls.length > 0 && !isSet(message.content);
+  out.content = noContent ? "" : contentText(message.content, `${where}.content`);
+  if (toolCalls.length > 0) out.tool_calls = toolCalls;
+  return out;
+}
+
+/** An assistant message's `tool_calls`: `[{ id, type: "function", function: { name, arguments } }]`. */
+function checkToolCalls(calls, where) {
+  if (!Array.isArray(calls)) throw invalid(`${where} must be an array`);
+  return calls.map((call, index) => {
+    const at = `${where}[${index}]`;
+    if (!call || typeof call !== "object") throw invalid(`${at} must be an object`);
+    if (typeof call.id !== "string") throw invalid(`${at}.id must be a string`);
+    if (isSet(call.type) && call.type !== "function") throw invalid(`${at}.type must be "function"`);
+    const fn = call.function;
+    if (!fn || typeof fn.name !== "string" || typeof fn.arguments !== "string") {
+      throw invalid(`${at}.function must be { name: string, arguments: string (JSON) }`);
+    }
+    return { id: call.id, type: "function", function: { name: fn.name, arguments: fn.arguments } };
+  });
+}
+
+/** `tools`: OpenAI's function tools, passed to the chat template as they are. */
+function checkTools(tools) {
+  if (!isSet(tools)) return undefined;
+  if (!Array.isArray(tools)) throw invalid("tools must be an array of { type: \"function\", function: { name, ... } }");
+  for (const [index, tool] of tools.entries()) {
+    const at = `tools[${index}]`;
+    if (!tool || typeof tool !== "object" || tool.type !== "function") {
+      throw invalid(`${at} must be { type: "function", function: { name, description, parameters } }`);
+    }
+    const fn = tool.function;
+    if (!fn || typeof fn.name !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(fn.name)) {
+      throw invalid(`${at}.function.name must be 1 to 64 letters, digits, _ or -`);
+    }
+    if (isSet(fn.parameters) && (typeof fn.parameters !== "object" || Array.isArray(fn.parameters))) {
+      throw invalid(`${at}.function.parameters must be a JSON schema object`);
+    }
+  }
+  return tools.length > 0 ? tools : undefined;
+}
+
+/** `tool_choice`: "auto", "none", "required", or `{ type: "function", function: { name } }`. */
+function checkToolChoice(choice, tools) {
+  if (!isSet(choice)) return undefined;
+  if (choice === "auto" || choice === "none") return choice;
+  if (!tools) throw invalid(`tool_choice ${JSON.stringify(choice)} needs tools`);
+  if (choice === "required") return choice;
+  const name = choice?.function?.name;
+  if (choice?.type !== "function" || typeof name !== "string") {
+    throw invalid('tool_choice must be "auto", "none", "required" or { type: "function", function: { name } }');
+  }
+  if (!tools.some((tool) => tool.function.name === name)) {
+    throw invalid(`tool_choice names ${JSON.stringify(name)}, which is not among tools`);
+  }
+  return { type: "function", function: { name } };
 }
 
 /** A message's content: a string, or an array of text parts `{ type: "text", text }`. */
@@ -108,6 +168,9 @@ const OPENAI_FIELDS = {
     "logit_bias",
     "logprobs",
     "top_logprobs",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
   ],
   text: [
     "prompt",
@@ -130,8 +193,8 @@ const OPENAI_FIELDS = {
 /** hearth's extensions: more sampling controls, benchmarks, and the abort signal. */
 const HEARTH_FIELDS = ["top_k", "min_p", "repetition_penalty", "ignore_eos", "signal"];
 
-/** OpenAI's fields that hearth will implement (tool calling, structured output). */
-const NOT_YET = ["tools", "tool_choice", "parallel_tool_calls", "response_format"];
+/** OpenAI's fields that hearth will implement (structured output). */
+const NOT_YET = ["response_format"];
 
 /** OpenAI's limits: `top_logprobs` of chat completions, `logprobs` of text completions. */
 const MAX_TOP_LOGPROBS = { chat: 20, text: 5 };
@@ -264,6 +327,11 @@ export function toEngineRequest(request, kind) {
     // Non-standard: keep generating past end-of-sequence tokens (for benchmarks).
     ignore_eos: checkBoolean(request, "ignore_eos"),
   };
+  if (kind === "chat") {
+    fields.tools = checkTools(request.tools);
+    fields.tool_choice = checkToolChoice(request.tool_choice, fields.tools);
+    checkBoolean(request, "parallel_tool_calls");
+  }
   for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value;
   const stop = request.stop ?? [];
   const stops = typeof stop === "string" ? [stop] : stop;

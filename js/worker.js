@@ -350,6 +350,8 @@ function finishJob(job, finishReason, step) {
     finishReason,
     usage,
     tokenIds: job.tokenIds,
+    // The engine's `ToolCall`s (OpenAI's shape) when the answer called tools.
+    toolCalls: step?.tool_calls ?? null,
     wasmMemory: wasm?.memory.buffer.byteLength ?? null,
     timings: {
       ttft_ms: job.firstTokenMs,

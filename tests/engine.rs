@@ -24,10 +24,7 @@ fn run(engine: &mut Engine, req: GenerateRequest) -> (String, Vec<Step>) {
 }
 
 fn chat(content: &str) -> Option<Vec<ChatMessage>> {
-    Some(vec![ChatMessage {
-        role: "user".into(),
-        content: content.into(),
-    }])
+    Some(vec![ChatMessage::new("user", content)])
 }
 
 #[test]
@@ -138,10 +135,7 @@ fn same_seed_same_text_and_abort_leaves_the_engine_ready() {
 #[test]
 fn a_cached_prefix_gives_the_same_answer_as_a_fresh_prompt() {
     let mut e = engine().lock().unwrap();
-    let first = vec![ChatMessage {
-        role: "user".into(),
-        content: "Hi!".into(),
-    }];
+    let first = vec![ChatMessage::new("user", "Hi!")];
     let (reply, _) = run(
         &mut e,
         GenerateRequest {
@@ -152,14 +146,8 @@ fn a_cached_prefix_gives_the_same_answer_as_a_fresh_prompt() {
         },
     );
     let mut second = first;
-    second.push(ChatMessage {
-        role: "assistant".into(),
-        content: reply,
-    });
-    second.push(ChatMessage {
-        role: "user".into(),
-        content: "Name three colors.".into(),
-    });
+    second.push(ChatMessage::new("assistant", reply));
+    second.push(ChatMessage::new("user", "Name three colors."));
     let req = GenerateRequest {
         messages: Some(second),
         temperature: Some(0.0),

@@ -118,6 +118,7 @@ fn turn(
             Some(FinishReason::Stop) => outcomes.stop += 1,
             Some(FinishReason::Length) => outcomes.length += 1,
             Some(FinishReason::Abort) => outcomes.abort += 1,
+            Some(FinishReason::ToolCalls) => panic!("tool calls in a request without tools"),
         }
         if step.finish_reason.is_some() {
             break;
@@ -160,10 +161,7 @@ fn memory_stays_flat_over_many_turns() {
             turn(&mut engine, request, None, &mut outcomes)
         } else {
             let words = 1 + rng.below(if kind == 1 { 120 } else { 16 });
-            conversation.push(ChatMessage {
-                role: "user".into(),
-                content: sentence(&mut rng, words),
-            });
+            conversation.push(ChatMessage::new("user", sentence(&mut rng, words)));
             let abort_after = (rng.below(3) == 0).then(|| 1 + rng.below(max_tokens));
             let request = GenerateRequest {
                 messages: Some(conversation.clone()),
@@ -173,10 +171,7 @@ fn memory_stays_flat_over_many_turns() {
                 ..Default::default()
             };
             let answer = turn(&mut engine, request, abort_after, &mut outcomes);
-            conversation.push(ChatMessage {
-                role: "assistant".into(),
-                content: answer.clone(),
-            });
+            conversation.push(ChatMessage::new("assistant", answer.clone()));
             answer
         };
         assert!(

@@ -82,14 +82,14 @@ pub(super) fn limit(
     });
 }
 
-/// The most bytes rendering `messages` may write with a template of `template_len`
-/// bytes: the template's own text (with BOS/EOS) about once per message, and each message
-/// a few times.
-pub(super) fn max_output(template_len: usize, messages: &[ChatMessage]) -> usize {
+/// The most bytes rendering `messages` (and tools described in `tools_len` bytes of JSON)
+/// may write with a template of `template_len` bytes: the template's own text (with
+/// BOS/EOS) about once per message, and each message and the tools a few times.
+pub(super) fn max_output(template_len: usize, messages: &[ChatMessage], tools_len: usize) -> usize {
     let message_bytes = messages
         .iter()
-        .map(|m| m.role.len().saturating_add(m.content.len()))
-        .fold(0usize, usize::saturating_add);
+        .map(ChatMessage::text_len)
+        .fold(tools_len, usize::saturating_add);
     OUTPUT_BASE
         .saturating_add(message_bytes.saturating_mul(OUTPUT_PER_MESSAGE_BYTE))
         .saturating_add(template_len.saturating_mul(messages.len().saturating_add(1)))

@@ -10,6 +10,7 @@ mod limits;
 mod namespace;
 mod strftime;
 mod tojson;
+mod tools;
 
 use minijinja::value::Value;
 use minijinja::{context, Environment, ErrorKind};
@@ -21,6 +22,7 @@ use crate::formats::Metadata;
 use crate::tokenizer::Tokenizer;
 
 pub use fit::fit_to_context;
+pub use tools::{FunctionCall, ToolCall, ToolCallSyntax};
 
 /// ChatML, for models that ship no template.
 pub const CHATML_TEMPLATE: &str = "{% for message in messages %}\
@@ -31,9 +33,16 @@ pub const CHATML_TEMPLATE: &str = "{% for message in messages %}\
 const TEMPLATE_NAME: &str = "chat_template";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
+    /// The calls an assistant message made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Which call a `tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
@@ -41,7 +50,18 @@ impl ChatMessage {
         ChatMessage {
             role: role.into(),
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
+    }
+
+    /// Bytes of text the message brings to a prompt.
+    fn text_len(&self) -> usize {
+        let calls = self
+            .tool_calls
+            .iter()
+            .map(|c| c.id.len() + c.function.name.len() + c.function.arguments.len());
+        self.role.len() + self.content.len() + calls.sum::<usize>()
     }
 }
 
@@ -127,16 +147,31 @@ impl ChatTemplate {
     /// The prompt for `messages`; with `add_generation_prompt`, ending where the
     /// assistant's reply begins.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        self.render_with_tools(messages, &[], add_generation_prompt)
+    }
+
+    /// [`Self::render`] with the tools the model may call (OpenAI's tool objects; none:
+    /// the template's answer without tools).
+    pub fn render_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[serde_json::Value],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         let template = self
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|e| Error::Template(e.to_string()))?;
         let template_len = self.source.len() + self.bos_token.len() + self.eos_token.len();
-        let mut out = limits::BoundedOutput::new(limits::max_output(template_len, messages));
+        let tools_len = serde_json::to_string(tools).map_or(0, |t| t.len());
+        let limit = limits::max_output(template_len, messages, tools_len);
+        let mut out = limits::BoundedOutput::new(limit);
+        let tools = (!tools.is_empty()).then(|| Value::from_serialize(tools));
         template
             .render_captured_to(
                 context! {
-                    messages => Value::from_serialize(messages),
+                    messages => Value::from_serialize(tools::template_messages(messages)),
+                    tools => tools,
                     add_generation_prompt => add_generation_prompt,
                     bos_token => self.bos_token.as_str(),
                     eos_token => self.eos_token.as_str(),

@@ -2,6 +2,7 @@
 //! stop conditions, abort and usage counts. One token per [`Engine::step`], so a caller
 //! (the CLI, or the browser worker between awaits) can stream and abort between tokens.
 
+mod answer;
 mod load;
 mod logprobs;
 mod request;
@@ -9,14 +10,15 @@ mod stop;
 
 pub use load::{EngineLoader, LoadOptions, LoadProgress, DEFAULT_CONTEXT};
 pub use request::{
-    FinishReason, GenerateRequest, Step, StepLogprobs, Timings, TokenLogprob, Usage,
+    FinishReason, FunctionName, GenerateRequest, Step, StepLogprobs, Timings, TokenLogprob,
+    ToolChoice, Usage,
 };
 
 use serde::Serialize;
 use web_time::Instant;
 
 use crate::backend::{Backend, BackendInfo, Model};
-use crate::chat::{ChatMessage, ChatTemplate};
+use crate::chat::{ChatMessage, ChatTemplate, ToolCallSyntax};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::forward::{ForwardOutput, ForwardResult};
@@ -24,7 +26,8 @@ use crate::model::llama::DecodeCost;
 use crate::model::{ModelConfig, ModelHeader};
 use crate::sampler::Sampler;
 use crate::tokenizer::{Detokenizer, Tokenizer};
-use stop::{StopMatcher, StopOutcome};
+use answer::Answer;
+use stop::StopOutcome;
 
 /// What a loaded model is, for `hearth info`, the JS `Engine.info` and the bench page.
 #[derive(Debug, Clone, Serialize)]
@@ -86,7 +89,8 @@ struct Generation {
     /// How many alternatives each step's log-probabilities list; `None`: no logprobs.
     logprobs: Option<usize>,
     detok: Detokenizer,
-    stops: StopMatcher,
+    /// Content (cut at stop strings) and tool calls of the text generated so far.
+    answer: Answer,
     max_tokens: usize,
     ignore_eos: bool,
     usage: Usage,
@@ -139,8 +143,19 @@ impl Engine {
 
     /// Token ids of a chat prompt (special tokens parsed; BOS added if the model asks).
     pub fn chat_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
-        let text = self.render_chat(messages)?;
-        self.prompt_tokens(&text, true)
+        self.chat_tokens_with_tools(messages, &[], "")
+    }
+
+    /// [`Self::chat_tokens`] with the tools the model may call, and `answer_start` as the
+    /// beginning of the answer.
+    fn chat_tokens_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[serde_json::Value],
+        answer_start: &str,
+    ) -> Result<Vec<u32>> {
+        let text = self.template.render_with_tools(messages, tools, true)?;
+        self.prompt_tokens(&(text + answer_start), true)
     }
 
     /// Token ids of a raw text prompt (BOS added if the model asks for it).
@@ -163,11 +178,29 @@ impl Engine {
         let ctx = self.context_length();
         // Room kept for the answer when trimming a conversation.
         let reserve = request.max_tokens.unwrap_or(ctx / 4).min(ctx / 2).max(1);
+        let (tools, forced_call) = request.tool_use();
+        let tool_syntax = match tools {
+            [] => None,
+            _ => Some(
+                ToolCallSyntax::of_template(self.template.source()).ok_or_else(|| {
+                    Error::InvalidRequest(
+                        "tools: this model's chat template does not write tool calls in a syntax \
+                     hearth reads (it reads <tool_call> JSON, as Qwen 2.5 and 3 write)"
+                            .into(),
+                    )
+                })?,
+            ),
+        };
+        let answer_start = match (tool_syntax, forced_call) {
+            (Some(syntax), Some(name)) => syntax.forced_start(name),
+            _ => String::new(),
+        };
         let prompt = if let Some(messages) = &request.messages {
             let fitted = crate::chat::fit_to_context(messages, ctx - reserve, |m| {
-                self.chat_tokens(m).map(|t| t.len())
+                self.chat_tokens_with_tools(m, tools, &answer_start)
+                    .map(|t| t.len())
             })?;
-            self.chat_tokens(&fitted)?
+            self.chat_tokens_with_tools(&fitted, tools, &answer_start)?
         } else if let Some(text) = &request.prompt {
             self.prompt_tokens(text, false)?
         } else {
@@ -217,8 +250,16 @@ impl Engine {
             sampler: Sampler::new(sampling, fallback_seed)?,
             greedy_on_gpu,
             logprobs: request.logprobs,
-            detok: self.tokenizer.detokenizer(),
-            stops: StopMatcher::new(request.stop.clone()),
+            detok: self.detokenizer(tool_syntax),
+            answer: match tool_syntax {
+                Some(syntax) => Answer::with_tools(
+                    request.stop.clone(),
+                    syntax,
+                    &answer_start,
+                    format!("{:08x}", (fallback_seed ^ (fallback_seed >> 32)) as u32),
+                ),
+                None => Answer::new(request.stop.clone()),
+            },
             max_tokens: request.max_tokens.unwrap_or(usize::MAX),
             ignore_eos: request.ignore_eos,
             usage: Usage {
@@ -232,6 +273,19 @@ impl Engine {
         // `cached` describes the KV cache after the feed below; prompt tokens are recorded
         // as soon as they are computed.
         Ok(n_prompt)
+    }
+
+    /// A detokenizer for an answer; one that may call tools prints the syntax's markers
+    /// even where they are special tokens.
+    fn detokenizer(&self, tool_syntax: Option<ToolCallSyntax>) -> Detokenizer {
+        let mut detok = self.tokenizer.detokenizer();
+        let markers = tool_syntax.map_or(&[][..], ToolCallSyntax::markers);
+        for marker in markers {
+            if let Ok([id]) = self.tokenizer.encode(marker, true).as_deref() {
+                detok.print_special(*id);
+            }
+        }
+        detok
     }
 
     /// Ends the current generation: the next `step` returns `finish_reason: abort`.
@@ -269,7 +323,7 @@ impl Engine {
         }
         let pos = self.cached.len();
         if pos + g.to_feed.len() > self.context_length() {
-            let tail = g.detok.flush() + &g.stops.flush();
+            let tail = drain(&mut g);
             return Ok(finish(&mut g, FinishReason::Length, tail, None, None));
         }
         let first = g.usage.completion_tokens == 0;
@@ -312,7 +366,7 @@ impl Engine {
         g.usage.total_tokens += 1;
 
         if !g.ignore_eos && self.tokenizer.stop_ids().contains(&token) {
-            let tail = g.detok.flush() + &g.stops.flush();
+            let tail = drain(&mut g);
             return Ok(finish(
                 &mut g,
                 FinishReason::Stop,
@@ -322,7 +376,7 @@ impl Engine {
             ));
         }
         let text = g.detok.push(token);
-        match g.stops.push(&text) {
+        match g.answer.push(&text) {
             StopOutcome::Stopped(before) => Ok(finish(
                 &mut g,
                 FinishReason::Stop,
@@ -332,7 +386,7 @@ impl Engine {
             )),
             StopOutcome::Continue(delta) => {
                 if g.usage.completion_tokens >= g.max_tokens {
-                    let delta = delta + &g.detok.flush() + &g.stops.flush();
+                    let delta = delta + &drain(&mut g);
                     return Ok(finish(
                         &mut g,
                         FinishReason::Length,
@@ -369,6 +423,14 @@ impl Engine {
     }
 }
 
+/// The text the detokenizer still holds, through the answer: content that can stream.
+fn drain(g: &mut Generation) -> String {
+    match g.answer.push(&g.detok.flush()) {
+        StopOutcome::Continue(text) | StopOutcome::Stopped(text) => text,
+    }
+}
+
+/// The last step, for `reason`: `delta`, then what the answer held back, and its calls.
 fn finish(
     g: &mut Generation,
     reason: FinishReason,
@@ -376,11 +438,13 @@ fn finish(
     token: Option<u32>,
     logprobs: Option<StepLogprobs>,
 ) -> Step {
+    let ending = g.answer.finish(reason);
     Step {
-        delta,
+        delta: delta + &ending.content,
         token,
         logprobs,
-        finish_reason: Some(reason),
+        tool_calls: ending.tool_calls,
+        finish_reason: Some(ending.reason),
         usage: Some(g.usage),
         timings: Some(g.timings),
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::ChatMessage;
+use crate::chat::{ChatMessage, ToolCall};
 use crate::error::{Error, Result};
 use crate::sampler::{SamplingParams, MAX_TOP_LOGPROBS};
 
@@ -40,9 +40,91 @@ pub struct GenerateRequest {
     /// Report each generated token's log-probability and those of the `n` most likely
     /// tokens at its step (n ≤ 20); `None` reports none.
     pub logprobs: Option<usize>,
+    /// OpenAI's tool objects (`{"type": "function", "function": {"name", "description",
+    /// "parameters"}}`), given to the chat template as `tools`.
+    pub tools: Vec<serde_json::Value>,
+    /// Whether the answer calls a tool: `"auto"` (the model decides; the default),
+    /// `"none"`, `"required"`, or one function by name.
+    pub tool_choice: Option<ToolChoice>,
+}
+
+/// OpenAI's `tool_choice`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ToolChoice {
+    /// `"auto"`, `"none"` or `"required"`.
+    Mode(String),
+    /// `{"type": "function", "function": {"name": ...}}`.
+    Function {
+        #[serde(rename = "type")]
+        kind: String,
+        function: FunctionName,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionName {
+    pub name: String,
 }
 
 impl GenerateRequest {
+    /// The tools the template describes (none with `tool_choice: "none"`), and the call
+    /// the answer must make: `Some(None)` for any function, `Some(Some(name))` for one.
+    pub(crate) fn tool_use(&self) -> (&[serde_json::Value], Option<Option<&str>>) {
+        match &self.tool_choice {
+            _ if self.tools.is_empty() => (&[], None),
+            Some(ToolChoice::Mode(mode)) if mode == "none" => (&[], None),
+            Some(ToolChoice::Mode(mode)) if mode == "required" => (&self.tools, Some(None)),
+            Some(ToolChoice::Function { function, .. }) => {
+                (&self.tools, Some(Some(function.name.as_str())))
+            }
+            _ => (&self.tools, None),
+        }
+    }
+
+    fn validate_tools(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::InvalidRequest(message));
+        let mut names = Vec::new();
+        for (i, tool) in self.tools.iter().enumerate() {
+            let name = tool.pointer("/function/name").and_then(|n| n.as_str());
+            match (tool.get("type").and_then(|t| t.as_str()), name) {
+                (Some("function"), Some(name)) if !name.is_empty() => names.push(name),
+                _ => {
+                    return invalid(format!(
+                        "tools[{i}] must be {{\"type\": \"function\", \"function\": {{\"name\": ...}}}}"
+                    ))
+                }
+            }
+        }
+        if !self.tools.is_empty() && self.messages.is_none() {
+            return invalid("tools need `messages`: a chat template describes them".into());
+        }
+        match &self.tool_choice {
+            None => Ok(()),
+            Some(ToolChoice::Mode(mode)) => match mode.as_str() {
+                "auto" | "none" => Ok(()),
+                "required" if !self.tools.is_empty() => Ok(()),
+                "required" => invalid("tool_choice \"required\" needs `tools`".into()),
+                other => invalid(format!(
+                    "tool_choice must be \"auto\", \"none\", \"required\" or {{\"type\": \"function\", \"function\": {{\"name\": ...}}}}, got {other:?}"
+                )),
+            },
+            Some(ToolChoice::Function { kind, function }) => {
+                if kind != "function" {
+                    return invalid(format!("tool_choice.type must be \"function\", got {kind:?}"));
+                }
+                if !names.contains(&function.name.as_str()) {
+                    return invalid(format!(
+                        "tool_choice names {:?}, which is not among `tools`",
+                        function.name
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The sampler's settings; fails on a `logit_bias` key that is not a token id.
     pub fn sampling(&self) -> Result<SamplingParams> {
         let d = SamplingParams::default();
@@ -96,6 +178,7 @@ impl GenerateRequest {
                 "`logprobs` asks for {n} alternatives; at most {MAX_TOP_LOGPROBS} are reported"
             )));
         }
+        self.validate_tools()?;
         self.sampling()?.validate()
     }
 }
@@ -110,6 +193,9 @@ pub enum FinishReason {
     Length,
     /// `Engine::abort` was called.
     Abort,
+    /// The answer ends with tool calls (`Step::tool_calls`).
+    #[serde(rename = "tool_calls")]
+    ToolCalls,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +246,8 @@ pub struct Step {
     pub token: Option<u32>,
     /// The log-probabilities of `token`, when the request asked for them.
     pub logprobs: Option<StepLogprobs>,
+    /// On the last step of an answer that called tools: the calls.
+    pub tool_calls: Option<Vec<ToolCall>>,
     pub finish_reason: Option<FinishReason>,
     pub usage: Option<Usage>,
     pub timings: Option<Timings>,
@@ -182,8 +270,8 @@ mod tests {
 
     #[test]
     fn an_unknown_field_is_an_error_naming_it() {
-        let error = parse(r#"{"prompt": "hi", "tools": []}"#).unwrap_err();
-        assert!(error.contains("tools"), "{error}");
+        let error = parse(r#"{"prompt": "hi", "functions": []}"#).unwrap_err();
+        assert!(error.contains("functions"), "{error}");
     }
 
     #[test]

@@ -29,8 +29,16 @@ impl StopMatcher {
             .filter_map(|s| self.pending.find(s.as_str()))
             .min();
         if let Some(at) = first_match {
+            // What follows the stop string stays pending: `flush` gives it.
             let out = self.pending[..at].to_string();
-            self.pending.clear();
+            let stop_len = self
+                .stops
+                .iter()
+                .filter(|s| self.pending[at..].starts_with(s.as_str()))
+                .map(String::len)
+                .max()
+                .unwrap_or(0);
+            self.pending.drain(..at + stop_len);
             return StopOutcome::Stopped(out);
         }
         // Hold back the longest suffix of `pending` that is a proper prefix of a stop string.
@@ -46,7 +54,8 @@ impl StopMatcher {
         StopOutcome::Continue(out)
     }
 
-    /// The held-back text, at the end of a generation that no stop string ended.
+    /// The held-back text, at the end of a generation that no stop string ended; after a
+    /// stop string, the text that followed it.
     pub fn flush(&mut self) -> String {
         std::mem::take(&mut self.pending)
     }
@@ -97,6 +106,13 @@ mod tests {
     fn near_miss_is_released() {
         assert!(run(&["END"], &["the EN", "D", ""]).1);
         assert_eq!(run(&["END"], &["the EN", "d."]), ("the ENd.".into(), false));
+    }
+
+    #[test]
+    fn text_after_a_stop_string_is_kept_apart() {
+        let mut m = StopMatcher::new(vec!["<a>".into()]);
+        assert!(matches!(m.push("x<a>y"), StopOutcome::Stopped(t) if t == "x"));
+        assert_eq!(m.flush(), "y");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Detokenizer {
     pending: Vec<u8>,
     /// No byte of text has been produced yet (SentencePiece drops the first space).
     at_start: bool,
+    /// Special tokens printed all the same (a tool-call syntax's markers).
+    printed_special: Vec<u32>,
 }
 
 impl Detokenizer {
@@ -27,13 +29,20 @@ impl Detokenizer {
             table,
             pending: Vec::new(),
             at_start: true,
+            printed_special: Vec::new(),
         }
+    }
+
+    /// Prints special token `id` as its text instead of dropping it: Qwen's `<tool_call>`
+    /// is a control token, yet the answer's tool calls are read from it.
+    pub fn print_special(&mut self, id: u32) {
+        self.printed_special.push(id);
     }
 
     /// Adds one token and returns the text it completes: possibly empty (a special token,
     /// an id outside the vocabulary, or the first bytes of a multi-byte character).
     pub fn push(&mut self, id: u32) -> String {
-        if self.table.is_special(id) {
+        if self.table.is_special(id) && !self.printed_special.contains(&id) {
             return String::new();
         }
         let Some(mut bytes) = self.table.bytes(id) else {

@@ -65,15 +65,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let prompt_ids = if args.chat {
         let mut messages = Vec::new();
         if let Some(system) = &args.system {
-            messages.push(ChatMessage {
-                role: "system".into(),
-                content: system.clone(),
-            });
+            messages.push(ChatMessage::new("system", system.clone()));
         }
-        messages.push(ChatMessage {
-            role: "user".into(),
-            content: args.prompt.clone(),
-        });
+        messages.push(ChatMessage::new("user", args.prompt.clone()));
         engine.chat_tokens(&messages)?
     } else {
         engine.prompt_tokens(&args.prompt, false)?
