@@ -48,3 +48,85 @@ test("Qwen2.5 Q4_K_M loads and answers with llama.cpp's greedy tokens", async (t
   });
   assert.ok(verdict.ok, verdict.message);
 });
+
+const WEATHER_TOOL = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Get the current weather in a city",
+    parameters: {
+      type: "object",
+      properties: {
+        city: { type: "string", description: "The city, e.g. Paris" },
+        unit: { type: "string", enum: ["celsius", "fahrenheit"] },
+      },
+      required: ["city"],
+    },
+  },
+};
+const TIME_TOOL = {
+  type: "function",
+  function: {
+    name: "get_time",
+    description: "Get the current time in a time zone",
+    parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] },
+  },
+};
+
+test("a tool call round trip: the weather question streams a call, the result comes back, the answer uses it", async (t) => {
+  let outcome;
+  try {
+    outcome = await page.evaluate(
+      async ({ model, tools }) => {
+        const { Engine } = await import("./js/index.js");
+        const engine = await Engine.load(model);
+        const messages = [
+          { role: "system", content: "Answer the user's question in one sentence, using the tool results." },
+          { role: "user", content: "What is the weather like in Paris right now?" },
+        ];
+        const chunks = [];
+        const stream = await engine.chat.completions.create({ messages, tools, temperature: 0, max_tokens: 64, stream: true });
+        for await (const chunk of stream) chunks.push(chunk);
+        const calls = chunks.flatMap((chunk) => chunk.choices[0]?.delta?.tool_calls ?? []);
+        // As an app sends them back: the assistant's calls (without the stream's index), the result.
+        messages.push({ role: "assistant", content: null, tool_calls: calls.map(({ index, ...call }) => call) });
+        const result = JSON.stringify({ temperature: 31, unit: "celsius" });
+        messages.push({ role: "tool", tool_call_id: calls[0]?.id, content: result });
+        // The 0.5B model calls again when it may: "none" asks for the answer.
+        const reply = await engine.chat.completions.create({
+          messages,
+          tools,
+          tool_choice: "none",
+          temperature: 0,
+          max_tokens: 40,
+        });
+        await engine.unload();
+        return { chunks, calls, reply };
+      },
+      { model: MODEL, tools: [WEATHER_TOOL, TIME_TOOL] },
+    );
+  } catch (error) {
+    t.diagnostic("page log:\n" + harness.logs.join("\n"));
+    throw error;
+  }
+  const { chunks, calls, reply } = outcome;
+  const text = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? "").join("");
+  const finish = chunks.map((chunk) => chunk.choices[0]?.finish_reason).find(Boolean);
+  assert.equal(finish, "tool_calls", `answered ${JSON.stringify(text)}`);
+  assert.equal(text, "", "a call is not content");
+  assert.equal(calls.length, 1, JSON.stringify(calls));
+  const [call] = calls;
+  assert.equal(call.index, 0);
+  assert.equal(call.type, "function");
+  assert.match(call.id, /^call_/);
+  assert.equal(call.function.name, "get_weather");
+  const args = JSON.parse(call.function.arguments);
+  assert.equal(typeof args.city, "string");
+  assert.match(args.city, /Paris/);
+  if (args.unit !== undefined) assert.ok(["celsius", "fahrenheit"].includes(args.unit), args.unit);
+
+  const choice = reply.choices[0];
+  assert.equal(choice.finish_reason, "stop");
+  assert.equal(choice.message.tool_calls, undefined);
+  assert.match(choice.message.content, /31/, `the answer does not use the tool's result: ${choice.message.content}`);
+});
