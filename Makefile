@@ -74,7 +74,7 @@ soak: test-tools web models
 	HEARTH_REQUIRE_GPU=1 HEARTH_SOAK_TURNS=1000 cargo test --test soak -- --nocapture
 	node tests/e2e/run.mjs --soak
 
-## The npm package (js/ with the built wasm) as a tarball: target/package/hearth-<version>.tgz.
+## The npm package (js/ with the built wasm) as a tarball: target/package/hearth-llm-<version>.tgz.
 package: web
 	mkdir -p target/package
 	cd js && npm pack --pack-destination ../target/package

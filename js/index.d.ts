@@ -153,7 +153,10 @@ export interface LoadOptions {
   backend?: "webgpu" | "cpu" | "auto";
   /** Aborting cancels the load: `Engine.load` rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Where worker.js is, when a bundler moved it. */
+  /**
+   * Where worker.js is, when a bundler moved it; the package exports it as
+   * "hearth-llm/worker.js" (e.g. Vite: `import workerUrl from "hearth-llm/worker.js?worker&url"`).
+   */
   workerUrl?: string | URL;
   /**
    * An OpenAI-compatible server to answer instead when this device cannot run the model:
@@ -218,8 +221,19 @@ export interface ModelInfo {
   bos_id: number | null;
   eos_id: number | null;
   has_chat_template: boolean;
-  /** A description of the GPU adapter. */
+  /** What runs the model. */
+  backend: { kind: "webgpu" | "cpu"; device: string; kernels: string };
+  /** A description of the GPU adapter (or the CPU's threads): `backend.device`. */
   adapter: string;
+  /** How products are computed: `backend.kernels`. */
+  kernels: string;
+  /** What one decode step costs. */
+  cost: {
+    dispatches: number;
+    weight_bytes_read: number;
+    weight_bytes_stored: number;
+    pipelines: number;
+  };
 }
 
 export interface LoadStats {

@@ -2,7 +2,7 @@
 // then (with `?server=<baseURL>`) streams one from an OpenAI-compatible server through
 // Engine.connect, which needs the package's dependency eventsource-parser. The outcome is
 // `window.consumer`, for the test that drives this page.
-import { Engine } from "hearth";
+import { Engine } from "hearth-llm";
 
 const status = document.getElementById("status");
 const answer = document.getElementById("answer");

@@ -2,7 +2,8 @@
 // (tests/consumer) that has no bundler configuration, built with `vite build`, served as
 // static files, and run in the browser: it imports Engine, loads the model and streams an
 // answer, then streams one from an OpenAI-compatible server (a scripted one) through
-// Engine.connect, which bundles the package's dependency eventsource-parser.
+// Engine.connect, which bundles the package's dependency eventsource-parser. A TypeScript
+// file of the same app type-checks against the package's types with `tsc --strict`.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -84,13 +85,20 @@ test("the tarball holds the modules, the types, the wasm and the licence, with E
   ]) {
     assert.ok(tarball.files.includes(file), `${file} is missing from the tarball: ${tarball.files.join(", ")}`);
   }
-  const licence = readFileSync(path.join(APP, "node_modules", "hearth", "LICENSE"), "utf8");
+  const licence = readFileSync(path.join(APP, "node_modules", "hearth-llm", "LICENSE"), "utf8");
   assert.equal(licence, readFileSync(path.join(REPO, "LICENSE"), "utf8"), "the package's LICENSE is not the repository's");
-  const manifest = JSON.parse(readFileSync(path.join(APP, "node_modules", "hearth", "package.json"), "utf8"));
+  const manifest = JSON.parse(readFileSync(path.join(APP, "node_modules", "hearth-llm", "package.json"), "utf8"));
   assert.equal(manifest.type, "module");
+  assert.equal(manifest.name, "hearth-llm");
   assert.deepEqual(manifest.exports["."], { types: "./index.d.ts", default: "./index.js" });
+  assert.equal(manifest.exports["./worker.js"], "./worker.js");
   assert.match(manifest.version, /^\d+\.\d+\.\d+/);
   assert.ok(manifest.dependencies?.["eventsource-parser"], "eventsource-parser is not a dependency of the package");
+});
+
+test("a TypeScript app type-checks against the tarball's index.d.ts with tsc --strict", () => {
+  // tests/consumer/typecheck.ts: the API as apps use it, plus misuses that must not compile.
+  run(path.join(APP, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], APP);
 });
 
 test("a Vite app that installs the tarball loads the model and streams an answer, and one from a server", async (t) => {
