@@ -35,6 +35,7 @@ const ADVICE = {
   context_overflow:
     "The conversation is too long for the model's context. Start a new conversation or shorten the message.",
   io: "The model could not be read.",
+  grammar: "The answer could not follow the requested format (response_format or a required tool call).",
   network: "The model could not be downloaded. Check the URL and the network connection.",
   storage_quota:
     "There is not enough storage space for this model. Free some space (delete cached models, or browsing data of other sites) or pick a smaller model.",

@@ -25,6 +25,8 @@ export type HearthErrorCode =
   | "invalid_request"
   | "context_overflow"
   | "io"
+  /** The answer could not follow `response_format` (or a required tool call's schema). */
+  | "grammar"
   | "network"
   | "storage_quota"
   | "checksum"
@@ -270,6 +272,14 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | {
+      type: "json_schema";
+      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean };
+    };
+
 /** A function the model may call, described to it through its chat template. */
 export interface Tool {
   type: "function";
@@ -291,8 +301,7 @@ export type ToolChoice = "auto" | "none" | "required" | { type: "function"; func
 
 /**
  * The request fields both endpoints take. Any field not declared here (OpenAI's fields
- * hearth does not implement, such as `response_format` — "not supported yet" — or `user`,
- * `store`, `echo`) is an `invalid_request` naming it; null
+ * hearth does not implement, such as `user`, `store`, `echo`) is an `invalid_request` naming it; null
  * means "not set".
  */
 export interface SamplingOptions {
@@ -351,6 +360,11 @@ export interface ChatCompletionRequest extends SamplingOptions {
   tool_choice?: ToolChoice;
   /** false: only the first call of an answer is reported. */
   parallel_tool_calls?: boolean;
+  /**
+   * Structured output: the answer is constrained, token by token, to JSON (any object, or
+   * one following `json_schema.schema`). Not together with `tools`.
+   */
+  response_format?: ResponseFormat;
 }
 
 export interface CompletionRequest extends SamplingOptions {
@@ -403,6 +417,9 @@ export interface Timings {
   /** Tokens decoded after the first one. */
   decode_tokens: number | null;
   decode_ms: number | null;
+  /** Structured output: grammar masks computed (one per token) and their total time. */
+  mask_count: number | null;
+  mask_ms: number | null;
   prefill_tokens_per_s?: number;
   decode_tokens_per_s?: number;
 }

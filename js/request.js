@@ -89,6 +89,39 @@ function checkToolCalls(calls, where) {
   });
 }
 
+/**
+ * `response_format`: `{ type: "text" }`, `{ type: "json_object" }` or `{ type: "json_schema",
+ * json_schema: { name, description?, schema?, strict? } }`. The schema itself is checked by
+ * the engine when it compiles it.
+ */
+function checkResponseFormat(format) {
+  if (!isSet(format)) return undefined;
+  const shape = 'response_format must be { type: "text" | "json_object" } or { type: "json_schema", json_schema: { name, schema } }';
+  if (typeof format !== "object" || Array.isArray(format)) throw invalid(shape);
+  const allowed = { text: ["type"], json_object: ["type"], json_schema: ["type", "json_schema"] }[format.type];
+  if (!allowed) throw invalid(`${shape}, got type ${JSON.stringify(format.type)}`);
+  for (const key of Object.keys(format)) {
+    if (!allowed.includes(key) && isSet(format[key])) throw invalid(`response_format.${key} is not supported`);
+  }
+  if (format.type !== "json_schema") return { type: format.type };
+  const spec = format.json_schema;
+  if (!spec || typeof spec !== "object" || typeof spec.name !== "string" || spec.name === "") {
+    throw invalid("response_format.json_schema needs a name");
+  }
+  for (const key of Object.keys(spec)) {
+    if (!["name", "description", "schema", "strict"].includes(key) && isSet(spec[key])) {
+      throw invalid(`response_format.json_schema.${key} is not supported`);
+    }
+  }
+  if (isSet(spec.schema) && (typeof spec.schema !== "object" || Array.isArray(spec.schema))) {
+    throw invalid("response_format.json_schema.schema must be a JSON schema object");
+  }
+  if (isSet(spec.strict) && typeof spec.strict !== "boolean") throw invalid("response_format.json_schema.strict must be a boolean");
+  const json_schema = { name: spec.name };
+  for (const key of ["description", "schema", "strict"]) if (isSet(spec[key])) json_schema[key] = spec[key];
+  return { type: "json_schema", json_schema };
+}
+
 /** `tools`: OpenAI's function tools, passed to the chat template as they are. */
 function checkTools(tools) {
   if (!isSet(tools)) return undefined;
@@ -171,6 +204,7 @@ const OPENAI_FIELDS = {
     "tools",
     "tool_choice",
     "parallel_tool_calls",
+    "response_format",
   ],
   text: [
     "prompt",
@@ -193,8 +227,6 @@ const OPENAI_FIELDS = {
 /** hearth's extensions: more sampling controls, benchmarks, and the abort signal. */
 const HEARTH_FIELDS = ["top_k", "min_p", "repetition_penalty", "ignore_eos", "signal"];
 
-/** OpenAI's fields that hearth will implement (structured output). */
-const NOT_YET = ["response_format"];
 
 /** OpenAI's limits: `top_logprobs` of chat completions, `logprobs` of text completions. */
 const MAX_TOP_LOGPROBS = { chat: 20, text: 5 };
@@ -228,7 +260,6 @@ function checkFields(request, kind) {
   for (const [key, value] of Object.entries(request)) {
     // null is how JSON says "not set".
     if (allowed.has(key) || !isSet(value)) continue;
-    if (NOT_YET.includes(key)) throw invalid(`${key} is not supported yet`);
     const endpoint = kind === "chat" ? "chat.completions" : "completions";
     throw invalid(`${key} is not supported by hearth's ${endpoint}; it takes: ${[...allowed].join(", ")}`);
   }
@@ -328,6 +359,7 @@ export function toEngineRequest(request, kind) {
     ignore_eos: checkBoolean(request, "ignore_eos"),
   };
   if (kind === "chat") {
+    fields.response_format = checkResponseFormat(request.response_format);
     fields.tools = checkTools(request.tools);
     fields.tool_choice = checkToolChoice(request.tool_choice, fields.tools);
     checkBoolean(request, "parallel_tool_calls");

@@ -360,6 +360,9 @@ function finishJob(job, finishReason, step) {
       prefill_ms: step?.timings?.prefill_ms ?? null,
       decode_tokens: step?.timings?.decode_tokens ?? null,
       decode_ms: step?.timings?.decode_ms ?? null,
+      // Structured output: grammar masks computed and their time.
+      mask_count: step?.timings?.mask_count ?? null,
+      mask_ms: step?.timings?.mask_ms ?? null,
     },
   });
 }

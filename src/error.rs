@@ -58,6 +58,9 @@ pub enum Error {
     ContextOverflow { needed: usize, limit: usize },
     #[error("I/O: {0}")]
     Io(String),
+    /// The grammar of a `response_format` (or a required tool call) failed while decoding.
+    #[error("structured output: {0}")]
+    Grammar(String),
     #[error("generation was aborted")]
     Aborted,
 }
@@ -87,6 +90,7 @@ impl Error {
             Error::InvalidRequest(_) => "invalid_request",
             Error::ContextOverflow { .. } => "context_overflow",
             Error::Io(_) => "io",
+            Error::Grammar(_) => "grammar",
             Error::Aborted => "aborted",
         }
     }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod formats;
 pub mod gpu;
+pub mod grammar;
 pub mod model;
 pub mod reference;
 pub mod sampler;

@@ -1,7 +1,8 @@
 //! Tool calls on Qwen2.5-Coder-0.5B (CPU backend, greedy): the tools reach the prompt
 //! through the model's own template, the answer's `<tool_call>` becomes a call with
 //! `finish_reason: tool_calls`, and the tool's result, sent back as a `tool` message,
-//! shapes the next answer. `tool_choice` forces or withholds calls.
+//! shapes the next answer. `tool_choice` forces calls (their arguments constrained by the
+//! tool's schema) or withholds them.
 
 mod model_support;
 
@@ -165,7 +166,9 @@ fn tool_choice_forces_or_withholds_calls() {
     );
     let calls = last.tool_calls.unwrap();
     assert_eq!(calls[0].function.name, "get_time");
-    serde_json::from_str::<Value>(&calls[0].function.arguments).expect("arguments are JSON");
+    // The arguments follow the tool's parameters: the grammar required them.
+    let arguments: Value = serde_json::from_str(&calls[0].function.arguments).unwrap();
+    assert!(arguments["zone"].is_string(), "{arguments}");
 
     // "required": some call.
     let required = Some(ToolChoice::Mode("required".into()));

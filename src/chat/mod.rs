@@ -22,7 +22,7 @@ use crate::formats::Metadata;
 use crate::tokenizer::Tokenizer;
 
 pub use fit::fit_to_context;
-pub use tools::{FunctionCall, ToolCall, ToolCallSyntax};
+pub use tools::{call_schema, FunctionCall, ToolCall, ToolCallSyntax};
 
 /// ChatML, for models that ship no template.
 pub const CHATML_TEMPLATE: &str = "{% for message in messages %}\

@@ -87,15 +87,11 @@ impl ToolCallSyntax {
         }
     }
 
-    /// What the answer is made to start with so that it is a call (of function `name`,
-    /// or of one the model picks).
-    pub fn forced_start(self, name: Option<&str>) -> String {
-        match (self, name) {
-            (ToolCallSyntax::Hermes, None) => format!("{HERMES_OPEN}\n{{\"name\": \""),
-            (ToolCallSyntax::Hermes, Some(name)) => {
-                let name = serde_json::to_string(name).unwrap_or_default();
-                format!("{HERMES_OPEN}\n{{\"name\": {name}, \"arguments\": ")
-            }
+    /// What an answer that must be a call starts with; the call object that follows is
+    /// constrained by [`call_schema`].
+    pub fn forced_start(self) -> &'static str {
+        match self {
+            ToolCallSyntax::Hermes => "<tool_call>\n",
         }
     }
 
@@ -131,6 +127,36 @@ impl ToolCallSyntax {
                 (!calls.is_empty()).then_some(calls)
             }
         }
+    }
+}
+
+/// The JSON schema of a call object, `{"name": ..., "arguments": {...}}`, of one of
+/// `tools` (OpenAI's tool objects), or of the one called `name`: its arguments follow the
+/// tool's `parameters`.
+pub fn call_schema(tools: &[serde_json::Value], name: Option<&str>) -> serde_json::Value {
+    let calls: Vec<serde_json::Value> = tools
+        .iter()
+        .filter_map(|tool| {
+            let function = tool.get("function")?;
+            let tool_name = function.get("name")?.as_str()?;
+            if name.is_some_and(|name| name != tool_name) {
+                return None;
+            }
+            let parameters = function
+                .get("parameters")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({ "type": "object" }));
+            Some(serde_json::json!({
+                "type": "object",
+                "properties": { "name": { "const": tool_name }, "arguments": parameters },
+                "required": ["name", "arguments"],
+                "additionalProperties": false
+            }))
+        })
+        .collect();
+    match <[_; 1]>::try_from(calls) {
+        Ok([one]) => one,
+        Err(calls) => serde_json::json!({ "anyOf": calls }),
     }
 }
 

@@ -221,8 +221,11 @@ mod tests {
 
     #[test]
     fn a_forced_start_makes_the_answer_a_call() {
-        let forced = ToolCallSyntax::Hermes.forced_start(Some("f"));
-        let (streamed, ending) = run(&mut with_tools(&forced), &["{\"a\": 2}}\n</tool_call>"]);
+        let forced = ToolCallSyntax::Hermes.forced_start();
+        let (streamed, ending) = run(
+            &mut with_tools(forced),
+            &["{\"name\": \"f\", \"arguments\": {\"a\": 2}}"],
+        );
         assert_eq!(streamed, "");
         assert_eq!(
             ending.tool_calls.unwrap()[0].function.arguments,

@@ -10,17 +10,18 @@ mod stop;
 
 pub use load::{EngineLoader, LoadOptions, LoadProgress, DEFAULT_CONTEXT};
 pub use request::{
-    FinishReason, FunctionName, GenerateRequest, Step, StepLogprobs, Timings, TokenLogprob,
-    ToolChoice, Usage,
+    FinishReason, FunctionName, GenerateRequest, JsonSchemaFormat, ResponseFormat, Step,
+    StepLogprobs, Timings, TokenLogprob, ToolChoice, Usage,
 };
 
 use serde::Serialize;
 use web_time::Instant;
 
 use crate::backend::{Backend, BackendInfo, Model};
-use crate::chat::{ChatMessage, ChatTemplate, ToolCallSyntax};
+use crate::chat::{call_schema, ChatMessage, ChatTemplate, ToolCallSyntax};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
+use crate::grammar::{Constraint, Grammars};
 use crate::model::forward::{ForwardOutput, ForwardResult};
 use crate::model::llama::DecodeCost;
 use crate::model::{ModelConfig, ModelHeader};
@@ -91,6 +92,8 @@ struct Generation {
     detok: Detokenizer,
     /// Content (cut at stop strings) and tool calls of the text generated so far.
     answer: Answer,
+    /// The grammar the answer follows (`response_format`, a required tool call).
+    constraint: Option<Constraint>,
     max_tokens: usize,
     ignore_eos: bool,
     usage: Usage,
@@ -108,6 +111,8 @@ pub struct Engine {
     /// with them reuses them (multi-turn chat skips re-reading the conversation).
     cached: Vec<u32>,
     generation: Option<Generation>,
+    /// Built on the first request with a grammar.
+    grammars: Option<Grammars>,
 }
 
 impl Engine {
@@ -121,6 +126,7 @@ impl Engine {
             add_bos,
             cached: Vec::new(),
             generation: None,
+            grammars: None,
         }
     }
 
@@ -192,15 +198,27 @@ impl Engine {
             ),
         };
         let answer_start = match (tool_syntax, forced_call) {
-            (Some(syntax), Some(name)) => syntax.forced_start(name),
-            _ => String::new(),
+            (Some(syntax), Some(_)) => syntax.forced_start(),
+            _ => "",
+        };
+        let schema = match (tool_syntax, forced_call) {
+            (Some(_), Some(name)) => Some((call_schema(tools, name), "tool_choice")),
+            _ => request
+                .response_format
+                .as_ref()
+                .and_then(ResponseFormat::schema)
+                .map(|schema| (schema, "response_format")),
+        };
+        let constraint = match schema {
+            Some((schema, field)) => Some(self.grammars()?.json(schema, field)?),
+            None => None,
         };
         let prompt = if let Some(messages) = &request.messages {
             let fitted = crate::chat::fit_to_context(messages, ctx - reserve, |m| {
-                self.chat_tokens_with_tools(m, tools, &answer_start)
+                self.chat_tokens_with_tools(m, tools, answer_start)
                     .map(|t| t.len())
             })?;
-            self.chat_tokens_with_tools(&fitted, tools, &answer_start)?
+            self.chat_tokens_with_tools(&fitted, tools, answer_start)?
         } else if let Some(text) = &request.prompt {
             self.prompt_tokens(text, false)?
         } else {
@@ -243,7 +261,8 @@ impl Engine {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         // Log-probabilities need the logits, which the GPU argmax never reads back.
-        let greedy_on_gpu = sampling.is_plain_greedy() && request.logprobs.is_none();
+        let greedy_on_gpu =
+            sampling.is_plain_greedy() && request.logprobs.is_none() && constraint.is_none();
         let n_prompt = prompt.len();
         self.generation = Some(Generation {
             to_feed: prompt[reuse..].to_vec(),
@@ -255,11 +274,12 @@ impl Engine {
                 Some(syntax) => Answer::with_tools(
                     request.stop.clone(),
                     syntax,
-                    &answer_start,
+                    answer_start,
                     format!("{:08x}", (fallback_seed ^ (fallback_seed >> 32)) as u32),
                 ),
                 None => Answer::new(request.stop.clone()),
             },
+            constraint,
             max_tokens: request.max_tokens.unwrap_or(usize::MAX),
             ignore_eos: request.ignore_eos,
             usage: Usage {
@@ -273,6 +293,16 @@ impl Engine {
         // `cached` describes the KV cache after the feed below; prompt tokens are recorded
         // as soon as they are computed.
         Ok(n_prompt)
+    }
+
+    /// The grammar compiler for this model's vocabulary, built on first use.
+    fn grammars(&mut self) -> Result<&Grammars> {
+        if self.grammars.is_none() {
+            self.grammars = Some(Grammars::new(&self.tokenizer)?);
+        }
+        self.grammars
+            .as_ref()
+            .ok_or_else(|| Error::Grammar("the grammar compiler is missing".into()))
     }
 
     /// A detokenizer for an answer; one that may call tools prints the syntax's markers
@@ -346,7 +376,13 @@ impl Engine {
         let (token, logprobs) = match result {
             ForwardResult::Argmax(t) => (t, None),
             ForwardResult::LastLogits(mut logits) | ForwardResult::AllLogits(mut logits) => {
+                if let Some(constraint) = g.constraint.as_mut() {
+                    constraint.mask(&mut logits)?;
+                }
                 let token = g.sampler.sample(&mut logits, &self.cached)?;
+                if let Some(constraint) = g.constraint.as_mut() {
+                    constraint.accept(token)?;
+                }
                 // `logits` now holds what the draw saw: biased and penalized, untempered.
                 let logprobs = g
                     .logprobs
@@ -385,6 +421,17 @@ impl Engine {
                 logprobs,
             )),
             StopOutcome::Continue(delta) => {
+                if g.constraint.as_ref().is_some_and(Constraint::is_complete) {
+                    // The grammar is complete: the answer ends here.
+                    let delta = delta + &drain(&mut g);
+                    return Ok(finish(
+                        &mut g,
+                        FinishReason::Stop,
+                        delta,
+                        Some(token),
+                        logprobs,
+                    ));
+                }
                 if g.usage.completion_tokens >= g.max_tokens {
                     let delta = delta + &drain(&mut g);
                     return Ok(finish(
@@ -439,6 +486,10 @@ fn finish(
     logprobs: Option<StepLogprobs>,
 ) -> Step {
     let ending = g.answer.finish(reason);
+    if let Some(constraint) = &g.constraint {
+        g.timings.mask_count = constraint.masks;
+        g.timings.mask_ms = constraint.mask_ms;
+    }
     Step {
         delta: delta + &ending.content,
         token,

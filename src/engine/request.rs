@@ -46,6 +46,49 @@ pub struct GenerateRequest {
     /// Whether the answer calls a tool: `"auto"` (the model decides; the default),
     /// `"none"`, `"required"`, or one function by name.
     pub tool_choice: Option<ToolChoice>,
+    /// OpenAI's: `{"type": "text"}` (the default), `{"type": "json_object"}` (any JSON
+    /// object) or `{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`;
+    /// the answer is constrained to it while it is generated.
+    pub response_format: Option<ResponseFormat>,
+}
+
+/// OpenAI's `response_format`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSchemaFormat {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Absent: any JSON value.
+    #[serde(default)]
+    pub schema: Option<serde_json::Value>,
+    /// Accepted; the schema is always followed exactly.
+    #[serde(default)]
+    pub strict: Option<bool>,
+}
+
+impl ResponseFormat {
+    /// The JSON schema the answer follows; `None` for free text.
+    pub fn schema(&self) -> Option<serde_json::Value> {
+        match self {
+            ResponseFormat::Text => None,
+            ResponseFormat::JsonObject => Some(serde_json::json!({ "type": "object" })),
+            ResponseFormat::JsonSchema { json_schema } => Some(
+                json_schema
+                    .schema
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({})),
+            ),
+        }
+    }
 }
 
 /// OpenAI's `tool_choice`.
@@ -179,6 +222,15 @@ impl GenerateRequest {
             )));
         }
         self.validate_tools()?;
+        let constrained = self
+            .response_format
+            .as_ref()
+            .and_then(ResponseFormat::schema);
+        if constrained.is_some() && !self.tool_use().0.is_empty() {
+            return Err(Error::InvalidRequest(
+                "response_format with tools is not supported yet: give one of them".into(),
+            ));
+        }
         self.sampling()?.validate()
     }
 }
@@ -214,6 +266,9 @@ pub struct Timings {
     /// Tokens decoded after the first one.
     pub decode_tokens: usize,
     pub decode_ms: f64,
+    /// Grammar masks computed (one per token of a constrained answer) and their time.
+    pub mask_count: usize,
+    pub mask_ms: f64,
 }
 
 /// A token with its log-probability, as the API reports it.

@@ -232,6 +232,22 @@ impl Tokenizer {
     }
 
     /// Every id that ends generation: EOS, EOT and the model's other end-of-text specials.
+    /// Every token's bytes, for grammars that mask tokens by the text they would add:
+    /// a special token is its text after a 0xFF byte, which no text contains, so it is
+    /// never taken for text.
+    pub fn token_bytes_marking_special(&self) -> Vec<Vec<u8>> {
+        (0..self.table.len() as u32)
+            .map(|id| {
+                let bytes = self.table.bytes(id).unwrap_or_default();
+                if self.table.is_special(id) {
+                    [&[0xff], bytes].concat()
+                } else {
+                    bytes.to_vec()
+                }
+            })
+            .collect()
+    }
+
     pub fn stop_ids(&self) -> Vec<u32> {
         self.stop_ids.clone()
     }
