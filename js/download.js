@@ -16,7 +16,7 @@
 //   little room is a `storage_quota` error, and nothing is left in the cache. A write that
 //   still runs out of room deletes the partial file.
 
-import { HearthError } from "./errors.js";
+import { HearthError, abortError } from "./errors.js";
 import { cacheAvailable, cacheFolder, entryFiles, listCached, readRecord, removeEntry, writeRecord } from "./cache.js";
 import { Sha256 } from "./sha256.js";
 
@@ -305,6 +305,43 @@ export async function openCachedModel(model) {
   };
   await writeRecord(files.record, record);
   return { reader: readerOf(fromNetwork(folder, model, files, record, response, have, total)), total, phase: "download" };
+}
+
+/**
+ * Stores a model in the cache without loading it (`Engine.download`): the bytes are read
+ * through `openCachedModel` to the end, so they are written, resumed and checked exactly
+ * as a load would; a model already cached is read back and its digest checked again.
+ * Aborting keeps what arrived, for the next attempt to resume.
+ * @param {{ id: string, url: string, name?: string | null, size?: number, sha256?: string | null }} model
+ * @param {{ onProgress?: (p: object) => void, signal?: AbortSignal }} options
+ */
+export async function downloadModel(model, { onProgress, signal } = {}) {
+  if (model.size) await checkRoomFor(model);
+  const opened = await openCachedModel(model);
+  if (!opened) {
+    throw new HearthError("storage_quota", "this browser gives the page no storage (a private window, or storage is blocked)");
+  }
+  const { reader, total, phase } = opened;
+  const started = performance.now();
+  let bytes = 0;
+  const report = () => {
+    const seconds = (performance.now() - started) / 1000;
+    const fraction = total > 0 ? Math.min(1, bytes / total) : null;
+    onProgress?.({ phase, bytes, total, fraction, rate: seconds > 0 ? bytes / seconds : 0, tensorsDone: 0, tensorsTotal: 0 });
+  };
+  try {
+    report();
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal);
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+      report();
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  }
 }
 
 /**

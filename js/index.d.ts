@@ -513,6 +513,8 @@ export class Engine {
   /** The model cache of this origin (shared by every Engine). */
   static readonly cache: {
     list(): Promise<CachedModel[]>;
+    /** Whether a complete copy is stored; `id`: the source's `id`, or its URL. */
+    has(id: string): Promise<boolean>;
     /** Deletes a cached model or an interrupted download; resolves to whether it existed. */
     delete(id: string): Promise<boolean>;
   };
@@ -526,6 +528,15 @@ export class Engine {
    * and, when it lists its models (GET /models), lists `model` (else "not_found").
    */
   static connect(options: RemoteOptions, init?: RequestOptions): Promise<RemoteEngine>;
+  /**
+   * Stores a model in the cache without loading it (no worker, no GPU); a later `load` of
+   * the same source needs no network. Aborting keeps what arrived: the next call resumes.
+   * Resolves to the cache entry.
+   */
+  static download(
+    source: string | URL | UrlSource | { hf: string; file?: string; revision?: string },
+    options?: { onProgress?: (progress: LoadProgress) => void; signal?: AbortSignal },
+  ): Promise<CachedModel | null>;
   private constructor(worker: Worker);
 
   readonly info: ModelInfo | null;
@@ -542,6 +553,14 @@ export class Engine {
 
   /** Frees the GPU memory and stops the worker; later requests fail with code "unloaded". */
   unload(): Promise<void>;
+  /**
+   * Replaces the model in the same worker: requests in flight or queued end with code
+   * "unloaded", the old model is freed, then `source` loads. Resolves to this engine.
+   */
+  reload(
+    source: ModelSource,
+    options?: Pick<LoadOptions, "onProgress" | "contextLength" | "backend" | "signal">,
+  ): Promise<Engine>;
   /**
    * Destroys the GPU device as a driver reset would, to test an app's recovery path: a
    * request in flight fails with code "gpu_lost", the next one reloads the model (progress

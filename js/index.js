@@ -15,7 +15,7 @@ import { HearthError, abortError } from "./errors.js";
 import { invalid, toEngineRequest } from "./request.js";
 
 import { deleteCached, listCached } from "./cache.js";
-import { checkRoomFor } from "./download.js";
+import { checkRoomFor, downloadModel } from "./download.js";
 
 export { HearthError } from "./errors.js";
 
@@ -88,6 +88,31 @@ function cacheFields(source) {
     fields.cache = source.cache;
   }
   return fields;
+}
+
+/**
+ * Checks a load's options and source and asks for the room it needs (`load` and `reload`).
+ * @returns {Promise<object>} the source as the worker takes it
+ */
+async function prepareLoad(source, { contextLength, signal, backend }) {
+  if (signal?.aborted) throw abortError(signal);
+  const resolved = resolveSource(source);
+  if (contextLength !== undefined && (!Number.isInteger(contextLength) || contextLength < 1)) {
+    throw invalid(`contextLength must be a positive integer, got ${contextLength}`);
+  }
+  if (!["webgpu", "cpu", "auto"].includes(backend)) {
+    throw invalid(`backend must be "webgpu", "cpu" or "auto", got ${JSON.stringify(backend)}`);
+  }
+  if (backend === "webgpu" && (typeof navigator === "undefined" || !navigator.gpu)) {
+    throw new HearthError("no_webgpu", "navigator.gpu is undefined");
+  }
+  if (resolved.url && resolved.cache !== false) {
+    // Ask that cached models survive storage pressure. Not awaited: a browser may ask
+    // the user, and the answer does not change how the model loads.
+    navigator.storage?.persist?.().catch(() => {});
+    if (resolved.size) await checkRoomFor({ id: resolved.id ?? resolved.url, size: resolved.size });
+  }
+  return resolved;
 }
 
 /**
@@ -202,23 +227,7 @@ export class Engine {
 
   static async #loadLocal(source, options) {
     const { onProgress, contextLength, signal, workerUrl, backend = "webgpu" } = options;
-    if (signal?.aborted) throw abortError(signal);
-    const resolved = resolveSource(source);
-    if (contextLength !== undefined && (!Number.isInteger(contextLength) || contextLength < 1)) {
-      throw invalid(`contextLength must be a positive integer, got ${contextLength}`);
-    }
-    if (!["webgpu", "cpu", "auto"].includes(backend)) {
-      throw invalid(`backend must be "webgpu", "cpu" or "auto", got ${JSON.stringify(backend)}`);
-    }
-    if (backend === "webgpu" && (typeof navigator === "undefined" || !navigator.gpu)) {
-      throw new HearthError("no_webgpu", "navigator.gpu is undefined");
-    }
-    if (resolved.url && resolved.cache !== false) {
-      // Ask that cached models survive storage pressure. Not awaited: a browser may ask
-      // the user, and the answer does not change how the model loads.
-      navigator.storage?.persist?.().catch(() => {});
-      if (resolved.size) await checkRoomFor({ id: resolved.id ?? resolved.url, size: resolved.size });
-    }
+    const resolved = await prepareLoad(source, { contextLength, signal, backend });
     // Written out in full so that bundlers (Vite, webpack 5) recognize the pattern and
     // bundle the worker with its imports and the wasm it fetches relative to itself.
     const worker = workerUrl
@@ -226,33 +235,84 @@ export class Engine {
       : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "hearth-engine" });
     const engine = new Engine(worker);
     engine.#onProgress = onProgress;
-    const onAbort = () => engine.#fail(abortError(signal));
+    await engine.#loadInWorker(resolved, { contextLength, backend, signal });
+    return engine;
+  }
+
+  /**
+   * Loads `resolved` in this engine's worker. A failure (or `signal`) ends the engine: the
+   * worker may hold half a model.
+   */
+  async #loadInWorker(resolved, { contextLength, backend, signal }) {
+    const onAbort = () => this.#fail(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      engine.#loaded = await engine.#request({ kind: ToWorker.load, source: resolved, contextLength, backend }, (message) => {
+      this.#loaded = await this.#request({ kind: ToWorker.load, source: resolved, contextLength, backend }, (message) => {
         if (message.kind === FromWorker.progress) {
-          engine.#progress(message);
+          this.#progress(message);
           return undefined;
         }
         if (message.kind === FromWorker.loaded) return { result: message };
         return undefined;
       });
     } catch (error) {
-      engine.#fail(error);
+      this.#fail(error);
       throw error;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
-    return engine;
+  }
+
+  /**
+   * Replaces the model in the same worker (no new worker, no second wasm instance): the
+   * requests in flight or queued end with code "unloaded", the old model's memory is
+   * freed, then `source` loads as `Engine.load` loads it. Resolves to this engine.
+   * @param {string | URL | Blob | { url: string } | { file: Blob } | { hf: string, file?: string, revision?: string }} source
+   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", signal?: AbortSignal }} [options]
+   */
+  async reload(source, options = {}) {
+    const { onProgress, contextLength, signal, backend = "webgpu" } = options;
+    if (this.#closed) throw this.#closed;
+    const resolved = await prepareLoad(source, { contextLength, signal, backend });
+    if (onProgress) this.#onProgress = onProgress;
+    this.#loaded = undefined;
+    await this.#loadInWorker(resolved, { contextLength, backend, signal });
+    return this;
+  }
+
+  /**
+   * Stores a model in this origin's cache without loading it (no worker, no GPU), so that
+   * a later `Engine.load` of the same source starts without the network. Progress as in
+   * `load` (phase "download", or "cache" when it was already stored: then its digest is
+   * checked again). Aborting keeps the bytes that arrived: the next call resumes. Resolves
+   * to the cache entry.
+   * @param {string | URL | { url: string, id?: string, name?: string, size?: number, sha256?: string } | { hf: string, file?: string, revision?: string }} source
+   * @param {{ onProgress?: (p: object) => void, signal?: AbortSignal }} [options]
+   */
+  static async download(source, { onProgress, signal } = {}) {
+    if (signal?.aborted) throw abortError(signal);
+    const resolved = resolveSource(source);
+    if (!resolved.url) throw invalid("Engine.download takes a URL or Hugging Face source: a File is already on this device");
+    if (resolved.cache === false) throw invalid("Engine.download stores models: source.cache cannot be false");
+    navigator.storage?.persist?.().catch(() => {});
+    const id = resolved.id ?? resolved.url;
+    await downloadModel({ ...resolved, id }, { onProgress, signal });
+    return (await listCached()).find((model) => model.id === id) ?? null;
   }
 
   /**
    * The models cached in this origin's storage (complete ones and interrupted downloads).
    * `list()` resolves to `[{ id, name, url, size, bytes, complete, sha256, storedAt }]`;
-   * `delete(id)` resolves to whether the entry existed.
+   * `has(id)` to whether a complete copy is stored (`id`: the source's `id`, or its URL as
+   * `load` resolves it); `delete(id)` to whether the entry existed.
    */
   static cache = Object.freeze({
     list: () => listCached(),
+    has: async (id) => {
+      if (typeof id !== "string" || id === "") return false;
+      const url = URL.canParse?.(id, globalThis.location?.href) ? new URL(id, globalThis.location?.href).href : id;
+      return (await listCached()).some((model) => model.complete && (model.id === id || model.id === url));
+    },
     delete: (id) => deleteCached(id),
   });
 

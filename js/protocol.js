@@ -6,8 +6,10 @@
 // receiver answers it with an `error`.
 //
 // Page → worker
-//   load      { id, source, contextLength }   source: { url, id?, name?, size?, sha256?,
-//                                             cache? } | { file: Blob }
+//   load      { id, source, contextLength,    source: { url, id?, name?, size?, sha256?,
+//               backend }                     cache? } | { file: Blob }; a model already
+//                                             loaded is freed first (`reload`), its requests
+//                                             ending with code "unloaded"
 //   generate  { id, request }                 request: a completion request validated by
 //                                             request.js, as the engine's GenerateRequest
 //                                             takes it (src/engine/request.rs): `messages`
@@ -18,7 +20,8 @@
 //                                             presence_penalty, logit_bias { "id": bias },
 //                                             seed), max_tokens, stop, ignore_eos, and
 //                                             logprobs: the number of alternatives per token
-//                                             (absent: no log-probabilities)
+//                                             (absent: no log-probabilities), tools,
+//                                             tool_choice, response_format
 //   abort     { id }                          id of a queued or running `generate`
 //   unload    { id }
 //   destroyDevice { id }                      test hook: destroys the GPU device as a
@@ -38,8 +41,9 @@
 //             logprobs: null, or when the request asked for them
 //             { sampled: { id, token, bytes, logprob }, top: [{ id, token, bytes, logprob }] }
 //             (log-softmax of the logits after logit_bias and penalties, before temperature)
-//   done      { id, finishReason, usage, tokenIds, timings, wasmMemory }
-//             finishReason: "stop" | "length" | "abort"
+//   done      { id, finishReason, usage, tokenIds, timings, wasmMemory, toolCalls }
+//             finishReason: "stop" | "length" | "abort" | "tool_calls"; toolCalls: the
+//             answer's calls ([{ id, type, function: { name, arguments } }]) or null
 //             a `generate` whose device is lost mid-way fails with code "gpu_lost"; the
 //             next one loads the model again first (phase "reconnect")
 //   unloaded  { id }

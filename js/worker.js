@@ -101,6 +101,8 @@ async function chooseBackend(requested) {
 }
 
 async function load(message) {
+  // `reload`: the model in place goes first, so that two never share the memory.
+  if (engine || running) await release("the engine loaded another model before this request ended");
   const loaded = await loadModel(message);
   lastLoad = message;
   post({ kind: FromWorker.loaded, id: message.id, ...loaded });
@@ -295,26 +297,34 @@ function abort(id) {
 }
 
 function unload(id) {
-  for (const job of queue.splice(0)) {
-    postError(job.id, new HearthError("unloaded", "the engine was unloaded before this request ran"));
-  }
+  release("the engine was unloaded before this request ran").then(() => post({ kind: FromWorker.unloaded, id }));
+}
+
+/**
+ * Ends the queued requests (code "unloaded", with `reason`), aborts the running one and
+ * frees the model; resolves once it is freed.
+ */
+function release(reason) {
+  for (const job of queue.splice(0)) postError(job.id, new HearthError("unloaded", reason));
   if (running) running.abortRequested = true;
   // Dropping the Rust engine destroys its GPU buffers and device.
   const dropping = engine;
   engine = null;
   lastLoad = null;
   forgetDevice();
-  const free = () => {
-    try {
-      dropping?.free();
-    } catch (error) {
-      noteTrap(error);
-    }
-    post({ kind: FromWorker.unloaded, id });
-  };
-  // A running step holds the engine borrowed; free it once that generation returns.
-  if (running) running.onFinished = free;
-  else free();
+  return new Promise((resolve) => {
+    const free = () => {
+      try {
+        dropping?.free();
+      } catch (error) {
+        noteTrap(error);
+      }
+      resolve();
+    };
+    // A running step holds the engine borrowed; free it once that generation returns.
+    if (running) running.onFinished = free;
+    else free();
+  });
 }
 
 /** Runs queued generations one after another. */
