@@ -6,6 +6,14 @@
 import { Engine, FALLBACK_CODES, checkSupport } from "./js/index.js";
 import { renderInto } from "./markdown.js";
 import { refuseLongMessage } from "./message-limit.js";
+import {
+  deleteConversation,
+  exportConversation,
+  listConversations,
+  newConversation,
+  saveConversation,
+  titleOf,
+} from "./conversations.js";
 
 /** The bundled model, used when the catalogue cannot be read. */
 const FALLBACK_MODEL = {
@@ -39,6 +47,7 @@ const ui = {
   topP: $("top-p"),
   maxTokens: $("max-tokens"),
   conversation: $("conversation"),
+  conversationList: $("conversation-list"),
   composer: $("composer"),
   prompt: $("prompt"),
   send: $("send"),
@@ -66,8 +75,11 @@ const state = {
   loading: null,
   /** AbortController of the answer being generated. */
   generating: null,
-  /** The conversation: `{ role, content }`, user and assistant turns alternating. */
-  turns: [],
+  /**
+   * The conversation shown (conversations.js): its `turns` are `{ role, content }`, user
+   * and assistant alternating; it is stored after every answer.
+   */
+  conversation: newConversation(),
   /** Models of catalogue.json, by id. */
   catalogue: new Map([[FALLBACK_MODEL.id, FALLBACK_MODEL]]),
   /** Whether this browser has WebGPU with an adapter (null until checked). */
@@ -132,7 +144,7 @@ function updateControls() {
     : "Load a model, then ask something…";
   ui.send.disabled = !loaded || busy;
   ui.stop.disabled = !busy;
-  const last = state.turns.at(-1);
+  const last = state.conversation.turns.at(-1);
   ui.regenerate.disabled = !loaded || busy || !last || last.role !== "assistant";
 }
 
@@ -451,7 +463,7 @@ function addMessage(role, text) {
 
 function requestMessages() {
   const system = ui.systemPrompt.value.trim();
-  const messages = state.turns.map(({ role, content }) => ({ role, content }));
+  const messages = state.conversation.turns.map(({ role, content }) => ({ role, content }));
   return system ? [{ role: "system", content: system }, ...messages] : messages;
 }
 
@@ -471,6 +483,8 @@ function readSettings() {
 async function answer() {
   const engine = state.engine;
   if (!engine) return;
+  // The answer belongs to the conversation it was asked in, even if another is opened.
+  const conversation = state.conversation;
   clearError();
   const controller = new AbortController();
   state.generating = controller;
@@ -517,19 +531,21 @@ async function answer() {
     }
     const endedAt = performance.now();
     render();
-    state.turns.push({ role: "assistant", content: text });
+    conversation.turns.push({ role: "assistant", content: text });
     view.item.dataset.state = "done";
     view.stats.textContent = describeAnswer(final, usage, sentAt, firstAt, endedAt);
+    persist(conversation);
   } catch (error) {
     view.item.dataset.state = "error";
     if (text) {
       render();
-      state.turns.push({ role: "assistant", content: text });
+      conversation.turns.push({ role: "assistant", content: text });
+      persist(conversation);
     } else {
       view.item.remove();
       // The question goes back into the message box so it can be sent again.
-      if (state.turns.at(-1)?.role === "user") {
-        const question = state.turns.pop();
+      if (conversation === state.conversation && conversation.turns.at(-1)?.role === "user") {
+        const question = conversation.turns.pop();
         ui.conversation.lastElementChild?.remove();
         if (!ui.prompt.value) ui.prompt.value = question.content;
       }
@@ -572,24 +588,121 @@ function send() {
     return;
   }
   ui.prompt.value = "";
-  state.turns.push({ role: "user", content });
+  state.conversation.turns.push({ role: "user", content });
   addMessage("user", content);
   answer();
 }
 
 function regenerate() {
-  if (!state.engine || state.generating || state.turns.at(-1)?.role !== "assistant") return;
-  state.turns.pop();
+  if (!state.engine || state.generating || state.conversation.turns.at(-1)?.role !== "assistant") return;
+  state.conversation.turns.pop();
   ui.conversation.lastElementChild?.remove();
   answer();
 }
 
 function newChat() {
   state.generating?.abort();
-  state.turns = [];
+  state.conversation = newConversation();
   ui.conversation.replaceChildren();
   clearError();
   updateControls();
+  showConversations();
+}
+
+// ---------------------------------------------------------------- stored conversations
+
+/** Stores a conversation (once it has a turn) and refreshes the list. */
+async function persist(conversation) {
+  if (conversation.turns.length === 0) return;
+  try {
+    await saveConversation(conversation);
+  } catch (error) {
+    showError(`The conversation could not be saved in this browser: ${error?.message ?? error}`);
+  }
+  showConversations();
+}
+
+/** Shows a stored conversation in place of the current one. */
+function openConversation(conversation) {
+  state.generating?.abort();
+  state.conversation = conversation;
+  ui.conversation.replaceChildren();
+  for (const turn of conversation.turns) addMessage(turn.role, turn.content).item.dataset.state = "done";
+  clearError();
+  updateControls();
+  showConversations();
+}
+
+/** Lists the stored conversations, each with open, rename, export and delete. */
+async function showConversations() {
+  let conversations;
+  try {
+    conversations = await listConversations();
+  } catch (error) {
+    ui.conversationList.replaceChildren(`Conversations are not kept: ${error?.message ?? error}`);
+    return;
+  }
+  const button = (label, action, onClick) => {
+    const element = document.createElement("button");
+    element.type = "button";
+    element.className = action;
+    element.textContent = label;
+    element.addEventListener("click", onClick);
+    return element;
+  };
+  const items = conversations.map((conversation) => {
+    const item = document.createElement("li");
+    item.dataset.id = conversation.id;
+    if (conversation.id === state.conversation.id) item.setAttribute("aria-current", "true");
+    const open = button(titleOf(conversation), "open", () => openConversation(conversation));
+    open.title = `${conversation.turns.length} messages, ${new Date(conversation.updatedAt).toLocaleString()}`;
+    const rename = button("Rename", "rename", () => renameConversation(item, conversation));
+    const download = button("Export", "export", () => {
+      const { name, blob } = exportConversation(conversation);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = name;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+    });
+    const remove = button("Delete", "delete", async () => {
+      await deleteConversation(conversation.id);
+      if (conversation.id === state.conversation.id) newChat();
+      else showConversations();
+    });
+    item.append(open, rename, download, remove);
+    return item;
+  });
+  ui.conversationList.replaceChildren(...items);
+}
+
+/** Turns a conversation's title into a text field; Enter (or leaving it) saves the name. */
+function renameConversation(item, conversation) {
+  const field = document.createElement("input");
+  field.type = "text";
+  field.className = "rename-field";
+  field.value = titleOf(conversation);
+  field.setAttribute("aria-label", "Conversation name");
+  let done = false;
+  const save = async () => {
+    if (done) return;
+    done = true;
+    conversation.title = field.value.trim();
+    if (conversation.id === state.conversation.id) state.conversation.title = conversation.title;
+    await saveConversation(conversation);
+    showConversations();
+  };
+  field.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") save();
+    if (event.key === "Escape") {
+      done = true;
+      showConversations();
+    }
+  });
+  field.addEventListener("blur", save);
+  item.querySelector(".open").replaceWith(field);
+  field.focus();
+  field.select();
 }
 
 // ---------------------------------------------------------------- wiring
@@ -625,6 +738,11 @@ ui.serverClear.addEventListener("click", forgetServer);
 
 restoreServer();
 updateControls();
+// The last conversation comes back after a reload.
+listConversations().then(
+  (stored) => (stored.length > 0 ? openConversation(stored[0]) : showConversations()),
+  () => showConversations(),
+);
 readCatalogue().then(showCatalogue);
 showCachedModels();
 if ("serviceWorker" in navigator) {

@@ -20,6 +20,7 @@ const SHELL = [
   "app.js",
   "markdown.js",
   "message-limit.js",
+  "conversations.js",
   "style.css",
   "catalogue.json",
   "bench.html",
