@@ -28,9 +28,20 @@ pub(crate) fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, JinjaError>
         super::limits::check_size(indent as f64)?;
     }
     let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
-    // Accepted for compatibility: maps already keep their insertion order, as in Python.
-    let _: Option<bool> = kwargs.get("sort_keys")?;
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
+    // Python's (item separator, key separator); ", " and ": " by default.
+    let separators: Option<Vec<String>> = kwargs.get("separators")?;
     kwargs.assert_all_used()?;
+    let (item_separator, key_separator) = match separators.as_deref() {
+        None => (", ".to_string(), ": ".to_string()),
+        Some([item, key]) => (item.clone(), key.clone()),
+        Some(_) => {
+            return Err(JinjaError::new(
+                ErrorKind::InvalidOperation,
+                "tojson: separators must be a pair (item separator, key separator)",
+            ))
+        }
+    };
     let mut items = MAX_ITEMS;
     check_shape(value, 0, &mut items)?;
     let indent_text = " ".repeat(indent.unwrap_or(0));
@@ -38,9 +49,24 @@ pub(crate) fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, JinjaError>
     let formatter = PythonFormatter {
         pretty: indent.map(|_| PrettyFormatter::with_indent(indent_text.as_bytes())),
         ensure_ascii: ensure_ascii.unwrap_or(false),
+        item_separator: item_separator.as_bytes(),
+        key_separator: key_separator.as_bytes(),
     };
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    let serialized = value.serialize(&mut serializer);
+    let serialized = if sort_keys == Some(true) {
+        // Maps keep their insertion order, as Python's dicts do; sorted on request. The
+        // shape was checked above, so the copy is bounded.
+        let mut copy = serde_json::to_value(value).map_err(|e| {
+            JinjaError::new(
+                ErrorKind::InvalidOperation,
+                format!("tojson: cannot serialize: {e}"),
+            )
+        })?;
+        sort_object_keys(&mut copy);
+        copy.serialize(&mut serializer)
+    } else {
+        value.serialize(&mut serializer)
+    };
     if out.exceeded {
         return Err(too_large(format!("longer than {MAX_BYTES} bytes")));
     }
@@ -57,6 +83,17 @@ pub(crate) fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, JinjaError>
         )
     })?;
     Ok(Value::from_safe_string(text))
+}
+
+fn sort_object_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.sort_keys();
+            map.values_mut().for_each(sort_object_keys);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(sort_object_keys),
+        _ => {}
+    }
 }
 
 /// Walks `value` as the serializer will, failing past [`MAX_DEPTH`] levels or
@@ -88,11 +125,14 @@ fn too_large(what: String) -> JinjaError {
     )
 }
 
-/// Python's separators: `", "` and `": "` when compact; with an indent, serde_json's
-/// pretty layout, which is Python's (`","` at line ends, `": "`).
+/// Python's separators: `", "` and `": "` (or the ones given) when compact; with an
+/// indent, serde_json's pretty layout, which is Python's (`","` at line ends), with the
+/// key separator given.
 struct PythonFormatter<'a> {
     pretty: Option<PrettyFormatter<'a>>,
     ensure_ascii: bool,
+    item_separator: &'a [u8],
+    key_separator: &'a [u8],
 }
 
 macro_rules! delegate {
@@ -125,7 +165,7 @@ impl Formatter for PythonFormatter<'_> {
         match &mut self.pretty {
             Some(pretty) => pretty.begin_array_value(writer, first),
             None if first => Ok(()),
-            None => writer.write_all(b", "),
+            None => writer.write_all(self.item_separator),
         }
     }
 
@@ -137,12 +177,12 @@ impl Formatter for PythonFormatter<'_> {
         match &mut self.pretty {
             Some(pretty) => pretty.begin_object_key(writer, first),
             None if first => Ok(()),
-            None => writer.write_all(b", "),
+            None => writer.write_all(self.item_separator),
         }
     }
 
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        writer.write_all(b": ")
+        writer.write_all(self.key_separator)
     }
 
     fn write_string_fragment<W: ?Sized + io::Write>(
@@ -196,6 +236,7 @@ mod tests {
         let wide = "{% set ns = namespace(a=[1]) %}{% for i in range(30) %}\
                     {% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a | tojson }}";
         assert!(render_error(wide).contains("more than"));
+        assert!(render_error("{{ [1] | tojson(separators=[',']) }}").contains("separators"));
     }
 
     #[test]
@@ -211,6 +252,18 @@ mod tests {
         assert_eq!(
             render("{{ v.b | tojson(ensure_ascii=true) }}"),
             r#"[1, "x<y>'&\u00e9"]"#
+        );
+        assert_eq!(
+            render("{{ v | tojson(sort_keys=true) }}"),
+            r#"{"a": {}, "b": [1, "x<y>'&é"], "c": []}"#
+        );
+        assert_eq!(
+            render("{{ v | tojson(separators=(',', ':')) }}"),
+            r#"{"b":[1,"x<y>'&é"],"a":{},"c":[]}"#
+        );
+        assert_eq!(
+            render("{{ {'z': {'y': 1, 'x': 2}} | tojson(sort_keys=true, indent=1) }}"),
+            "{\n \"z\": {\n  \"x\": 2,\n  \"y\": 1\n }\n}"
         );
     }
 }
