@@ -88,7 +88,15 @@ export type ModelSource =
   | Blob
   | UrlSource
   | { file: Blob }
-  | { hf: string; file?: string; revision?: string };
+  /** A GGUF file of a Hugging Face repository, or (no file) the repository as a model folder. */
+  | { hf: string; file?: string; revision?: string }
+  /**
+   * A Hugging Face model folder: config.json, tokenizer.json, tokenizer_config.json and
+   * model.safetensors (or the shards model.safetensors.index.json names), at a base URL
+   * (a string URL ending in "/" also means a folder) or as the files of a folder the user
+   * picked (`<input type="file" webkitdirectory>`).
+   */
+  | { folder: string | URL | FileList | File[] };
 
 /**
  * A model URL with what the cache should know about it (a catalogue entry has all of it).

@@ -43,25 +43,46 @@ function resolveSource(source) {
   if (source instanceof URL) return { url: source.href };
   if (typeof source === "string") {
     if (source.startsWith("hf:")) return resolveSource({ hf: source.slice(3) });
+    // A URL ending in "/" is a Hugging Face folder (config.json, tokenizer.json, safetensors).
+    if (source.endsWith("/")) return resolveSource({ folder: source });
     // The worker resolves relative URLs against its own script, so resolve them here.
     return { url: new URL(source, globalThis.location?.href).href };
   }
   if (source && typeof source === "object") {
     if (source.file instanceof Blob) return { file: source.file };
     if (typeof source.url === "string") return { ...resolveSource(source.url), ...cacheFields(source) };
+    if (source.folder !== undefined) return { folder: folderOf(source.folder) };
     if (typeof source.hf === "string") {
       // "owner/repo/path/to/file.gguf" or { hf: "owner/repo", file: "file.gguf" }
       const parts = source.hf.split("/");
       const repo = parts.slice(0, 2).join("/");
       const file = source.file ?? parts.slice(2).join("/");
-      if (parts.length < 2 || !file) {
-        throw new HearthError("invalid_request", "a Hugging Face source needs 'owner/repo' and a file name");
+      if (parts.length < 2 || parts.slice(0, 2).some((part) => part === "")) {
+        throw new HearthError("invalid_request", "a Hugging Face source needs 'owner/repo' (and a file name for a GGUF file)");
       }
       const revision = encodeURIComponent(source.revision ?? "main");
-      return { url: `https://huggingface.co/${repo}/resolve/${revision}/${file}` };
+      const base = `https://huggingface.co/${repo}/resolve/${revision}/`;
+      // No file: the repository is a model folder (config.json, tokenizer.json, safetensors).
+      return file ? { url: `${base}${file}` } : { folder: { url: base } };
     }
   }
-  throw new HearthError("invalid_request", "the model source must be a URL, a File, or { hf: 'owner/repo', file }");
+  throw new HearthError(
+    "invalid_request",
+    "the model source must be a URL, a File, { hf: 'owner/repo', file? } or { folder: URL or the files of a folder }",
+  );
+}
+
+/** A Hugging Face folder: a base URL (a trailing "/" is added) or the files the user picked. */
+function folderOf(folder) {
+  if (typeof folder === "string" || folder instanceof URL) {
+    const url = new URL(folder, globalThis.location?.href).href;
+    return { url: url.endsWith("/") ? url : `${url}/` };
+  }
+  const files = folder && typeof folder[Symbol.iterator] === "function" ? [...folder] : null;
+  if (!files || files.length === 0 || !files.every((file) => typeof Blob !== "undefined" && file instanceof Blob && typeof file.name === "string")) {
+    throw invalid("source.folder must be a URL or the files of a folder (a FileList or an array of File)");
+  }
+  return { files };
 }
 
 /**

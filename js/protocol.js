@@ -7,7 +7,8 @@
 //
 // Page → worker
 //   load      { id, source, contextLength,    source: { url, id?, name?, size?, sha256?,
-//               backend }                     cache? } | { file: Blob }; a model already
+//               backend }                     cache? } | { file: Blob } | { folder: { url }
+//                                             | { files: File[] } } (js/folder.js); a model already
 //                                             loaded is freed first (`reload`), its requests
 //                                             ending with code "unloaded"
 //   generate  { id, request }                 request: a completion request validated by

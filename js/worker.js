@@ -2,11 +2,12 @@
 // neither loading nor generating ever blocks the page's thread. The messages it accepts
 // and sends are documented in protocol.js.
 
-import init, { createLoader } from "./pkg/hearth.js";
+import init, { createFolderLoader, createLoader } from "./pkg/hearth.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 import { HearthError, wireError } from "./errors.js";
 import { cacheAvailable } from "./cache.js";
 import { checkedReader, openCachedModel } from "./download.js";
+import { openFolder } from "./folder.js";
 
 /** Minimum interval between two progress messages, in ms. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -184,10 +185,27 @@ async function loadOnce({ id, source, contextLength, backend: requested = "webgp
   wasm ??= await init();
   const memoryBefore = wasm.memory.buffer.byteLength;
 
-  const { reader, total, phase } = await openSource(source);
-  const loader = await createLoader(contextLength ?? undefined, software, backend);
+  // A Hugging Face folder is its JSON files, then its safetensors files one after another;
+  // any other source is one file. The first file opens before the GPU does, so that a
+  // wrong address fails at once.
+  const folder = source?.folder ? await openFolder(source.folder, openSource) : null;
+  const files = folder?.shards ?? [{ name: null, open: () => openSource(source) }];
+  let opened = await files[0].open();
+  const loader = folder
+    ? await createFolderLoader(
+        contextLength ?? undefined,
+        software,
+        backend,
+        folder.config,
+        folder.tokenizer,
+        folder.tokenizerConfig ?? undefined,
+        folder.shards.map((shard) => shard.name),
+      )
+    : await createLoader(contextLength ?? undefined, software, backend);
   try {
     let bytes = 0;
+    let total = 0;
+    let phase = opened.phase;
     let progress = { tensors_done: 0, tensors_total: 0 };
     let lastPost = 0;
     const report = (phaseNow, force) => {
@@ -200,19 +218,26 @@ async function loadOnce({ id, source, contextLength, backend: requested = "webgp
         id,
         phase: phaseNow,
         bytes,
+        // A folder's size is known file by file: the total grows as its files open.
         total,
         rate: seconds > 0 ? bytes / seconds : 0,
         tensorsDone: progress.tensors_done,
         tensorsTotal: progress.tensors_total,
       });
     };
-    report(phase, true);
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      bytes += value.byteLength;
-      progress = loader.feed(value);
-      report(phase, false);
+    for (const [index, file] of files.entries()) {
+      if (index > 0) opened = await file.open();
+      if (file.name !== null) loader.beginFile(file.name);
+      phase = opened.phase;
+      total += opened.total;
+      report(phase, true);
+      for (;;) {
+        const { done, value } = await opened.reader.read();
+        if (done) break;
+        bytes += value.byteLength;
+        progress = loader.feed(value);
+        report(phase, false);
+      }
     }
     report("upload", true);
     report("compile", true);
@@ -234,7 +259,7 @@ async function loadOnce({ id, source, contextLength, backend: requested = "webgp
     } catch {
       // Already consumed by `finish`, or the instance trapped: nothing left to free.
     }
-    reader.cancel().catch(() => {});
+    opened.reader.cancel().catch(() => {});
     throw error;
   }
 }

@@ -53,22 +53,58 @@ pub async fn create_loader(
     software_adapter: Option<bool>,
     backend: Option<String>,
 ) -> Result<WebLoader, JsValue> {
-    let options = LoadOptions {
-        context_length: context_length.map(|n| n as usize),
-    };
-    let backend = match backend.as_deref() {
-        None | Some("webgpu") => Backend::Gpu(open_gpu(software_adapter).await?),
-        Some("cpu") => Backend::Cpu,
-        Some(other) => {
-            return Err(js_error(
-                "invalid_request",
-                &format!("unknown backend '{other}': use \"webgpu\" or \"cpu\""),
-            ))
-        }
-    };
+    let options = load_options(context_length);
+    let backend = open_backend(backend.as_deref(), software_adapter).await?;
     Ok(WebLoader {
         inner: EngineLoader::gguf(backend, options),
     })
+}
+
+/// Returns a loader for a Hugging Face folder: its JSON files now, then each of
+/// `safetensors_files` in turn, each announced with `beginFile(name)` before its bytes.
+/// The other arguments are `createLoader`'s.
+#[wasm_bindgen(js_name = createFolderLoader)]
+pub async fn create_folder_loader(
+    context_length: Option<u32>,
+    software_adapter: Option<bool>,
+    backend: Option<String>,
+    config_json: Vec<u8>,
+    tokenizer_json: Vec<u8>,
+    tokenizer_config_json: Option<Vec<u8>>,
+    safetensors_files: Vec<String>,
+) -> Result<WebLoader, JsValue> {
+    let options = load_options(context_length);
+    let backend = open_backend(backend.as_deref(), software_adapter).await?;
+    let inner = EngineLoader::hf(
+        backend,
+        options,
+        &config_json,
+        &tokenizer_json,
+        tokenizer_config_json.as_deref(),
+        safetensors_files,
+    )
+    .map_err(to_js)?;
+    Ok(WebLoader { inner })
+}
+
+fn load_options(context_length: Option<u32>) -> LoadOptions {
+    LoadOptions {
+        context_length: context_length.map(|n| n as usize),
+    }
+}
+
+async fn open_backend(
+    backend: Option<&str>,
+    software_adapter: Option<bool>,
+) -> Result<Backend, JsValue> {
+    match backend {
+        None | Some("webgpu") => Ok(Backend::Gpu(open_gpu(software_adapter).await?)),
+        Some("cpu") => Ok(Backend::Cpu),
+        Some(other) => Err(js_error(
+            "invalid_request",
+            &format!("unknown backend '{other}': use \"webgpu\" or \"cpu\""),
+        )),
+    }
 }
 
 /// The GPU, with the kernel shape of its adapter.
@@ -91,6 +127,12 @@ pub struct WebLoader {
 
 #[wasm_bindgen]
 impl WebLoader {
+    /// Announces the next file of a folder (a name from `createFolderLoader`'s list).
+    #[wasm_bindgen(js_name = beginFile)]
+    pub fn begin_file(&mut self, name: &str) -> Result<(), JsValue> {
+        self.inner.begin_file(name).map_err(to_js)
+    }
+
     /// Feeds the next bytes of the file; returns `{ bytes, tensors_done, tensors_total }`.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<JsValue, JsValue> {
         let progress = self.inner.feed(chunk).map_err(to_js)?;

@@ -37,6 +37,7 @@ const SHELL = [
   "js/stream.js",
   "js/cache.js",
   "js/download.js",
+  "js/folder.js",
   "js/sha256.js",
   "js/pkg/hearth.js",
   "js/pkg/hearth_bg.wasm",
