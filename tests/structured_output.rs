@@ -6,9 +6,7 @@ mod model_support;
 
 use hearth::backend::Backend;
 use hearth::chat::ChatMessage;
-use hearth::engine::{
-    Engine, FinishReason, GenerateRequest, JsonSchemaFormat, ResponseFormat, Step,
-};
+use hearth::engine::{Engine, FinishReason, GenerateRequest, JsonSchemaFormat, ResponseFormat};
 use hearth::error::Error;
 use model_support::*;
 use serde_json::{json, Value};
@@ -73,18 +71,6 @@ fn check_person(value: &Value) -> Result<(), String> {
         return Err(format!("zip {zip:?}"));
     }
     Ok(())
-}
-
-fn answer(engine: &mut Engine, request: GenerateRequest) -> (String, Step) {
-    engine.start(request).expect("start");
-    let mut text = String::new();
-    loop {
-        let step = pollster::block_on(engine.step()).expect("step");
-        text.push_str(&step.delta);
-        if step.finish_reason.is_some() {
-            return (text, step);
-        }
-    }
 }
 
 const PERSON: &str = "Describe a made-up person as JSON.";

@@ -8,7 +8,7 @@ mod model_support;
 
 use hearth::backend::Backend;
 use hearth::chat::ChatMessage;
-use hearth::engine::{Engine, FinishReason, FunctionName, GenerateRequest, Step, ToolChoice};
+use hearth::engine::{Engine, FinishReason, FunctionName, GenerateRequest, ToolChoice};
 use hearth::error::Error;
 use model_support::*;
 use serde_json::{json, Value};
@@ -44,19 +44,6 @@ fn time_tool() -> Value {
             }
         }
     })
-}
-
-/// Runs a request to its end: the text and the last step.
-fn answer(engine: &mut Engine, request: GenerateRequest) -> (String, Step) {
-    engine.start(request).expect("start");
-    let mut text = String::new();
-    loop {
-        let step = pollster::block_on(engine.step()).expect("step");
-        text.push_str(&step.delta);
-        if step.finish_reason.is_some() {
-            return (text, step);
-        }
-    }
 }
 
 fn request(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use hearth::backend::Backend;
-use hearth::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions};
+use hearth::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions, Step};
 use hearth::gpu::GpuContext;
 use serde_json::Value;
 
@@ -142,6 +142,19 @@ pub fn check_raw_greedy(model: &RealModel, engine: &mut Engine) {
 /// One engine on SmolLM2, shared by the tests of a binary.
 pub fn engine() -> &'static Mutex<Engine> {
     SMOLLM2.engine()
+}
+
+/// Runs `request` to its end: the text it streamed and its last step.
+pub fn answer(engine: &mut Engine, request: GenerateRequest) -> (String, Step) {
+    engine.start(request).expect("start");
+    let mut text = String::new();
+    loop {
+        let step = pollster::block_on(engine.step()).expect("step");
+        text.push_str(&step.delta);
+        if step.finish_reason.is_some() {
+            return (text, step);
+        }
+    }
 }
 
 /// Greedy generation of up to `max_tokens` tokens from `prompt`.
