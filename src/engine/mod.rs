@@ -297,12 +297,11 @@ impl Engine {
 
     /// The grammar compiler for this model's vocabulary, built on first use.
     fn grammars(&mut self) -> Result<&Grammars> {
-        if self.grammars.is_none() {
-            self.grammars = Some(Grammars::new(&self.tokenizer)?);
-        }
-        self.grammars
-            .as_ref()
-            .ok_or_else(|| Error::Grammar("the grammar compiler is missing".into()))
+        let grammars = match self.grammars.take() {
+            Some(grammars) => grammars,
+            None => Grammars::new(&self.tokenizer)?,
+        };
+        Ok(self.grammars.insert(grammars))
     }
 
     /// A detokenizer for an answer; one that may call tools prints the syntax's markers
