@@ -99,7 +99,7 @@ impl ChatTemplate {
         env.add_filter("tojson", tojson::tojson);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", |format: String| {
-            strftime::strftime(&format, strftime::unix_seconds_now())
+            strftime::strftime_now(&format)
         });
         env.add_filter(namespace::FILTER, namespace::namespace_value);
         // Parsed as written first, so that syntax errors speak of the template's own text.

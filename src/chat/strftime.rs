@@ -1,5 +1,7 @@
-//! `strftime_now(format)`: the current UTC time formatted like Python's `strftime`, for
+//! `strftime_now(format)`: the current local time formatted like Python's `strftime`, for
 //! templates that print today's date (Llama 3.x writes "Today Date: 26 Jul 2024").
+//! Hugging Face renders `datetime.now().strftime(format)`: the user's local time, as a
+//! naive datetime (so `%z` and `%Z` print nothing).
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -33,7 +35,35 @@ pub(crate) fn unix_seconds_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// A UTC date and time broken into fields.
+/// The local time zone's offset from UTC now, in seconds (east positive): the browser's
+/// (the page's time zone, through `Date`), or the system's natively.
+pub(crate) fn local_utc_offset_seconds() -> i64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // `getTimezoneOffset` is UTC minus local, in minutes.
+        let minutes = js_sys::Date::new_0().get_timezone_offset();
+        if minutes.is_finite() && minutes.abs() <= 24.0 * 60.0 {
+            -(minutes as i64) * 60
+        } else {
+            0
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use chrono::Offset;
+        i64::from(chrono::Local::now().offset().fix().local_minus_utc())
+    }
+}
+
+/// The local time now formatted like `datetime.now().strftime(format)`.
+pub(crate) fn strftime_now(format: &str) -> String {
+    strftime(
+        format,
+        unix_seconds_now().saturating_add(local_utc_offset_seconds()),
+    )
+}
+
+/// A date and time broken into fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DateTime {
     year: i64,
@@ -97,10 +127,11 @@ impl DateTime {
     }
 }
 
-/// Formats like C/Python `strftime` in the C locale. Unknown directives are copied as
-/// written, as glibc does.
-pub(crate) fn strftime(format: &str, unix_seconds: i64) -> String {
-    let t = DateTime::from_unix(unix_seconds);
+/// Formats like Python's `strftime` of a naive datetime, in the C locale: `seconds` counts
+/// from 1970-01-01 00:00 in the time the fields show (UTC plus the local offset for local
+/// time). Unknown directives are copied as written, as glibc does.
+pub(crate) fn strftime(format: &str, seconds: i64) -> String {
+    let t = DateTime::from_unix(seconds);
     let month_name = MONTHS[(t.month - 1) % 12];
     let weekday_name = WEEKDAYS[t.weekday % 7];
     let hour12 = if t.hour % 12 == 0 { 12 } else { t.hour % 12 };
@@ -133,6 +164,8 @@ pub(crate) fn strftime(format: &str, unix_seconds: i64) -> String {
             'a' => weekday_name.chars().take(3).collect(),
             'F' => format!("{}-{:02}-{:02}", t.year, t.month, t.day),
             'T' => format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second),
+            // A naive datetime has no zone: Python prints nothing for these.
+            'z' | 'Z' => String::new(),
             '%' => "%".to_string(),
             other => format!("%{other}"),
         };
@@ -158,6 +191,18 @@ mod tests {
         assert_eq!(strftime("%Y-%m-%d %j", 951_782_400), "2000-02-29 060");
         assert_eq!(strftime("%Y-%m-%d", -86_400), "1969-12-31");
         assert_eq!(strftime("trailing %", 0), "trailing %");
+    }
+
+    #[test]
+    fn local_time_is_utc_plus_the_offset_and_naive() {
+        // 2024-07-26 23:05:09 UTC is already Saturday in Kolkata (UTC+05:30)...
+        let t = 1_722_035_109;
+        assert_eq!(strftime("%a %F %T", t), "Fri 2024-07-26 23:05:09");
+        assert_eq!(strftime("%a %F %T", t + 19_800), "Sat 2024-07-27 04:35:09");
+        // ...and still Friday in Honolulu (UTC-10).
+        assert_eq!(strftime("%a %F %T", t - 36_000), "Fri 2024-07-26 13:05:09");
+        // A naive datetime has no zone to print.
+        assert_eq!(strftime("[%z][%Z]", t), "[][]");
     }
 
     #[test]

@@ -51,10 +51,11 @@ export function fixture() {
 
 /**
  * Starts the server and the browser. `routes` are extra URL handlers for the server;
- * `root` is the folder it serves (default: dist/); `browserArgs` are extra Chromium flags.
+ * `root` is the folder it serves (default: dist/); `browserArgs` are extra Chromium flags;
+ * `timezoneId` is the IANA time zone the pages (and their workers) live in.
  * @returns {Promise<{ baseUrl: string, openPage: (path: string, init?: (page) => Promise<void>) => Promise<object>, close: () => Promise<void> }>}
  */
-export async function startHarness({ routes = {}, root, browserArgs = [] } = {}) {
+export async function startHarness({ routes = {}, root, browserArgs = [], timezoneId } = {}) {
   checkPrerequisites();
   mkdirSync(ARTIFACTS, { recursive: true });
   const server = await startServer({ port: 0, routes, ...(root ? { root } : {}) });
@@ -66,6 +67,7 @@ export async function startHarness({ routes = {}, root, browserArgs = [] } = {})
       headless: true,
       args: [...CHROMIUM_ARGS, ...browserArgs],
       viewport: { width: 1000, height: 900 },
+      ...(timezoneId ? { timezoneId } : {}),
     });
   } catch (error) {
     await server.close();

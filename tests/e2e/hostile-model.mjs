@@ -47,8 +47,11 @@ const TEMPLATE =
 /** The text the model answers with, as the page should show it (before markdown). */
 export const ANSWER_TEXT = ANSWER.join("");
 
-/** @returns {Buffer} the GGUF file */
-export function hostileModel() {
+/**
+ * @param {{ template?: string }} [options] a chat template in place of the hostile one
+ * @returns {Buffer} the GGUF file
+ */
+export function hostileModel({ template = TEMPLATE } = {}) {
   const tokens = [...SPECIALS, ...byteLevelAlphabet(), ...ANSWER.map(byteLevelSpelling)];
   const types = tokens.map((_, id) => (id < SPECIALS.length ? 3 : 1));
   const vocab = tokens.length;
@@ -90,7 +93,7 @@ export function hostileModel() {
       "tokenizer.ggml.merges": strings([]),
       "tokenizer.ggml.bos_token_id": u32(0),
       "tokenizer.ggml.eos_token_id": u32(IM_END),
-      "tokenizer.chat_template": str(TEMPLATE),
+      "tokenizer.chat_template": str(template),
     },
     tensors: [
       { name: "token_embd.weight", shape: [vocab, DIM], data: embedding },
