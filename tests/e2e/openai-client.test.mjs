@@ -2,11 +2,13 @@
 // client builds go unchanged to hearth's `create()` through the client's `fetch` option, and
 // the client parses hearth's replies (JSON, and server-sent events for streams) as it parses
 // OpenAI's. Unsupported fields come back as the client's BadRequestError naming the field.
+// A tool round trip runs on Qwen2.5 (the request's `model` picks the engine).
 
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import Ajv from "ajv";
 import { MODEL_URL_PATH, REPO, openApiPage, startHarness } from "./harness.mjs";
 
 const CLIENT_DIR = path.join(REPO, "tests", "e2e", "node_modules", "openai");
@@ -45,6 +47,8 @@ before(async () => {
     const { default: OpenAI } = await import("/openai/index.mjs");
     const { Engine } = await import("./js/index.js");
     const engine = await Engine.load(model);
+    // Engines by the request's `model`; the others answer as SmolLM2.
+    window.engines = {};
     const encoder = new TextEncoder();
     const events = (stream) =>
       new ReadableStream({
@@ -59,7 +63,8 @@ before(async () => {
     const fetch = async (url, init) => {
       const body = JSON.parse(init.body);
       window.sent.push(body);
-      const endpoint = new URL(url).pathname.endsWith("/chat/completions") ? engine.chat.completions : engine.completions;
+      const target = window.engines[body.model] ?? engine;
+      const endpoint = new URL(url).pathname.endsWith("/chat/completions") ? target.chat.completions : target.completions;
       const json = (status, value) =>
         new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json" } });
       try {
@@ -189,4 +194,81 @@ test("unsupported fields are the client's BadRequestError naming the field", asy
     assert.equal(error.status, 400);
     assert.match(error.message, new RegExp(field));
   }
+});
+
+const QWEN = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+const WEATHER_TOOL = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Get the current weather in a city",
+    parameters: {
+      type: "object",
+      properties: {
+        city: { type: "string", description: "The city, e.g. Paris" },
+        unit: { type: "string", enum: ["celsius", "fahrenheit"] },
+      },
+      required: ["city"],
+    },
+  },
+};
+
+test("a tool round trip on Qwen2.5 as apps write it: the client's stream helper gathers the call, its message goes back as it is", async (t) => {
+  let outcome;
+  try {
+    outcome = await page.evaluate(
+      async ({ model, tool }) => {
+        const { Engine } = await import("./js/index.js");
+        // The CPU backend: the same engine API, faster than this machine's software WebGPU.
+        window.engines.qwen = await Engine.load(model, { backend: "cpu" });
+        const messages = [
+          { role: "system", content: "Answer the user's question in one sentence, using the tool results." },
+          { role: "user", content: "What is the weather like in Paris right now?" },
+        ];
+        const stream = window.client.chat.completions.stream({
+          model: "qwen",
+          messages,
+          tools: [tool],
+          tool_choice: "auto",
+          temperature: 0,
+          max_tokens: 64,
+        });
+        const first = await stream.finalChatCompletion();
+        const message = first.choices[0].message;
+        messages.push(message);
+        for (const call of message.tool_calls ?? []) {
+          messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify({ temperature: 31, unit: "celsius" }) });
+        }
+        // The 0.5B model calls again when it may: "none" asks for the answer.
+        const second = await window.client.chat.completions.create({
+          model: "qwen",
+          messages,
+          tools: [tool],
+          tool_choice: "none",
+          temperature: 0,
+          max_tokens: 40,
+        });
+        await window.engines.qwen.unload();
+        delete window.engines.qwen;
+        return { first, second };
+      },
+      { model: QWEN, tool: WEATHER_TOOL },
+    );
+  } catch (error) {
+    t.diagnostic("page log:\n" + harness.logs.join("\n"));
+    throw error;
+  }
+  const { first, second } = outcome;
+  assert.equal(first.model, "qwen");
+  assert.equal(first.choices[0].finish_reason, "tool_calls", JSON.stringify(first.choices[0].message));
+  const calls = first.choices[0].message.tool_calls;
+  assert.equal(calls.length, 1, JSON.stringify(calls));
+  assert.equal(calls[0].type, "function");
+  assert.equal(calls[0].function.name, "get_weather");
+  const args = JSON.parse(calls[0].function.arguments);
+  const validate = new Ajv().compile(WEATHER_TOOL.function.parameters);
+  assert.ok(validate(args), `${calls[0].function.arguments}: ${JSON.stringify(validate.errors)}`);
+  assert.match(args.city, /Paris/);
+  assert.equal(second.choices[0].finish_reason, "stop");
+  assert.match(second.choices[0].message.content, /31/, `the answer does not use the tool's result: ${second.choices[0].message.content}`);
 });
