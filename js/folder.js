@@ -50,10 +50,17 @@ function checkSize(name, size) {
   if (size > MAX_JSON_BYTES) throw new HearthError("malformed", `${name} is ${size} bytes, more than a model's ${name} holds`);
 }
 
-/** Files the user picked (`<input type="file" webkitdirectory>`), by name. */
+/**
+ * Files the user picked (`<input type="file" webkitdirectory>`), by name. A picked folder
+ * brings its subfolders too (repositories hold `onnx/`, `original/`...): only the files at
+ * its top count, as for a folder at a URL.
+ */
 function filesSource(files) {
   const byName = new Map();
-  for (const file of files) byName.set(file.name, file);
+  for (const file of files) {
+    const depth = (file.webkitRelativePath || file.name).split("/").length;
+    if (depth <= 2) byName.set(file.name, file);
+  }
   return {
     async read(name, requiredCode) {
       const file = byName.get(name);

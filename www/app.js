@@ -35,6 +35,7 @@ const ui = {
   cancelLoad: $("cancel-load"),
   modelUrl: $("model-url"),
   modelFile: $("model-file"),
+  modelFolder: $("model-folder"),
   catalogueModel: $("catalogue-model"),
   modelLicense: $("model-license"),
   cachedModels: $("cached-models"),
@@ -214,6 +215,13 @@ function selectedSource() {
     const file = ui.modelFile.files?.[0];
     if (!file) throw new Error("Choose a .gguf file first.");
     return { source: file, label: file.name };
+  }
+  if (choice === "folder") {
+    const files = [...(ui.modelFolder.files ?? [])];
+    if (files.length === 0) throw new Error("Choose a Hugging Face model folder first.");
+    // A picked folder's files are named "<folder>/<file>": the folder is the model's name.
+    const label = files[0].webkitRelativePath?.split("/")[0] || "model folder";
+    return { source: { folder: files }, label };
   }
   const entry = state.catalogue.get(ui.catalogueModel.value) ?? FALLBACK_MODEL;
   return { source: entry, label: entry.name };
@@ -714,6 +722,7 @@ ui.loadForm.addEventListener("submit", (event) => {
 ui.cancelLoad.addEventListener("click", () => state.loading?.abort());
 ui.modelUrl.addEventListener("input", () => (ui.loadForm.elements.source.value = "url"));
 ui.modelFile.addEventListener("change", () => (ui.loadForm.elements.source.value = "file"));
+ui.modelFolder.addEventListener("change", () => (ui.loadForm.elements.source.value = "folder"));
 ui.catalogueModel.addEventListener("change", () => {
   ui.loadForm.elements.source.value = "default";
   showLicense();

@@ -1,13 +1,14 @@
 // Hugging Face model folders in the browser: SmolLM2 converted by `hearth convert` into a
 // folder (config.json, tokenizer.json, tokenizer_config.json, model.safetensors in fp16)
-// loads from a base URL and from the files of a picked folder, and answers; a folder without
-// config.json is a clear error.
+// loads from a base URL and from the files of a picked folder, and answers, through the API
+// and through the chat page's folder picker; a folder without config.json is a clear error.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
+import { createReadStream, existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { ask, setSettings, waitForLoaded } from "./chat-page.mjs";
 import { ARTIFACTS, REPO, openApiPage, startHarness } from "./harness.mjs";
 
 const FOLDER = path.join(ARTIFACTS, "hf-smollm2");
@@ -98,4 +99,34 @@ test("a folder without config.json is a clear error", async () => {
   });
   assert.equal(error?.code, "invalid_config", JSON.stringify(error));
   assert.match(error.message, /config\.json/);
+});
+
+/**
+ * The folder as a user's download of a repository holds it: the model's files at the top
+ * (hard links to the converted ones) and subfolders with files of the same names, which
+ * must not be taken for them.
+ */
+function pickedRepository(files) {
+  const repository = path.join(ARTIFACTS, "hf-smollm2-repository");
+  rmSync(repository, { recursive: true, force: true });
+  mkdirSync(path.join(repository, "original"), { recursive: true });
+  mkdirSync(path.join(repository, "onnx"));
+  for (const name of files) linkSync(path.join(FOLDER, name), path.join(repository, name));
+  writeFileSync(path.join(repository, "original", "model.safetensors"), "not the model");
+  writeFileSync(path.join(repository, "onnx", "config.json"), "{ not json");
+  return repository;
+}
+
+test("the chat page loads a folder the user picks and answers", async () => {
+  const repository = pickedRepository(files);
+  const chat = await harness.openPage("index.html");
+  await chat.locator("#model-folder").setInputFiles(repository);
+  assert.equal(await chat.locator("input[name=source][value=folder]").isChecked(), true, "picking selects the folder source");
+  await chat.locator("#load-button").click();
+  await waitForLoaded(chat);
+  await setSettings(chat, { temperature: 0, maxTokens: 8 });
+  const answer = await ask(chat, QUESTION[0].content);
+  assert.equal(answer.state, "done", JSON.stringify(answer));
+  assert.match(answer.text, /Paris/);
+  await chat.close();
 });
