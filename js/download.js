@@ -7,18 +7,18 @@
 //   streams those from disk (they are hashed and parsed again; the engine needs them
 //   anyway) and asks the server for the rest with `Range: bytes=<have>-` (and `If-Range`,
 //   so a file changed on the server restarts from zero instead of being spliced).
-// - Checking: the whole file is hashed with SHA-256 as it streams. A digest that differs
-//   from the expected one (the catalogue's) deletes the entry. A complete entry is hashed
-//   again on every load and compared with the digest recorded when it was downloaded, so
-//   a cached copy that changed on disk is detected; that error carries `refetch: true`
-//   and the worker loads again from the network.
+// - Checking: the file is hashed with SHA-256 (in the engine's wasm, js/hasher.js) as it
+//   downloads, once. A digest that differs from the expected one (the catalogue's)
+//   deletes the entry; the digest is recorded with the entry. A complete entry then loads
+//   without being hashed again (a 1 GB model would cost seconds on every load): it is
+//   trusted if its size and its recorded digest still match what the caller expects.
 // - Room: `navigator.storage.estimate()` is checked before the first byte is written; too
 //   little room is a `storage_quota` error, and nothing is left in the cache. A write that
 //   still runs out of room deletes the partial file.
 
 import { HearthError, abortError } from "./errors.js";
 import { cacheAvailable, cacheFolder, entryFiles, listCached, readRecord, removeEntry, writeRecord } from "./cache.js";
-import { Sha256 } from "./sha256.js";
+import { createSha256 } from "./hasher.js";
 
 /** Room kept free beyond the model's bytes (the records, the browser's own bookkeeping). */
 const QUOTA_MARGIN_BYTES = 1 << 20;
@@ -100,14 +100,14 @@ async function openWriter(handle, offset) {
   return { write: (bytes) => writable.write(bytes), close: () => writable.close() };
 }
 
-/** Streams a Blob, hashing each chunk. */
-async function* hashedChunks(blob, hasher) {
+/** Streams a Blob, hashing each chunk when given a hasher. */
+async function* fileChunks(blob, hasher = null) {
   const reader = blob.stream().getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
-      hasher.update(value);
+      hasher?.update(value);
       yield value;
     }
   } finally {
@@ -130,31 +130,14 @@ async function fetchFrom(url, have, validator) {
   }
 }
 
-/** Reads a complete cached entry, checking it against the digest recorded at download. */
-async function* fromCache(folder, model, record, file) {
-  const hasher = new Sha256();
-  yield* hashedChunks(file, hasher);
-  const digest = hasher.hex();
-  const expected = model.sha256 ?? record.digest ?? record.sha256;
-  if (expected && digest !== expected) {
-    await removeEntry(folder, model.id);
-    const error = new HearthError(
-      "checksum",
-      `the cached copy of ${model.id} is damaged (sha256 ${digest}, expected ${expected}); it was deleted`,
-    );
-    error.refetch = true;
-    throw error;
-  }
-}
-
 /** Downloads the rest of an entry, after yielding the `have` bytes already cached. */
 async function* fromNetwork(folder, model, files, record, response, have, total) {
-  const hasher = new Sha256();
+  const hasher = await createSha256();
   const body = response.body.getReader();
   let writer = null;
   let received = have;
   try {
-    if (have > 0) yield* hashedChunks(await files.data.getFile(), hasher);
+    if (have > 0) yield* fileChunks(await files.data.getFile(), hasher);
     writer = await openWriter(files.data, have);
     for (;;) {
       let chunk;
@@ -192,6 +175,7 @@ async function* fromNetwork(folder, model, files, record, response, have, total)
       throw new HearthError("network", `${model.url}: the download ended after ${received} of ${total} bytes`);
     }
     const digest = hasher.hex();
+    hasher.free();
     if (model.sha256 && digest !== model.sha256) {
       await removeEntry(folder, model.id);
       throw new HearthError(
@@ -230,7 +214,9 @@ export async function openCachedModel(model) {
   let files = await entryFiles(folder, model.id);
   let record = await readRecord(files.record);
   let have = files.data ? (await files.data.getFile()).size : 0;
-  if (!record || record.url !== model.url || (sha256 && record.sha256 && record.sha256 !== sha256)) {
+  // An entry of another address, or whose digest is not the one expected now, is not this model.
+  const otherDigest = sha256 && [record?.sha256, record?.digest].some((known) => known && known !== sha256);
+  if (!record || record.url !== model.url || otherDigest) {
     if (files.data || files.record) await removeEntry(folder, model.id);
     record = null;
     have = 0;
@@ -238,7 +224,7 @@ export async function openCachedModel(model) {
 
   if (record?.complete && have === record.size) {
     const file = await files.data.getFile();
-    return { reader: readerOf(fromCache(folder, model, record, file)), total: have, phase: "cache" };
+    return { reader: readerOf(fileChunks(file)), total: have, phase: "cache" };
   }
 
   let response = await fetchFrom(model.url, have, record?.validator);
@@ -310,7 +296,7 @@ export async function openCachedModel(model) {
 /**
  * Stores a model in the cache without loading it (`Engine.download`): the bytes are read
  * through `openCachedModel` to the end, so they are written, resumed and checked exactly
- * as a load would; a model already cached is read back and its digest checked again.
+ * as a load would; a model already stored is not read again.
  * Aborting keeps what arrived, for the next attempt to resume.
  * @param {{ id: string, url: string, name?: string | null, size?: number, sha256?: string | null }} model
  * @param {{ onProgress?: (p: object) => void, signal?: AbortSignal }} options
@@ -329,6 +315,13 @@ export async function downloadModel(model, { onProgress, signal } = {}) {
     const fraction = total > 0 ? Math.min(1, bytes / total) : null;
     onProgress?.({ phase, bytes, total, fraction, rate: seconds > 0 ? bytes / seconds : 0, tensorsDone: 0, tensorsTotal: 0 });
   };
+  if (phase === "cache") {
+    // Stored and checked when it was downloaded: nothing to read.
+    await reader.cancel().catch(() => {});
+    bytes = total;
+    report();
+    return;
+  }
   try {
     report();
     for (;;) {
@@ -351,15 +344,15 @@ export async function downloadModel(model, { onProgress, signal } = {}) {
 export function checkedReader(reader, sha256, url) {
   if (!sha256) return reader;
   const expected = sha256.toLowerCase();
-  const hasher = new Sha256();
+  const hasher = createSha256();
   return {
     async read() {
       const chunk = await reader.read();
       if (!chunk.done) {
-        hasher.update(chunk.value);
+        (await hasher).update(chunk.value);
         return chunk;
       }
-      const digest = hasher.hex();
+      const digest = (await hasher).hex();
       if (digest !== expected) throw new HearthError("checksum", `${url}: sha256 ${digest}, expected ${expected}`);
       return chunk;
     },

@@ -304,8 +304,8 @@ export class Engine {
   /**
    * Stores a model in this origin's cache without loading it (no worker, no GPU), so that
    * a later `Engine.load` of the same source starts without the network. Progress as in
-   * `load` (phase "download", or "cache" when it was already stored: then its digest is
-   * checked again). Aborting keeps the bytes that arrived: the next call resumes. Resolves
+   * `load` (phase "download"; one "cache" report when it was already stored, which is
+   * not read again). Aborting keeps the bytes that arrived: the next call resumes. Resolves
    * to the cache entry.
    * @param {string | URL | { url: string, id?: string, name?: string, size?: number, sha256?: string } | { hf: string, file?: string, revision?: string }} source
    * @param {{ onProgress?: (p: object) => void, signal?: AbortSignal }} [options]

@@ -109,15 +109,6 @@ async function load(message) {
   post({ kind: FromWorker.loaded, id: message.id, ...loaded });
 }
 
-async function loadModel(message) {
-  try {
-    return await loadOnce(message);
-  } catch (error) {
-    // A cached copy that no longer matches its digest was deleted: fetch it again, once.
-    if (!error?.refetch) throw error;
-    return await loadOnce(message);
-  }
-}
 
 /** How long a failed step waits for the browser to report a lost device, in ms. */
 const LOSS_REPORT_WAIT_MS = 1000;
@@ -179,7 +170,7 @@ function destroyDevice(id) {
   }
 }
 
-async function loadOnce({ id, source, contextLength, backend: requested = "webgpu" }) {
+async function loadModel({ id, source, contextLength, backend: requested = "webgpu" }) {
   const { backend, software } = await chooseBackend(requested);
   const started = performance.now();
   wasm ??= await init();

@@ -1,5 +1,6 @@
 //! The wasm-bindgen surface: everything JavaScript can call, and nothing else. It converts
-//! types at the boundary and keeps no logic of its own; `js/worker.js` is its only caller.
+//! types at the boundary and keeps no logic of its own; `js/worker.js` is its caller (and
+//! `js/hasher.js`, for the SHA-256 of downloads).
 //!
 //! - values cross as plain JS objects (serde, JSON-compatible: maps become objects);
 //! - every `hearth::Error` becomes a JS `Error` named `HearthError` with a stable `code`
@@ -31,6 +32,43 @@ fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| js_error("internal", &format!("cannot convert a result to JS: {e}")))
+}
+
+/// An incremental SHA-256 (RustCrypto's `sha2`): model files are hundreds of megabytes and
+/// arrive in chunks, partly from disk after an interrupted download, so they are hashed as
+/// they stream (WebCrypto's `digest` takes only a whole buffer).
+#[wasm_bindgen(js_name = Sha256)]
+pub struct Sha256Hasher(sha2::Sha256);
+
+#[wasm_bindgen(js_class = Sha256)]
+impl Sha256Hasher {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Sha256Hasher {
+        Sha256Hasher(sha2::Digest::new())
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    /// The digest of everything given so far, as 64 lowercase hex digits; the hasher
+    /// starts over.
+    pub fn hex(&mut self) -> String {
+        use std::fmt::Write;
+        let digest = sha2::Digest::finalize_reset(&mut self.0);
+        digest
+            .iter()
+            .fold(String::with_capacity(64), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            })
+    }
+}
+
+impl Default for Sha256Hasher {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Makes a panic readable in the console (a panic is a bug: the instance is unusable after

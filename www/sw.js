@@ -38,7 +38,7 @@ const SHELL = [
   "js/cache.js",
   "js/download.js",
   "js/folder.js",
-  "js/sha256.js",
+  "js/hasher.js",
   "js/pkg/hearth.js",
   "js/pkg/hearth_bg.wasm",
 ];

@@ -1,13 +1,13 @@
-// The model cache's downloads: a quota too small for the model, a download cut off halfway
-// and resumed with a Range request, and a cached copy damaged on disk. The tests share one
-// page and run in order.
+// The model cache's downloads: the SHA-256 they are checked with, a quota too small for the
+// model, a download cut off halfway and resumed with a Range request, and a cached copy that
+// is trusted once checked (loaded without the network or a second hashing) unless it is no
+// longer whole. The tests share one page and run in order.
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { Sha256 } from "../../js/sha256.js";
 import { LOAD_TIMEOUT_MS, MODEL_FILE, REPO, requireWebGpu, startHarness } from "./harness.mjs";
 
 const MODEL_PATH = path.join(REPO, "models", MODEL_FILE);
@@ -101,15 +101,26 @@ const cacheFiles = () =>
     return files;
   });
 
-test("the incremental SHA-256 matches node:crypto across block boundaries and chunkings", () => {
-  for (const length of [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 65_537]) {
-    const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + 7) & 255);
-    const expected = createHash("sha256").update(bytes).digest("hex");
-    for (const chunk of [1, 3, 64, 100, length || 1]) {
-      const hasher = new Sha256();
-      for (let offset = 0; offset < length; offset += chunk) hasher.update(bytes.subarray(offset, offset + chunk));
-      assert.equal(hasher.hex(), expected, `${length} bytes in chunks of ${chunk}`);
+test("the incremental SHA-256 (sha2 in the engine's wasm) matches node:crypto across block boundaries and chunkings", async () => {
+  const lengths = [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 65_537];
+  const digests = await page.evaluate(async (lengths) => {
+    const { createSha256 } = await import("./js/hasher.js");
+    const out = [];
+    for (const length of lengths) {
+      const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + 7) & 255);
+      for (const chunk of [1, 3, 64, 100, length || 1]) {
+        const hasher = await createSha256();
+        for (let offset = 0; offset < length; offset += chunk) hasher.update(bytes.subarray(offset, offset + chunk));
+        out.push({ length, chunk, hex: hasher.hex() });
+        hasher.free();
+      }
     }
+    return out;
+  }, lengths);
+  assert.equal(digests.length, lengths.length * 5);
+  for (const { length, chunk, hex } of digests) {
+    const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + 7) & 255);
+    assert.equal(hex, createHash("sha256").update(bytes).digest("hex"), `${length} bytes in chunks of ${chunk}`);
   }
 });
 
@@ -188,25 +199,48 @@ test("an interrupted download resumes with a Range request and passes its sha256
   }
 });
 
-test("a cached model loads with no request; a damaged cached copy is detected and fetched again", async (t) => {
+test("a cached model loads with no request and no second hashing; a copy no longer whole is resumed", async (t) => {
   try {
     requests.length = 0;
     const cached = await loadInPage(FLAKY);
     assert.ok(cached.ok, `the cached load failed: ${cached.message}`);
     assert.deepEqual(requests, [], "a complete cached model must load without the network");
 
-    // Flip bytes in the middle of the cached file, as a disk fault would.
+    // Bytes changed in the middle of the weights after the download's check: a load reads
+    // the copy as stored, without hashing it again (it would cost seconds per load).
     await page.evaluate(async () => {
       const root = await navigator.storage.getDirectory();
       const folder = await root.getDirectoryHandle("hearth-models");
       const file = await folder.getFileHandle("flaky.bin");
       const writable = await file.createWritable({ keepExistingData: true });
-      await writable.write({ type: "write", position: 40_000_000, data: new Uint8Array(64).fill(0xa5) });
+      await writable.write({ type: "write", position: 40_000_000, data: new Uint8Array(64).fill(0x11) });
       await writable.close();
     });
-    const repaired = await loadInPage(FLAKY);
-    assert.ok(repaired.ok, `the load after damage failed: ${repaired.message}`);
-    assert.deepEqual(requests, [{ range: null, ifRange: null }], "the damaged copy should be fetched again in full");
+    const trusted = await loadInPage(FLAKY);
+    assert.ok(trusted.ok, `the load of the stored copy failed: ${trusted.message}`);
+    assert.deepEqual(requests, [], "a stored copy is not checked or fetched again");
+
+    // A copy cut short is not whole: the rest is fetched with a Range request and the
+    // whole file hashed (what is on disk and what arrives) against the expected digest,
+    // which the bytes changed above now fail: the entry is deleted.
+    await page.evaluate(async () => {
+      const root = await navigator.storage.getDirectory();
+      const folder = await root.getDirectoryHandle("hearth-models");
+      const writable = await (await folder.getFileHandle("flaky.bin")).createWritable({ keepExistingData: true });
+      await writable.truncate(50_000_000);
+      await writable.close();
+    });
+    const damaged = await loadInPage(FLAKY);
+    assert.equal(damaged.ok, false, "a resumed download with wrong bytes on disk must fail its check");
+    assert.equal(damaged.code, "checksum", damaged.message);
+    assert.deepEqual(requests, [{ range: "bytes=50000000-", ifRange: ETAG }]);
+    assert.deepEqual(await cacheFiles(), {}, "the entry that failed its check is deleted");
+
+    // The next load downloads it whole and checks it again.
+    requests.length = 0;
+    const fresh = await loadInPage(FLAKY);
+    assert.ok(fresh.ok, `the fresh download failed: ${fresh.message}`);
+    assert.deepEqual(requests, [{ range: null, ifRange: null }]);
     const [entry] = await cachedModels();
     assert.equal(entry.complete, true);
     assert.equal(entry.sha256, MODEL_SHA256);

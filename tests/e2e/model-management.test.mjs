@@ -53,7 +53,7 @@ test("download stores a model without loading it; an aborted download resumes", 
     });
     const hasAfter = await Engine.cache.has(url);
     const hasRelative = await Engine.cache.has(modelPath);
-    // Stored already: read back from the cache and checked, no download.
+    // Stored already: one "cache" report, no download and no second hashing.
     const again = new Set();
     await Engine.download(modelPath, { onProgress: (p) => again.add(p.phase) });
     let refused = null;
