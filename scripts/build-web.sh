@@ -32,7 +32,8 @@ wasm_opt=js/node_modules/.bin/wasm-opt
 vendor_marked=www/node_modules/marked/lib/marked.esm.js
 vendor_purify=www/node_modules/dompurify/dist/purify.es.mjs
 vendor_sse=js/node_modules/eventsource-parser/dist/index.js
-for file in "$wasm_opt" "$vendor_marked" "$vendor_purify" "$vendor_sse"; do
+vendor_hljs=www/node_modules/@highlightjs/cdn-assets
+for file in "$wasm_opt" "$vendor_marked" "$vendor_purify" "$vendor_sse" "$vendor_hljs/es/highlight.min.js"; do
     [ -e "$file" ] || { echo "error: $file is missing; run scripts/install-web-tools.sh" >&2; exit 1; }
 done
 
@@ -68,6 +69,11 @@ cp "$vendor_marked" dist/vendor/marked.esm.js
 cp "$vendor_purify" dist/vendor/purify.es.mjs
 cp www/node_modules/marked/LICENSE dist/vendor/marked.LICENSE
 cp www/node_modules/dompurify/LICENSE dist/vendor/dompurify.LICENSE
+# highlight.js with its common languages (one ES module) and two of its themes.
+cp "$vendor_hljs/es/highlight.min.js" dist/vendor/highlight.min.js
+cp "$vendor_hljs/styles/github.min.css" dist/vendor/highlight-github.min.css
+cp "$vendor_hljs/styles/github-dark.min.css" dist/vendor/highlight-github-dark.min.css
+cp "$vendor_hljs/LICENSE" dist/vendor/highlight.js.LICENSE
 # The source map it names is not shipped.
 sed '/^\/\/# sourceMappingURL=/d' "$vendor_sse" >dist/vendor/eventsource-parser.js
 cp js/node_modules/eventsource-parser/LICENSE dist/vendor/eventsource-parser.LICENSE

@@ -4,6 +4,7 @@
 // model (Engine.load's fallback), or at once with "Use the server now" (Engine.connect).
 
 import { Engine, FALLBACK_CODES, checkSupport } from "./js/index.js";
+import { decorateCodeBlocks } from "./code-blocks.js";
 import { renderInto } from "./markdown.js";
 import { refuseLongMessage } from "./message-limit.js";
 import {
@@ -72,6 +73,8 @@ const SERVER_API_KEY = "hearth.server.apiKey";
 
 const state = {
   engine: null,
+  /** The name the loaded model was chosen by (catalogue entry, file, folder or URL). */
+  modelLabel: null,
   /** AbortController of the model load in progress. */
   loading: null,
   /** AbortController of the answer being generated. */
@@ -272,6 +275,7 @@ async function switchEngine(label, start) {
       ui.progressText.textContent = describeProgress(p);
     });
     state.engine = engine;
+    state.modelLabel = label;
     await showBackend(engine, label);
     ui.progress.hidden = true;
     // The model is chosen: give the room to the conversation (the summary reopens it).
@@ -320,8 +324,12 @@ async function showBackend(engine, label) {
   const seconds = (engine.loadStats.loadMs / 1000).toFixed(1);
   // wgpu's web backend leaves the adapter's name empty: ask the browser for it.
   const info = backend.kind === "webgpu" ? (await navigator.gpu?.requestAdapter())?.info : null;
-  const adapter = [info?.vendor, info?.architecture].filter(Boolean).join(" ") || backend.adapter || backend.kind;
-  ui.status.textContent = `${engine.info?.name ?? label} · loaded in ${seconds} s · ${adapter}`;
+  const adapter = [info?.vendor, info?.architecture].filter(Boolean).join(" ") || backend.adapter;
+  const runs = backend.kind === "cpu" ? `CPU (WebAssembly${adapter ? `, ${adapter}` : ""})` : `WebGPU${adapter ? ` · ${adapter}` : ""}`;
+  // The name the user chose the model by (catalogue entry, file or folder name), not the
+  // file's own general.name, which can be anything; that one stays in the tooltip.
+  ui.status.textContent = `${label} · loaded in ${seconds} s · ${runs}`;
+  if (engine.info?.name && engine.info.name !== label) ui.status.title = `The file calls itself ${engine.info.name}`;
 }
 
 function loadModel() {
@@ -463,7 +471,10 @@ function addMessage(role, text) {
   stats.className = "stats";
   item.append(body, stats);
   if (role === "user") body.textContent = text;
-  else renderInto(body, text);
+  else {
+    renderInto(body, text);
+    if (text) decorateCodeBlocks(body);
+  }
   ui.conversation.append(item);
   item.scrollIntoView({ block: "end" });
   return { item, body, stats };
@@ -502,9 +513,12 @@ async function answer() {
   view.item.dataset.state = "streaming";
   view.item.dataset.updates = "0";
   let text = "";
-  let renderScheduled = false;
+  // At most one render per frame while tokens stream; the final render cancels a pending
+  // one, which would otherwise replace the finished answer (and its code decorations).
+  let frame = null;
   const render = () => {
-    renderScheduled = false;
+    if (frame !== null) cancelAnimationFrame(frame);
+    frame = null;
     renderInto(view.body, text);
     view.item.dataset.updates = String(Number(view.item.dataset.updates) + 1);
     view.item.scrollIntoView({ block: "end" });
@@ -529,16 +543,14 @@ async function answer() {
       if (delta) {
         firstAt ??= performance.now();
         text += delta;
-        if (!renderScheduled) {
-          renderScheduled = true;
-          requestAnimationFrame(render);
-        }
+        frame ??= requestAnimationFrame(render);
       }
       if (chunk.choices[0]?.finish_reason) final = chunk;
       if (chunk.usage) usage = chunk.usage;
     }
     const endedAt = performance.now();
     render();
+    decorateCodeBlocks(view.body);
     conversation.turns.push({ role: "assistant", content: text });
     view.item.dataset.state = "done";
     view.stats.textContent = describeAnswer(final, usage, sentAt, firstAt, endedAt);
@@ -547,6 +559,7 @@ async function answer() {
     view.item.dataset.state = "error";
     if (text) {
       render();
+      decorateCodeBlocks(view.body);
       conversation.turns.push({ role: "assistant", content: text });
       persist(conversation);
     } else {
@@ -588,7 +601,7 @@ function send() {
     message: content,
     system: ui.systemPrompt.value.trim(),
     contextLength: state.engine.info?.context_length ?? null,
-    model: state.engine.info?.name ?? "the model",
+    model: state.modelLabel ?? "the model",
   });
   if (refusal) {
     clearError();

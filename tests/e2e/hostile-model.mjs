@@ -47,19 +47,26 @@ const TEMPLATE =
 /** The text the model answers with, as the page should show it (before markdown). */
 export const ANSWER_TEXT = ANSWER.join("");
 
+/** @returns {Buffer} the hostile GGUF file */
+export function hostileModel() {
+  return scriptedModel({ name: HOSTILE.name, template: TEMPLATE, answer: ANSWER });
+}
+
 /**
- * @param {{ template?: string }} [options] a chat template in place of the hostile one
+ * A tiny model of the same make that answers every prompt with `answer`, one token per
+ * string, then <|im_end|>.
+ * @param {{ name?: string, template?: string, answer?: string[] }} [options]
  * @returns {Buffer} the GGUF file
  */
-export function hostileModel({ template = TEMPLATE } = {}) {
-  const tokens = [...SPECIALS, ...byteLevelAlphabet(), ...ANSWER.map(byteLevelSpelling)];
+export function scriptedModel({ name = "scripted", template = TEMPLATE, answer = ANSWER } = {}) {
+  const tokens = [...SPECIALS, ...byteLevelAlphabet(), ...answer.map(byteLevelSpelling)];
   const types = tokens.map((_, id) => (id < SPECIALS.length ? 3 : 1));
   const vocab = tokens.length;
   const firstAnswer = FIRST_BYTE + 256;
   const newline = FIRST_BYTE + 0x0a;
 
   // The token each token leads to, and the hidden-state dimension that stands for it.
-  const chain = [...ANSWER.map((_, i) => firstAnswer + i), IM_END];
+  const chain = [...answer.map((_, i) => firstAnswer + i), IM_END];
   const next = (id) => {
     if (id === newline) return chain[0];
     const at = chain.indexOf(id);
@@ -77,7 +84,7 @@ export function hostileModel({ template = TEMPLATE } = {}) {
   return writeGguf({
     metadata: {
       "general.architecture": str("llama"),
-      "general.name": str(HOSTILE.name),
+      "general.name": str(name),
       "llama.embedding_length": u32(DIM),
       "llama.block_count": u32(1),
       "llama.attention.head_count": u32(1),

@@ -99,10 +99,12 @@ test("the catalogue's names, description and licence show as text", async (t) =>
   await assertNoMarkup(t);
 });
 
-test("the model's general.name shows as text in the status and the catalogue name in the cache list", async (t) => {
+test("the catalogue name shows as text in the status and the cache list, the model's general.name in the tooltip", async (t) => {
   await loadCatalogueModel(page);
   const status = await page.locator("#model-status").textContent();
-  assert.ok(status.startsWith(`${HOSTILE.name} · loaded in`), `status: ${status}`);
+  assert.ok(status.startsWith(`${CATALOGUE_ENTRY.name} · loaded in`), `status: ${status}`);
+  assert.match(status, / · WebGPU( · |$)/, "the backend that runs is shown");
+  assert.equal(await page.locator("#model-status").getAttribute("title"), `The file calls itself ${HOSTILE.name}`);
   // The model panel closes after a load: the list is there, folded away.
   await page.locator("#cached-models li").first().waitFor({ state: "attached" });
   assert.ok(

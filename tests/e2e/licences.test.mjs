@@ -12,6 +12,12 @@ import { ARTIFACTS, REPO, startHarness } from "./harness.mjs";
 
 const SITE = path.join(ARTIFACTS, "licences-site");
 
+const HIGHLIGHT_JS = {
+  licence: "highlight.js.LICENSE",
+  from: "www/node_modules/@highlightjs/cdn-assets/LICENSE",
+  kind: /BSD 3-Clause License/,
+};
+
 /** Each file of dist/vendor, with the licence shipped next to it and where that comes from. */
 const VENDORED = {
   "marked.esm.js": {
@@ -25,6 +31,10 @@ const VENDORED = {
     from: "www/node_modules/dompurify/LICENSE",
     kind: /Apache License\s+Version 2\.0/,
   },
+  // highlight.js: the library (with its common languages) and two of its themes.
+  "highlight.min.js": HIGHLIGHT_JS,
+  "highlight-github.min.css": HIGHLIGHT_JS,
+  "highlight-github-dark.min.css": HIGHLIGHT_JS,
   "eventsource-parser.js": {
     licence: "eventsource-parser.LICENSE",
     from: "js/node_modules/eventsource-parser/LICENSE",

@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { openApiPage, startHarness } from "./harness.mjs";
-import { hostileModel } from "./hostile-model.mjs";
+import { scriptedModel } from "./hostile-model.mjs";
 
 /** UTC+14 all year (no daylight saving time). */
 const TIME_ZONE = "Pacific/Kiritimati";
-const MODEL = hostileModel({
+const MODEL = scriptedModel({
   template: "{{ raise_exception('local time ' + strftime_now('%Y-%m-%d %H:%M [%z%Z]')) }}",
 });
 const ROUTES = {
