@@ -45,6 +45,7 @@ test-wasm: web-tools
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 
 ## Beyond CI's test target: every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each (nightly,
 ## libFuzzer; seeds cut from the models); crashes are saved to fuzz/artifacts/<target>/.

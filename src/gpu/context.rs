@@ -105,6 +105,9 @@ pub struct GpuContext {
 impl GpuContext {
     /// Requests an adapter (any backend; CPU and fallback adapters such as lavapipe or
     /// SwiftShader are accepted) and a device with no required features.
+    // In the browser wgpu's handles are neither Send nor Sync (one thread owns them); the
+    // Arc is what native threads share. Where nothing crosses threads it is an Rc in effect.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn new() -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance
