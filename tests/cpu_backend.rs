@@ -7,12 +7,14 @@ mod model_support;
 use std::collections::HashMap;
 
 use common::{infos, max_abs_diff, random_tensor, random_vec, WEIGHT_DTYPES};
-use hearth::backend::cpu::CpuModelBuilder;
+use hearth::backend::cpu::{check_fits, memory_needed, CpuModelBuilder};
 use hearth::backend::Backend;
+use hearth::formats::gguf::read_gguf_header;
 use hearth::formats::{quant, DType, Tensor};
 use hearth::model::forward::{ForwardOutput, ForwardResult};
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::reference::ReferenceModel;
+use hearth::Error;
 use model_support::{
     check_chat_greedy, check_raw_greedy, load_engine_on, RealModel, QWEN_05B, SMOLLM2,
 };
@@ -137,4 +139,35 @@ fn smollm2_on_cpu_matches_llama_cpp_greedy() {
 #[test]
 fn qwen_on_cpu_matches_llama_cpp_greedy() {
     real_model_greedy(&QWEN_05B);
+}
+
+/// wasm32 addresses 4 GiB: what a model needs on the CPU backend (weights as stored, the
+/// cache at the context length, working room) is known from the header, so a model or a
+/// context that cannot fit is refused before any weight arrives.
+#[test]
+fn memory_needed_is_known_from_the_header_and_bounded_by_4_gib() {
+    const GIB: u64 = 1 << 30;
+    const WORKING: u64 = 32 << 20;
+    for model in [&SMOLLM2, &QWEN_05B] {
+        let header = read_gguf_header(&model.path()).expect("header");
+        let config = ModelConfig::from_gguf(&header.metadata, &header.tensors).expect("config");
+        let file = std::fs::metadata(model.path()).expect("file").len();
+        let cache = |context: u64| 2 * config.n_layer as u64 * context * config.kv_dim() as u64 * 4;
+
+        let needed = memory_needed(&config, &header.tensors, 4096);
+        let weights = needed - cache(4096) - WORKING;
+        assert!(
+            weights <= file && weights > file / 10 * 9,
+            "{}: weights {weights} of a {file}-byte file",
+            model.file
+        );
+        check_fits(needed, 4 * GIB).expect("fits in 4 GiB");
+
+        // A context whose cache alone passes 4 GiB does not.
+        let long = (5 * GIB / cache(1)) as usize;
+        let error = check_fits(memory_needed(&config, &header.tensors, long), 4 * GIB)
+            .expect_err("5 GiB of cache");
+        assert!(matches!(error, Error::DoesNotFit(_)), "{error}");
+        assert!(error.to_string().contains("4 GiB"), "{error}");
+    }
 }

@@ -24,6 +24,51 @@ use crate::reference::{attention, rmsnorm, rope, silu_mul, Heads};
 /// Where a tensor goes: `(role, layer)`.
 type Slot = (Role, Option<usize>);
 
+/// What one instance may address: wasm32's linear memory ends at 4 GiB; natively the
+/// machine decides (an allocation that fails is reported by the allocator).
+#[cfg(target_arch = "wasm32")]
+const ADDRESS_SPACE_BYTES: u64 = 4 << 30;
+#[cfg(not(target_arch = "wasm32"))]
+const ADDRESS_SPACE_BYTES: u64 = u64::MAX;
+/// Room beside the weights and the cache: activations, logits, tokenizer, the engine.
+const WORKING_BYTES: u64 = 32 << 20;
+
+/// Bytes a model needs in memory on this backend: its weights as stored (matrices in the
+/// file's encoding, vectors as f32), the KV cache at `max_context` (f32) and working room.
+pub fn memory_needed(config: &ModelConfig, tensors: &[TensorInfo], max_context: usize) -> u64 {
+    let expected: HashMap<String, usize> = config
+        .arch
+        .table()
+        .tensors_for(config)
+        .into_iter()
+        .map(|t| (t.name, t.shape.len()))
+        .collect();
+    let weights: u64 = tensors
+        .iter()
+        .filter_map(|t| match expected.get(&t.name) {
+            Some(2) => Some(t.size as u64),
+            Some(_) => Some(t.n_elements() as u64 * 4),
+            None => None,
+        })
+        .sum();
+    let kv = 2 * (config.n_layer as u64) * (max_context as u64) * (config.kv_dim() as u64) * 4;
+    weights.saturating_add(kv).saturating_add(WORKING_BYTES)
+}
+
+/// Fails, before any weight arrives, when `needed` bytes exceed what can be addressed.
+pub fn check_fits(needed: u64, address_space: u64) -> Result<()> {
+    if needed > address_space {
+        return Err(Error::DoesNotFit(format!(
+            "the CPU backend needs {:.2} GiB for the weights, the context's cache and working \
+             memory, more than the {:.0} GiB a WebAssembly instance can address; \
+             use a smaller model or quantization, a shorter context, or WebGPU",
+            needed as f64 / (1u64 << 30) as f64,
+            address_space as f64 / (1u64 << 30) as f64,
+        )));
+    }
+    Ok(())
+}
+
 /// Collects a model's tensors into memory as they stream in.
 pub struct CpuModelBuilder {
     config: ModelConfig,
@@ -38,6 +83,10 @@ impl CpuModelBuilder {
     pub fn new(config: &ModelConfig, tensors: &[TensorInfo], max_context: usize) -> Result<Self> {
         check_tensors(config, tensors)?;
         check_context(max_context)?;
+        check_fits(
+            memory_needed(config, tensors, max_context),
+            ADDRESS_SPACE_BYTES,
+        )?;
         let expected = config
             .arch
             .table()
