@@ -156,9 +156,10 @@ export interface LoadOptions {
   /** Caps the context length (default: the model's, as far as the device allows). */
   contextLength?: number;
   /**
-   * What runs the model: "webgpu" (the default), "cpu" (weights in wasm memory; needs no
-   * WebGPU) or "auto" (WebGPU on a hardware adapter; the CPU without WebGPU, without an
-   * adapter, or on a software adapter such as SwiftShader, which the CPU outruns).
+   * What runs the model: "auto" (the default: WebGPU on a hardware adapter; the CPU
+   * without WebGPU, without an adapter, or on a software adapter such as SwiftShader, which
+   * the CPU outruns), "webgpu", or "cpu" (weights in wasm memory; needs no WebGPU; a model
+   * over 4 GiB with its cache is "does_not_fit" before it downloads).
    */
   backend?: "webgpu" | "cpu" | "auto";
   /** Aborting cancels the load: `Engine.load` rejects with the signal's reason. */
@@ -170,7 +171,7 @@ export interface LoadOptions {
   workerUrl?: string | URL;
   /**
    * An OpenAI-compatible server to answer instead when this device cannot run the model:
-   * no WebGPU or no adapter, a model larger than 3/4 of `navigator.deviceMemory` (decided
+   * no WebGPU or no adapter for backend "webgpu", a model larger than 3/4 of `navigator.deviceMemory` (decided
    * before downloading when the source's size is known), or a load failing with one of
    * `FALLBACK_CODES`. `Engine.load` then resolves to a `RemoteEngine`
    * (`engine.backend.kind === "remote"`, with the local failure in `backend.reason`).

@@ -115,6 +115,12 @@ function cacheFields(source) {
  * Checks a load's options and source and asks for the room it needs (`load` and `reload`).
  * @returns {Promise<object>} the source as the worker takes it
  */
+/** What runs a model unless `backend` says otherwise. */
+const DEFAULT_BACKEND = "auto";
+/** wasm32's address space, and the room the CPU backend needs beside the weights. */
+const WASM_MEMORY_BYTES = 4 * 2 ** 30;
+const CPU_WORKING_BYTES = 32 * 2 ** 20;
+
 async function prepareLoad(source, { contextLength, signal, backend }) {
   if (signal?.aborted) throw abortError(signal);
   const resolved = resolveSource(source);
@@ -124,8 +130,16 @@ async function prepareLoad(source, { contextLength, signal, backend }) {
   if (!["webgpu", "cpu", "auto"].includes(backend)) {
     throw invalid(`backend must be "webgpu", "cpu" or "auto", got ${JSON.stringify(backend)}`);
   }
-  if (backend === "webgpu" && (typeof navigator === "undefined" || !navigator.gpu)) {
-    throw new HearthError("no_webgpu", "navigator.gpu is undefined");
+  const webgpu = typeof navigator !== "undefined" && Boolean(navigator.gpu);
+  if (backend === "webgpu" && !webgpu) throw new HearthError("no_webgpu", "navigator.gpu is undefined");
+  // The CPU backend keeps the weights in wasm memory, which ends at 4 GiB: a model known
+  // to be larger is refused before anything downloads (its header is checked again).
+  const size = resolved.file?.size ?? resolved.size;
+  if ((backend === "cpu" || (backend === "auto" && !webgpu)) && size > WASM_MEMORY_BYTES - CPU_WORKING_BYTES) {
+    throw new HearthError(
+      "does_not_fit",
+      `the model takes ${size} bytes; on the CPU backend it must fit, with its cache, in the 4 GiB of a WebAssembly instance`,
+    );
   }
   if (resolved.url && resolved.cache !== false) {
     // Ask that cached models survive storage pressure. Not awaited: a browser may ask
@@ -152,13 +166,13 @@ export const FALLBACK_CODES = Object.freeze([
 ]);
 
 /**
- * Why this device cannot run a model, known before any download: no WebGPU, no adapter
- * (the worker loads on WebGPU only), or a model whose size (when known) exceeds 3/4 of
+ * Why this device cannot run a model, known before any download: no WebGPU or no adapter
+ * when WebGPU is asked for, or a model whose size (when known) exceeds 3/4 of
  * the device's memory (`navigator.deviceMemory`, in GiB; the weights take about the
  * file's size).
  * @returns {Promise<HearthError | null>}
  */
-async function localObstacle(resolved, backend = "webgpu") {
+async function localObstacle(resolved, backend) {
   // The CPU backend needs no WebGPU; "auto" turns to it when there is none.
   if (backend === "webgpu") {
     if (typeof navigator === "undefined" || !navigator.gpu) {
@@ -207,8 +221,9 @@ export class Engine {
    * than the device's memory (decided before downloading when the size is known), or a
    * load that fails with one of FALLBACK_CODES. `engine.backend.kind` tells which it is.
    * @param {string | URL | Blob | { url: string } | { file: Blob } | { hf: string, file?: string, revision?: string }} source
-   * `backend`: "webgpu" (the default), "cpu" (weights in wasm memory, no WebGPU needed) or
-   * "auto" (WebGPU on a hardware adapter, the CPU without one or on a software adapter).
+   * `backend`: "auto" (the default: WebGPU on a hardware adapter, the CPU without WebGPU or
+   * on a software adapter, which the CPU backend outruns), "webgpu" or "cpu" (weights in
+   * wasm memory, no WebGPU needed).
    * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", signal?: AbortSignal, workerUrl?: string | URL, fallback?: { baseURL: string, model: string, apiKey?: string, headers?: object } }} [options]
    */
   static async load(source, options = {}) {
@@ -224,7 +239,7 @@ export class Engine {
         if (error instanceof HearthError && error.cause === undefined) error.cause = reason;
         throw error;
       });
-    const obstacle = await localObstacle(resolveSource(source), local.backend);
+    const obstacle = await localObstacle(resolveSource(source), local.backend ?? DEFAULT_BACKEND);
     if (obstacle) return viaServer(obstacle);
     try {
       return await Engine.#loadLocal(source, local);
@@ -247,7 +262,7 @@ export class Engine {
   }
 
   static async #loadLocal(source, options) {
-    const { onProgress, contextLength, signal, workerUrl, backend = "webgpu" } = options;
+    const { onProgress, contextLength, signal, workerUrl, backend = DEFAULT_BACKEND } = options;
     const resolved = await prepareLoad(source, { contextLength, signal, backend });
     // Written out in full so that bundlers (Vite, webpack 5) recognize the pattern and
     // bundle the worker with its imports and the wasm it fetches relative to itself.
@@ -292,7 +307,7 @@ export class Engine {
    * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", signal?: AbortSignal }} [options]
    */
   async reload(source, options = {}) {
-    const { onProgress, contextLength, signal, backend = "webgpu" } = options;
+    const { onProgress, contextLength, signal, backend = DEFAULT_BACKEND } = options;
     if (this.#closed) throw this.#closed;
     const resolved = await prepareLoad(source, { contextLength, signal, backend });
     if (onProgress) this.#onProgress = onProgress;

@@ -170,7 +170,7 @@ function destroyDevice(id) {
   }
 }
 
-async function loadModel({ id, source, contextLength, backend: requested = "webgpu" }) {
+async function loadModel({ id, source, contextLength, backend: requested = "auto" }) {
   const { backend, software } = await chooseBackend(requested);
   const started = performance.now();
   wasm ??= await init();
@@ -343,6 +343,15 @@ function release(reason) {
   });
 }
 
+const taskChannel = new MessageChannel();
+/** Resolves in a new task, after the messages already queued (no timer clamping). */
+function nextTask() {
+  return new Promise((resolve) => {
+    taskChannel.port1.onmessage = resolve;
+    taskChannel.port2.postMessage(null);
+  });
+}
+
 /** Runs queued generations one after another. */
 async function pump() {
   if (running) return;
@@ -425,6 +434,9 @@ async function run(job, current) {
       abortSent = true;
     }
     const step = await current.step();
+    // A CPU step settles without leaving this task: yield so that messages (an abort, the
+    // next request) are handled between tokens, as they are while a GPU step awaits.
+    await nextTask();
     if (!job.finished) {
       if (step.token !== undefined && step.token !== null) {
         job.tokenIds.push(step.token);

@@ -48,6 +48,7 @@ const ui = {
   temperature: $("temperature"),
   topP: $("top-p"),
   maxTokens: $("max-tokens"),
+  backend: $("backend"),
   conversation: $("conversation"),
   conversationList: $("conversation-list"),
   composer: $("composer"),
@@ -70,6 +71,7 @@ const ui = {
  */
 const SERVER_KEY = "hearth.server";
 const SERVER_API_KEY = "hearth.server.apiKey";
+const BACKEND_KEY = "hearth.backend";
 
 const state = {
   engine: null,
@@ -88,6 +90,8 @@ const state = {
   catalogue: new Map([[FALLBACK_MODEL.id, FALLBACK_MODEL]]),
   /** Whether this browser has WebGPU with an adapter (null until checked). */
   webgpu: null,
+  /** Why WebGPU is unavailable, when it is. */
+  noWebgpuReason: null,
   /** Whether the error shown is "no WebGPU" (a server set afterwards answers it). */
   showingNoWebgpu: false,
   /** While a lost GPU is being replaced: `{ status }`, the top bar's text to restore. */
@@ -138,8 +142,8 @@ function updateControls() {
   const loaded = state.engine !== null;
   const busy = state.generating !== null;
   const loading = state.loading !== null;
-  // Without WebGPU only a server can answer.
-  ui.loadButton.disabled = loading || (state.webgpu === false && !readServer());
+  // WebGPU asked for where there is none: only a server can answer.
+  ui.loadButton.disabled = loading || (needsMissingWebgpu() && !readServer());
   ui.serverConnect.disabled = loading || !readServer();
   ui.cancelLoad.hidden = !loading;
   ui.prompt.disabled = !loaded;
@@ -161,6 +165,46 @@ function readServer() {
   if (!baseURL || !model) return null;
   const apiKey = ui.serverKey.value.trim();
   return apiKey ? { baseURL, model, apiKey } : { baseURL, model };
+}
+
+/** Whether the backend chosen in Settings is WebGPU, which this browser lacks. */
+function needsMissingWebgpu() {
+  return state.webgpu === false && ui.backend.value === "webgpu";
+}
+
+/** What the page says about WebGPU once it knows, for the backend chosen in Settings. */
+function showSupport() {
+  if (state.webgpu !== false || state.engine) return;
+  if (state.showingNoWebgpu) clearError();
+  state.showingNoWebgpu = false;
+  if (!needsMissingWebgpu()) {
+    ui.status.textContent = "No WebGPU here: models run on the CPU (WebAssembly)";
+  } else if (readServer()) {
+    ui.status.textContent = "WebGPU unavailable: the server will answer";
+  } else {
+    showError(`${state.noWebgpuReason}\nChoose "Auto" or "CPU" in Settings, or set a server there to answer instead.`);
+    state.showingNoWebgpu = true;
+    ui.status.textContent = "WebGPU unavailable";
+  }
+}
+
+function restoreBackend() {
+  try {
+    const saved = localStorage.getItem(BACKEND_KEY);
+    if ([...ui.backend.options].some((option) => option.value === saved)) ui.backend.value = saved;
+  } catch {
+    // Storage unavailable: the default choice.
+  }
+}
+
+function saveBackend() {
+  try {
+    localStorage.setItem(BACKEND_KEY, ui.backend.value);
+  } catch {
+    // Storage unavailable: the choice lasts as long as the page.
+  }
+  showSupport();
+  updateControls();
 }
 
 function restoreServer() {
@@ -190,10 +234,7 @@ function saveServer() {
   } catch {
     // Storage unavailable: the settings last as long as the page.
   }
-  if (state.showingNoWebgpu && readServer() && !state.engine) {
-    clearError();
-    ui.status.textContent = "WebGPU unavailable: the server will answer";
-  }
+  showSupport();
   updateControls();
 }
 
@@ -342,7 +383,8 @@ function loadModel() {
     return;
   }
   const fallback = readServer() ?? undefined;
-  return switchEngine(picked.label, (signal, onProgress) => loadFrom(picked.source, { signal, onProgress, fallback }));
+  const backend = ui.backend.value;
+  return switchEngine(picked.label, (signal, onProgress) => loadFrom(picked.source, { signal, onProgress, fallback, backend }));
 }
 
 function connectServer() {
@@ -650,6 +692,8 @@ function openConversation(conversation) {
   ui.conversation.replaceChildren();
   for (const turn of conversation.turns) addMessage(turn.role, turn.content).item.dataset.state = "done";
   clearError();
+  // A standing condition (WebGPU chosen but missing) is said again.
+  showSupport();
   updateControls();
   showConversations();
 }
@@ -756,9 +800,11 @@ ui.newChat.addEventListener("click", newChat);
 for (const input of [ui.serverUrl, ui.serverModel, ui.serverKey]) input.addEventListener("input", saveServer);
 ui.serverRemember.addEventListener("change", saveServer);
 ui.serverConnect.addEventListener("click", connectServer);
+ui.backend.addEventListener("change", saveBackend);
 ui.serverClear.addEventListener("click", forgetServer);
 
 restoreServer();
+restoreBackend();
 updateControls();
 // The last conversation comes back after a reload.
 listConversations().then(
@@ -773,14 +819,7 @@ if ("serviceWorker" in navigator) {
 }
 checkSupport().then(({ supported, reason }) => {
   state.webgpu = supported;
-  if (!supported) {
-    if (readServer()) {
-      ui.status.textContent = "WebGPU unavailable: the server will answer";
-    } else {
-      showError(`${reason}\nA server set in Settings (Server) can answer instead.`);
-      state.showingNoWebgpu = true;
-      ui.status.textContent = "WebGPU unavailable";
-    }
-  }
+  state.noWebgpuReason = reason ?? null;
+  showSupport();
   updateControls();
 });

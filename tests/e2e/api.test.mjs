@@ -26,6 +26,7 @@ before(async () => {
     const phases = new Set();
     let progressEvents = 0;
     window.engine = await Engine.load(modelUrl, {
+      backend: "webgpu",
       onProgress(p) {
         phases.add(p.phase);
         progressEvents += 1;

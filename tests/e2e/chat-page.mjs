@@ -49,12 +49,13 @@ export async function loadCatalogueModel(page) {
   await waitForLoaded(page);
 }
 
-/** Sets the system prompt and the sampling settings of the Settings panel. */
-export async function setSettings(page, { system, temperature, maxTokens }) {
+/** Sets the system prompt, the sampling settings and what runs the model (Settings panel). */
+export async function setSettings(page, { system, temperature, maxTokens, backend }) {
   await page.evaluate(() => (document.querySelector("#settings").open = true));
   if (system !== undefined) await page.locator("#system-prompt").fill(system);
-  await page.locator("#temperature").fill(String(temperature));
-  await page.locator("#max-tokens").fill(String(maxTokens));
+  if (temperature !== undefined) await page.locator("#temperature").fill(String(temperature));
+  if (maxTokens !== undefined) await page.locator("#max-tokens").fill(String(maxTokens));
+  if (backend !== undefined) await page.locator("#backend").selectOption(backend);
 }
 
 /** Sends `question` and waits until the answer stops streaming. */

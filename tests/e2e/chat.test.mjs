@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { waitForLoaded } from "./chat-page.mjs";
+import { ask as askOn, loadCatalogueModel, setSettings as setSettingsOn, waitForLoaded } from "./chat-page.mjs";
 import {
   ANSWER_TIMEOUT_MS,
   ARTIFACTS,
@@ -100,12 +100,25 @@ async function waitForAnswer() {
   };
 }
 
-test("without WebGPU the page says so and offers no load", async () => {
+test("without WebGPU the page runs the model on the CPU and answers; WebGPU chosen in Settings is refused clearly", async () => {
   const noGpu = await harness.openPage("index.html", (p) =>
     p.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined })),
   );
+  await noGpu.waitForFunction(() => document.querySelector("#model-status").textContent.includes("No WebGPU here"));
+  assert.ok(await noGpu.locator("#error").isHidden());
+  await loadCatalogueModel(noGpu);
+  assert.match(await noGpu.locator("#model-status").textContent(), / · CPU \(WebAssembly/);
+  await setSettingsOn(noGpu, { temperature: 0, maxTokens: 8 });
+  const answer = await askOn(noGpu, "What is the capital of France?");
+  assert.equal(answer.state, "done", JSON.stringify(answer));
+  assert.match(answer.text, /Paris/);
+
+  await setSettingsOn(noGpu, { backend: "webgpu" });
+  assert.match(await noGpu.locator("#backend").inputValue(), /webgpu/);
+  await noGpu.reload();
   await noGpu.locator("#error").waitFor({ state: "visible" });
   assert.match(await noGpu.locator("#error").textContent(), /WebGPU is not available in this browser/);
+  assert.match(await noGpu.locator("#error").textContent(), /Choose "Auto" or "CPU" in Settings/);
   assert.ok(await noGpu.locator("#load-button").isDisabled());
   await noGpu.close();
 });

@@ -86,3 +86,39 @@ test("backend cpu runs on the CPU where WebGPU exists; an unknown backend is ref
   }, MODEL);
   assert.equal(code, "invalid_request");
 });
+
+test("on the CPU, an abort and a second request are handled between tokens", async () => {
+  const page = await harness.openPage("bench.html");
+  page.setDefaultTimeout(120_000);
+  const outcome = await page.evaluate(async (model) => {
+    const { Engine } = await import("./js/index.js");
+    const engine = await Engine.load(model, { backend: "cpu" });
+    const controller = new AbortController();
+    const stream = await engine.chat.completions.create({
+      messages: [{ role: "user", content: "Tell me a long story about a lighthouse keeper." }],
+      max_tokens: 400,
+      ignore_eos: true,
+      stream: true,
+      signal: controller.signal,
+    });
+    let tokens = 0;
+    let finish = null;
+    let abortedAt = null;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta?.content !== undefined) tokens += 1;
+      if (tokens === 3 && abortedAt === null) {
+        abortedAt = performance.now();
+        controller.abort();
+      }
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    const stoppedMs = performance.now() - abortedAt;
+    const next = await engine.chat.completions.create({ messages: [{ role: "user", content: "Hi" }], max_tokens: 2 });
+    await engine.unload();
+    return { tokens, finish, stoppedMs, next: next.choices[0].finish_reason };
+  }, MODEL);
+  assert.equal(outcome.finish, "abort");
+  assert.ok(outcome.tokens < 400, `${outcome.tokens} tokens`);
+  assert.ok(outcome.stoppedMs < 1000, `stopped ${outcome.stoppedMs} ms after the abort`);
+  assert.equal(outcome.next, "length");
+});

@@ -27,7 +27,7 @@ before(async () => {
   await page.evaluate(async (modelUrl) => {
     const { Engine } = await import("./js/index.js");
     window.phases = [];
-    window.engine = await Engine.load(modelUrl, { onProgress: (p) => window.phases.push(p.phase) });
+    window.engine = await Engine.load(modelUrl, { backend: "webgpu", onProgress: (p) => window.phases.push(p.phase) });
   }, MODEL_URL_PATH);
 });
 
@@ -95,6 +95,7 @@ test("the chat page says it is reconnecting the GPU, then answers", async (t) =>
       const load = Engine.load;
       Engine.load = async (...args) => (window.pageEngine = await load.apply(Engine, args));
     });
+    await setSettings(chat, { backend: "webgpu" });
     await loadCatalogueModel(chat);
     await setSettings(chat, { temperature: 0, maxTokens: 8 });
     const first = await ask(chat, "What is the capital of France?");

@@ -127,14 +127,15 @@ export async function openApiPage(harness, timeout = LOAD_TIMEOUT_MS) {
 }
 
 /**
- * Loads `model` in `page`, answers one chat completion `request`, unloads the engine.
+ * Loads `model` in `page` on WebGPU (the weights on the GPU, the wasm heap small), answers
+ * one chat completion `request`, unloads the engine.
  * @returns {Promise<{ stats: object, info: object, completion: object }>}
  */
 export async function loadAndChat(page, model, request) {
   return page.evaluate(
     async ({ model, request }) => {
       const { Engine } = await import("./js/index.js");
-      const engine = await Engine.load(model);
+      const engine = await Engine.load(model, { backend: "webgpu" });
       const completion = await engine.chat.completions.create(request);
       const out = { stats: engine.loadStats, info: engine.info, completion };
       await engine.unload();

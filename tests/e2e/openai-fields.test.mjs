@@ -29,7 +29,7 @@ before(async () => {
   page = await openApiPage(harness);
   await page.evaluate(async (modelUrl) => {
     const { Engine } = await import("./js/index.js");
-    window.engine = await Engine.load(modelUrl);
+    window.engine = await Engine.load(modelUrl, { backend: "webgpu" });
     /** The error a call throws, as a plain object; null when it resolves. */
     window.attempt = async (call) => {
       try {

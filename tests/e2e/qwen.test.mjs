@@ -80,7 +80,7 @@ test("a tool call round trip: the weather question streams a call, the result co
     outcome = await page.evaluate(
       async ({ model, tools }) => {
         const { Engine } = await import("./js/index.js");
-        const engine = await Engine.load(model);
+        const engine = await Engine.load(model, { backend: "webgpu" });
         const messages = [
           { role: "system", content: "Answer the user's question in one sentence, using the tool results." },
           { role: "user", content: "What is the weather like in Paris right now?" },

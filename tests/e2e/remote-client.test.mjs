@@ -479,21 +479,25 @@ test("abort: a stream ends with finish_reason 'abort' and its connection closes;
   assert.equal(slowClosedEarly, 4, "the server kept streaming to a client that had stopped");
 });
 
-test("Engine.load answers through its fallback on a page without WebGPU; without one it still fails", async () => {
+test("on a page without WebGPU the default backend runs on the CPU; WebGPU asked for answers through the fallback, or fails without one", async () => {
   const noGpu = await harness.openPage("bench.html", (p) => p.addInitScript(NO_WEBGPU));
   try {
     const result = await noGpu.evaluate(
       async ({ modelUrl, baseURL, model }) => {
         const { Engine } = await import("./js/index.js");
-        const engine = await Engine.load(modelUrl, { fallback: { baseURL, model } });
+        const local = await Engine.load(modelUrl, { fallback: { baseURL, model } });
+        const localKind = local.backend.kind;
+        await local.unload();
+        const engine = await Engine.load(modelUrl, { backend: "webgpu", fallback: { baseURL, model } });
         const completion = await engine.chat.completions.create({ messages: [{ role: "user", content: "hi" }] });
         let plain;
         try {
-          await Engine.load(modelUrl);
+          await Engine.load(modelUrl, { backend: "webgpu" });
         } catch (error) {
           plain = error.code;
         }
         return {
+          localKind,
           kind: engine.backend.kind,
           reason: engine.backend.reason?.code,
           content: completion.choices[0].message.content,
@@ -502,7 +506,7 @@ test("Engine.load answers through its fallback on a page without WebGPU; without
       },
       { modelUrl: MODEL_URL_PATH, baseURL: base("ok"), model: MODEL },
     );
-    assert.deepEqual(result, { kind: "remote", reason: "no_webgpu", content: "Hello world", plain: "no_webgpu" });
+    assert.deepEqual(result, { localKind: "cpu", kind: "remote", reason: "no_webgpu", content: "Hello world", plain: "no_webgpu" });
   } finally {
     await noGpu.close();
   }
@@ -571,12 +575,18 @@ test("a local load that fails because the engine cannot run the model turns to t
   assert.deepEqual(result, { kind: "remote", reason: "unsupported_architecture", broken: "bad_magic" });
 });
 
-test("the chat page without WebGPU answers through the server set in Settings, and stores the key only when asked", async () => {
+test("the chat page without WebGPU runs models on the CPU; with WebGPU chosen it answers through the server set in Settings, and stores the key only when asked", async () => {
   const chat = await harness.openPage("index.html", (p) => p.addInitScript(NO_WEBGPU));
   try {
-    await chat.locator("#error").waitFor({ state: "visible" });
-    assert.ok(await chat.locator("#load-button").isDisabled(), "no WebGPU and no server: nothing can load");
+    await chat.waitForFunction(() => document.querySelector("#model-status").textContent.includes("No WebGPU here"));
+    assert.match(await chat.locator("#model-status").textContent(), /models run on the CPU/);
+    assert.ok(await chat.locator("#error").isHidden(), "no WebGPU is not an error when the CPU can run models");
+    assert.ok(await chat.locator("#load-button").isEnabled());
     await chat.evaluate(() => (document.querySelector("#settings").open = true));
+    await chat.locator("#backend").selectOption("webgpu");
+    await chat.locator("#error").waitFor({ state: "visible" });
+    assert.match(await chat.locator("#error").textContent(), /WebGPU is not available in this browser/);
+    assert.ok(await chat.locator("#load-button").isDisabled(), "WebGPU chosen, none there and no server: nothing can load");
     await chat.locator("#server-url").fill(base("auth"));
     await chat.locator("#server-model").fill(MODEL);
     await chat.locator("#server-key").fill(API_KEY);

@@ -96,7 +96,7 @@ test("the same request streamed on WebGPU, json_object, and a bad schema", async
   const outcome = await page.evaluate(
     async ({ model, messages, format }) => {
       const { Engine } = await import("./js/index.js");
-      const engine = await Engine.load(model);
+      const engine = await Engine.load(model, { backend: "webgpu" });
       const chunks = [];
       const stream = await engine.chat.completions.create({
         messages,

@@ -74,7 +74,7 @@ test("Engine.load on a page without WebGPU answers through its fallback, downloa
     const result = await noGpu.evaluate(
       async ({ modelUrl, baseURL, model }) => {
         const { Engine } = await import("./js/index.js");
-        const engine = await Engine.load(modelUrl, { fallback: { baseURL, model } });
+        const engine = await Engine.load(modelUrl, { backend: "webgpu", fallback: { baseURL, model } });
         let text = "";
         let final = null;
         const stream = await engine.chat.completions.create({

@@ -28,7 +28,7 @@ before(async () => {
   await page.evaluate(
     async ({ modelUrl, context }) => {
       const { Engine } = await import("./js/index.js");
-      window.engine = await Engine.load(modelUrl, { contextLength: context });
+      window.engine = await Engine.load(modelUrl, { backend: "webgpu", contextLength: context });
     },
     { modelUrl: MODEL_URL_PATH, context: CONTEXT },
   );
