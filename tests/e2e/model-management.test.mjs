@@ -84,7 +84,7 @@ test("download stores a model without loading it; an aborted download resumes", 
 test("reload replaces the model in the same worker and ends the old model's requests", async () => {
   const outcome = await page.evaluate(async (modelPath) => {
     const { Engine } = await import("./js/index.js");
-    const engine = await Engine.load(modelPath);
+    const engine = await Engine.load(modelPath, { backend: "webgpu" });
     const ask = () =>
       engine.chat.completions.create({
         messages: [{ role: "user", content: "What is the capital of France?" }],
