@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use common::{gpu_context, infos, max_abs_diff, smollm2_path};
+use hearth::backend::gpu::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
 use hearth::formats::gguf::{GgufEvent, GgufReader};
 use hearth::formats::Tensor;
 use hearth::gpu::formats::gpu_values;
 use hearth::gpu::{GpuContext, KernelShape};
-use hearth::model::llama::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
 use hearth::model::ModelConfig;
 use hearth::reference::{self, ReferenceModel};
 use hearth::Error;

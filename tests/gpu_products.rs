@@ -9,10 +9,10 @@ mod common;
 use std::collections::HashMap;
 
 use common::{gpu_context, infos, max_abs_diff, random_tensor, random_vec};
+use hearth::backend::gpu::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
 use hearth::formats::{DType, Tensor};
 use hearth::gpu::formats::gpu_values;
 use hearth::gpu::KernelShape;
-use hearth::model::llama::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuilder};
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::reference::ReferenceModel;
 

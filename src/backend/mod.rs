@@ -1,9 +1,10 @@
 //! Where the forward pass runs: the seam between the engine (loader, sampler, tokenizer,
 //! chat) and a backend. A backend takes the model's tensors as they stream in
-//! ([`ModelBuilder`]) and runs the forward pass ([`Model`]); the GPU backend is
-//! `gpu` + `model::llama`, the CPU backend is [`cpu`].
+//! ([`ModelBuilder`]) and runs the forward pass ([`Model`]): the GPU backend [`gpu`]
+//! (WGSL kernels through `crate::gpu`), the CPU backend [`cpu`].
 
 pub mod cpu;
+pub mod gpu;
 
 use serde::Serialize;
 
@@ -11,9 +12,9 @@ use crate::error::{Error, Result};
 use crate::formats::{Tensor, TensorInfo};
 use crate::gpu::GpuContext;
 use crate::model::forward::{ForwardOutput, ForwardResult};
-use crate::model::llama::{DecodeCost, GpuModel, GpuModelBuilder};
 use crate::model::ModelConfig;
 use cpu::{CpuModel, CpuModelBuilder};
+use gpu::{DecodeCost, GpuModel, GpuModelBuilder};
 
 /// Which backend runs a model.
 pub enum Backend {

@@ -17,13 +17,13 @@ pub use request::{
 use serde::Serialize;
 use web_time::Instant;
 
+use crate::backend::gpu::DecodeCost;
 use crate::backend::{Backend, BackendInfo, Model};
 use crate::chat::{call_schema, ChatMessage, ChatTemplate, ToolCallSyntax};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::grammar::{Constraint, Grammars};
 use crate::model::forward::{ForwardOutput, ForwardResult};
-use crate::model::llama::DecodeCost;
 use crate::model::{ModelConfig, ModelHeader};
 use crate::sampler::Sampler;
 use crate::tokenizer::{Detokenizer, Tokenizer};

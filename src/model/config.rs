@@ -6,15 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::formats::{Metadata, TensorInfo};
 use crate::model::arch::{Arch, Role};
-
-/// How rotary position embedding pairs up the dimensions of a head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RopeStyle {
-    /// Adjacent pairs (0,1),(2,3),... — GGUF llama-arch files, whose converter permuted Q/K.
-    Pairwise,
-    /// Halves (i, i + d/2) — Hugging Face checkpoints, and GGUF Qwen2 ("NEOX" style).
-    RotateHalf,
-}
+use crate::model::rope::RopeStyle;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {

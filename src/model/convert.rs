@@ -170,7 +170,7 @@ pub fn write_hf_folder(
     use std::io::{Seek, SeekFrom, Write};
 
     use crate::model::arch::Role;
-    use crate::model::config::RopeStyle;
+    use crate::model::rope::RopeStyle;
     use crate::model::tensors::shape_matches;
 
     let io = |p: &std::path::Path, e: std::io::Error| Error::Io(format!("{}: {e}", p.display()));

@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::formats::hf::{field, parse_object};
 use crate::formats::{DType, MetaValue, Metadata};
 use crate::model::arch::Arch;
-use crate::model::config::{ModelConfig, RopeStyle};
+use crate::model::config::ModelConfig;
+use crate::model::rope::RopeStyle;
 
 fn opt_usize(map: &Map<String, Value>, key: &str) -> Result<Option<usize>> {
     match field(map, key) {

@@ -6,11 +6,11 @@ pub mod convert;
 pub mod forward;
 pub mod header;
 pub mod hf_config;
-pub mod llama;
 pub mod loader;
 pub mod rope;
 pub mod tensors;
 
 pub use arch::Arch;
-pub use config::{ModelConfig, RopeStyle};
+pub use config::ModelConfig;
 pub use header::ModelHeader;
+pub use rope::RopeStyle;

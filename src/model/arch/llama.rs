@@ -6,7 +6,7 @@ use super::Presence::{Always, Untied};
 use super::Role::*;
 use super::Scope::{Block, Input, Output};
 use super::{spec, ArchTable};
-use crate::model::config::RopeStyle;
+use crate::model::rope::RopeStyle;
 
 #[rustfmt::skip]
 pub const TABLE: ArchTable = ArchTable {

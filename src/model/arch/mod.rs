@@ -13,7 +13,8 @@ mod qwen2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::config::{ModelConfig, RopeStyle};
+use crate::model::config::ModelConfig;
+use crate::model::rope::RopeStyle;
 
 /// Declares [`Arch`], with one variant per registered table.
 macro_rules! architectures {
