@@ -152,7 +152,7 @@ impl ReferenceModel {
     /// present with the right size (others are ignored).
     pub fn new(config: ModelConfig, mut weights: HashMap<String, Vec<f32>>) -> Result<Self> {
         let mut by_role = HashMap::new();
-        for t in config.arch.table().tensors_for(&config) {
+        for t in config.tensors() {
             let len: usize = t.shape.iter().product();
             match weights.remove(&t.name) {
                 None => return Err(Error::MissingTensor(t.name)),

@@ -49,9 +49,7 @@ fn config(n_embd: usize, qkv_bias: bool) -> ModelConfig {
 /// Every tensor of `c`, matrices in `dtype`.
 fn tensors(c: &ModelConfig, dtype: DType) -> Vec<Tensor> {
     let mut seed = 500;
-    c.arch
-        .table()
-        .tensors_for(c)
+    c.tensors()
         .into_iter()
         .map(|spec| {
             seed += 1;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::formats::{Metadata, TensorInfo};
-use crate::model::arch::{Arch, Role};
+use crate::model::arch::{Arch, Dims, ModelTensor, Role};
 use crate::model::rope::RopeStyle;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,25 @@ impl ModelConfig {
 
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
+    }
+
+    /// What the architecture's table reads of this config.
+    pub fn dims(&self) -> Dims {
+        Dims {
+            n_vocab: self.n_vocab,
+            n_embd: self.n_embd,
+            n_layer: self.n_layer,
+            q_dim: self.q_dim(),
+            kv_dim: self.kv_dim(),
+            n_ff: self.n_ff,
+            qkv_bias: self.qkv_bias,
+            tied_embeddings: self.tied_embeddings,
+        }
+    }
+
+    /// Every tensor this model needs, from its architecture's table.
+    pub fn tensors(&self) -> Vec<ModelTensor> {
+        self.arch.table().tensors_for(&self.dims())
     }
 }
 

@@ -199,7 +199,7 @@ pub fn write_hf_folder(
     let mut entries = Map::new();
     entries.insert("__metadata__".into(), json!({"format": "pt"}));
     let mut offset = 0u64;
-    for t in config.arch.table().tensors_for(config) {
+    for t in config.tensors() {
         let bytes = t.shape.iter().product::<usize>() as u64 * 2;
         entries.insert(
             t.hf_name,

@@ -10,9 +10,7 @@ use crate::model::config::ModelConfig;
 /// first): the architecture's table applied to `config`.
 pub fn expected_tensors(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     config
-        .arch
-        .table()
-        .tensors_for(config)
+        .tensors()
         .into_iter()
         .map(|t| (t.name, t.shape))
         .collect()

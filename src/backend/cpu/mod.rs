@@ -37,9 +37,7 @@ const WORKING_BYTES: u64 = 32 << 20;
 /// file's encoding, vectors as f32), the KV cache at `max_context` (f32) and working room.
 pub fn memory_needed(config: &ModelConfig, tensors: &[TensorInfo], max_context: usize) -> u64 {
     let expected: HashMap<String, usize> = config
-        .arch
-        .table()
-        .tensors_for(config)
+        .tensors()
         .into_iter()
         .map(|t| (t.name, t.shape.len()))
         .collect();
@@ -88,9 +86,7 @@ impl CpuModelBuilder {
             ADDRESS_SPACE_BYTES,
         )?;
         let expected = config
-            .arch
-            .table()
-            .tensors_for(config)
+            .tensors()
             .into_iter()
             .map(|t| (t.name, ((t.role, t.layer), t.shape)))
             .collect();

@@ -1,9 +1,11 @@
 //! One table per architecture: the tensors a model of it needs, by role, with their GGUF
-//! and Hugging Face names, their shapes as a function of the [`ModelConfig`] and when they
-//! are present; and the flags that set the architecture apart (its GGUF and Hugging Face
-//! names, how its GGUF files lay out rope, Q/K/V biases). Everything that knows tensor
-//! names derives from these tables: the tensor check, the HF↔GGUF name mapping, config
-//! detection, the conversion to a Hugging Face folder and the CPU reference.
+//! and Hugging Face names, their shapes as a function of the model's dimensions ([`Dims`])
+//! and when they are present; and the flags that set the architecture apart (its GGUF and
+//! Hugging Face names, how its GGUF files lay out rope, Q/K/V biases). Everything that
+//! knows tensor names derives from these tables: the tensor check, the HF↔GGUF name
+//! mapping, config detection, the conversion to a Hugging Face folder and the CPU
+//! reference. The tables read dimensions, not the config itself, so that the config can
+//! name its architecture without a loop between the two.
 //!
 //! Adding an architecture is one file here plus one line in the `architectures!` list.
 
@@ -13,7 +15,6 @@ mod qwen2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::config::ModelConfig;
 use crate::model::rope::RopeStyle;
 
 /// Declares [`Arch`], with one variant per registered table.
@@ -130,13 +131,29 @@ pub enum Presence {
 }
 
 impl Presence {
-    fn holds(self, config: &ModelConfig) -> bool {
+    fn holds(self, dims: &Dims) -> bool {
         match self {
             Presence::Always => true,
-            Presence::QkvBias => config.qkv_bias,
-            Presence::Untied => !config.tied_embeddings,
+            Presence::QkvBias => dims.qkv_bias,
+            Presence::Untied => !dims.tied_embeddings,
         }
     }
+}
+
+/// What a table's shapes and presence rules read of a model: its sizes and the flags that
+/// add or drop tensors (a model config gives them: `dims()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    pub n_vocab: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    /// Query rows: heads × head size.
+    pub q_dim: usize,
+    /// Key (and value) rows: KV heads × head size.
+    pub kv_dim: usize,
+    pub n_ff: usize,
+    pub qkv_bias: bool,
+    pub tied_embeddings: bool,
 }
 
 /// One row of an architecture's table.
@@ -149,7 +166,7 @@ pub struct TensorSpec {
     /// the layer number.
     pub hf: &'static str,
     /// Row-major, outermost first.
-    pub shape: fn(&ModelConfig) -> Vec<usize>,
+    pub shape: fn(&Dims) -> Vec<usize>,
     pub present: Presence,
 }
 
@@ -159,7 +176,7 @@ const fn spec(
     scope: Scope,
     gguf: &'static str,
     hf: &'static str,
-    shape: fn(&ModelConfig) -> Vec<usize>,
+    shape: fn(&Dims) -> Vec<usize>,
     present: Presence,
 ) -> TensorSpec {
     TensorSpec {
@@ -188,28 +205,29 @@ pub struct ModelTensor {
 }
 
 impl ArchTable {
-    /// Every tensor a model of `config` needs, in the table's order, blocks in layer order.
-    pub fn tensors_for(&self, config: &ModelConfig) -> Vec<ModelTensor> {
+    /// Every tensor a model of these dimensions needs, in the table's order, blocks in
+    /// layer order.
+    pub fn tensors_for(&self, dims: &Dims) -> Vec<ModelTensor> {
         let scoped = |scope: Scope| {
             self.tensors
                 .iter()
-                .filter(move |s| s.scope == scope && s.present.holds(config))
+                .filter(move |s| s.scope == scope && s.present.holds(dims))
         };
         let whole = |s: &TensorSpec| ModelTensor {
             role: s.role,
             layer: None,
             name: s.gguf.to_string(),
             hf_name: s.hf.to_string(),
-            shape: (s.shape)(config),
+            shape: (s.shape)(dims),
         };
         let mut out: Vec<ModelTensor> = scoped(Scope::Input).map(whole).collect();
-        for l in 0..config.n_layer {
+        for l in 0..dims.n_layer {
             out.extend(scoped(Scope::Block).map(|s| ModelTensor {
                 role: s.role,
                 layer: Some(l),
                 name: format!("{GGUF_LAYER_PREFIX}{l}.{}", s.gguf),
                 hf_name: format!("{}{l}.{}", self.hf_layer_prefix, s.hf),
-                shape: (s.shape)(config),
+                shape: (s.shape)(dims),
             }));
         }
         out.extend(scoped(Scope::Output).map(whole));
@@ -276,23 +294,16 @@ impl ArchTable {
 mod tests {
     use super::*;
 
-    fn config(arch: Arch) -> ModelConfig {
-        ModelConfig {
-            arch,
-            name: None,
+    fn dims(arch: Arch) -> Dims {
+        Dims {
             n_vocab: 10,
             n_embd: 8,
             n_layer: 2,
-            n_head: 2,
-            n_head_kv: 1,
-            head_dim: 4,
+            q_dim: 8,
+            kv_dim: 4,
             n_ff: 16,
-            n_ctx_train: 32,
-            rope_theta: 10_000.0,
-            rope_style: arch.table().gguf_rope,
-            norm_eps: 1e-5,
-            tied_embeddings: false,
             qkv_bias: arch.table().qkv_bias,
+            tied_embeddings: false,
         }
     }
 
@@ -301,7 +312,7 @@ mod tests {
     fn every_table_is_consistent() {
         for &arch in Arch::ALL {
             let table = arch.table();
-            for t in table.tensors_for(&config(arch)) {
+            for t in table.tensors_for(&dims(arch)) {
                 assert_eq!(table.hf_to_gguf(&t.hf_name).as_ref(), Some(&t.name));
                 assert_eq!(table.gguf_to_hf(&t.name).as_ref(), Some(&t.hf_name));
             }
@@ -320,9 +331,9 @@ mod tests {
 
     #[test]
     fn presence_follows_the_config() {
-        let mut c = config(Arch::Qwen2);
-        let names = |c: &ModelConfig| -> Vec<String> {
-            c.arch
+        let mut c = dims(Arch::Qwen2);
+        let names = |c: &Dims| -> Vec<String> {
+            Arch::Qwen2
                 .table()
                 .tensors_for(c)
                 .into_iter()
