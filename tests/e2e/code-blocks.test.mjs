@@ -7,19 +7,14 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { ask, cspViolations, recordCspViolations, setSettings, waitForLoaded } from "./chat-page.mjs";
 import { ARTIFACTS, requireWebGpu, startHarness } from "./harness.mjs";
-import { scriptedModel } from "./hostile-model.mjs";
+import { modelRoute, scriptedModel } from "./hostile-model.mjs";
 
 const CODE = 'def greet(name):\n    return f"Hello, {name}!"\n';
 const MODEL = scriptedModel({
   name: "coder",
   answer: ["Here it is:\n\n", "```python\n", ...CODE.split(/(?<=\n)/), "```\n"],
 });
-const ROUTES = {
-  "/scripted/coder.gguf": (request, response) => {
-    response.writeHead(200, { "content-type": "application/octet-stream", "content-length": MODEL.length });
-    response.end(MODEL);
-  },
-};
+const ROUTES = { "/scripted/coder.gguf": modelRoute(MODEL) };
 
 let harness;
 let page;

@@ -118,3 +118,11 @@ export function scriptedModel({ name = "scripted", template = TEMPLATE, answer =
     ],
   });
 }
+
+/** A server route that answers with the bytes of a model file. */
+export function modelRoute(bytes) {
+  return (request, response) => {
+    response.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.length });
+    response.end(bytes);
+  };
+}

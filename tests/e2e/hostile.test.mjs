@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ask, cspViolations, loadCatalogueModel, recordCspViolations, setSettings } from "./chat-page.mjs";
 import { requireWebGpu, startHarness } from "./harness.mjs";
-import { ANSWER_TEXT, HOSTILE, RAISE_TRIGGER, hostileModel } from "./hostile-model.mjs";
+import { ANSWER_TEXT, HOSTILE, RAISE_TRIGGER, hostileModel, modelRoute } from "./hostile-model.mjs";
 
 const MODEL = hostileModel();
 
@@ -36,10 +36,7 @@ const ROUTES = {
     response.writeHead(200, { "content-type": "application/json" });
     response.end(JSON.stringify({ version: 1, default: CATALOGUE_ENTRY.id, models: [CATALOGUE_ENTRY] }));
   },
-  "/hostile/model.gguf": (request, response) => {
-    response.writeHead(200, { "content-type": "application/octet-stream", "content-length": MODEL.length });
-    response.end(MODEL);
-  },
+  "/hostile/model.gguf": modelRoute(MODEL),
 };
 
 let harness;

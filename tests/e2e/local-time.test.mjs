@@ -6,19 +6,14 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { openApiPage, startHarness } from "./harness.mjs";
-import { scriptedModel } from "./hostile-model.mjs";
+import { modelRoute, scriptedModel } from "./hostile-model.mjs";
 
 /** UTC+14 all year (no daylight saving time). */
 const TIME_ZONE = "Pacific/Kiritimati";
 const MODEL = scriptedModel({
   template: "{{ raise_exception('local time ' + strftime_now('%Y-%m-%d %H:%M [%z%Z]')) }}",
 });
-const ROUTES = {
-  "/clock/model.gguf": (request, response) => {
-    response.writeHead(200, { "content-type": "application/octet-stream", "content-length": MODEL.length });
-    response.end(MODEL);
-  },
-};
+const ROUTES = { "/clock/model.gguf": modelRoute(MODEL) };
 
 let harness;
 let page;

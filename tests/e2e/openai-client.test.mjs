@@ -10,6 +10,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import Ajv from "ajv";
 import { MODEL_URL_PATH, REPO, openApiPage, startHarness } from "./harness.mjs";
+import { WEATHER_TOOL } from "./tools.mjs";
 
 const CLIENT_DIR = path.join(REPO, "tests", "e2e", "node_modules", "openai");
 
@@ -197,21 +198,6 @@ test("unsupported fields are the client's BadRequestError naming the field", asy
 });
 
 const QWEN = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
-const WEATHER_TOOL = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "Get the current weather in a city",
-    parameters: {
-      type: "object",
-      properties: {
-        city: { type: "string", description: "The city, e.g. Paris" },
-        unit: { type: "string", enum: ["celsius", "fahrenheit"] },
-      },
-      required: ["city"],
-    },
-  },
-};
 
 test("a tool round trip on Qwen2.5 as apps write it: the client's stream helper gathers the call, its message goes back as it is", async (t) => {
   let outcome;

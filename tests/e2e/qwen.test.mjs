@@ -8,6 +8,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import Ajv from "ajv";
 import { REPO, compareGreedy, describeLoad, loadAndChat, openApiPage, startHarness } from "./harness.mjs";
+import { TIME_TOOL, WEATHER_TOOL } from "./tools.mjs";
 
 const MODEL = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 const FIXTURE = path.join(REPO, "tests", "fixtures", "qwen2.5-coder-0.5b-instruct-q4_k_m.json");
@@ -50,29 +51,6 @@ test("Qwen2.5 Q4_K_M loads and answers with llama.cpp's greedy tokens", async (t
   assert.ok(verdict.ok, verdict.message);
 });
 
-const WEATHER_TOOL = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "Get the current weather in a city",
-    parameters: {
-      type: "object",
-      properties: {
-        city: { type: "string", description: "The city, e.g. Paris" },
-        unit: { type: "string", enum: ["celsius", "fahrenheit"] },
-      },
-      required: ["city"],
-    },
-  },
-};
-const TIME_TOOL = {
-  type: "function",
-  function: {
-    name: "get_time",
-    description: "Get the current time in a time zone",
-    parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] },
-  },
-};
 
 test("a tool call round trip: the weather question streams a call, the result comes back, the answer uses it", async (t) => {
   let outcome;
