@@ -16,7 +16,7 @@ const ADVICE = {
   gpu_lost:
     "The browser took the GPU away (a driver reset, or the tab was in the background). Send the request again: the model is reloaded on a new GPU device first.",
   does_not_fit:
-    "This model does not fit in this device's GPU memory. Pick a smaller model or a shorter context length.",
+    "This model does not fit in this device's memory (the GPU's, or the 4 GiB a WebAssembly instance has on the CPU backend). Pick a smaller model or a shorter context length.",
   bad_magic: "This file is not a GGUF model (bad magic). Pick a .gguf file.",
   truncated: "The model file is incomplete (truncated). Download it again.",
   unsupported_version: "This GGUF version is not supported.",
@@ -28,6 +28,7 @@ const ADVICE = {
   missing_tensor: "The model file lacks a required tensor.",
   shape_mismatch: "The model file has a tensor of the wrong shape.",
   unsupported_architecture: "This model architecture is not supported.",
+  unsupported_feature: "This model uses a feature hearth does not run yet (the message names it). Pick another model of the family.",
   invalid_config: "The model's configuration is invalid.",
   tokenizer: "The model's tokenizer could not be used.",
   template: "The model's chat template could not be rendered.",

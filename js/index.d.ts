@@ -13,6 +13,7 @@ export type HearthErrorCode =
   | "truncated"
   | "unsupported_version"
   | "unsupported_tensor_type"
+  | "unsupported_feature"
   | "malformed"
   | "missing_key"
   | "wrong_type"
@@ -71,7 +72,7 @@ export class HearthError extends Error {
 /**
  * The codes of a failed local load after which `Engine.load` turns to its `fallback`:
  * "no_webgpu", "no_adapter", "does_not_fit", "gpu", "unsupported_architecture",
- * "unsupported_tensor_type".
+ * "unsupported_tensor_type", "unsupported_feature".
  */
 export const FALLBACK_CODES: readonly HearthErrorCode[];
 

@@ -163,6 +163,7 @@ export const FALLBACK_CODES = Object.freeze([
   "gpu",
   "unsupported_architecture",
   "unsupported_tensor_type",
+  "unsupported_feature",
 ]);
 
 /**

@@ -35,6 +35,10 @@ pub enum Error {
     },
     #[error("unsupported model architecture '{0}'")]
     UnsupportedArchitecture(String),
+    /// A known architecture with a variant hearth does not run yet (e.g. a rope scaling
+    /// kind): refused rather than run wrongly.
+    #[error("the model uses {0}, which hearth does not run yet")]
+    UnsupportedFeature(String),
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
     #[error("tokenizer: {0}")]
@@ -80,6 +84,7 @@ impl Error {
             Error::MissingTensor(_) => "missing_tensor",
             Error::ShapeMismatch { .. } => "shape_mismatch",
             Error::UnsupportedArchitecture(_) => "unsupported_architecture",
+            Error::UnsupportedFeature(_) => "unsupported_feature",
             Error::InvalidConfig(_) => "invalid_config",
             Error::Tokenizer(_) => "tokenizer",
             Error::Template(_) => "template",

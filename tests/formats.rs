@@ -554,6 +554,32 @@ fn unknown_architecture() {
     );
 }
 
+/// A GGUF with scaled rope (a scaling type, or Llama 3.1's frequency factors tensor) is
+/// refused by name rather than run as plain rope.
+#[test]
+fn gguf_rope_scaling_is_refused() {
+    let (header, _) = read_all(&tiny_llama().build()).unwrap();
+    let mut metadata = header.metadata.clone();
+    metadata.insert("llama.rope.scaling.type", MetaValue::String("none".into()));
+    assert!(ModelConfig::from_gguf(&metadata, &header.tensors).is_ok());
+    metadata.insert("llama.rope.scaling.type", MetaValue::String("yarn".into()));
+    let e = ModelConfig::from_gguf(&metadata, &header.tensors).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("rope scaling 'yarn'")),
+        "{e:?}"
+    );
+    let mut tensors = header.tensors.clone();
+    let mut freqs = tensors[0].clone();
+    freqs.name = "rope_freqs.weight".into();
+    tensors.push(freqs);
+    let e = ModelConfig::from_gguf(&header.metadata, &tensors).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("rope_freqs.weight")),
+        "{e:?}"
+    );
+    assert_eq!(e.code(), "unsupported_feature");
+}
+
 #[test]
 fn invalid_gguf_configs() {
     let (header, _) = read_all(&tiny_llama().build()).unwrap();

@@ -215,6 +215,31 @@ fn hf_config_errors() {
     assert!(matches!(e, Error::InvalidConfig(_)), "{e:?}");
 }
 
+/// Rope scaling would run as plain rope and answer wrongly: every kind but transformers'
+/// "default" is a typed refusal naming it.
+#[test]
+fn rope_scaling_is_refused_by_kind() {
+    for (scaling, refused) in [
+        ("null", None),
+        (r#"{"rope_type": "default"}"#, None),
+        (r#"{"rope_type": "llama3", "factor": 32.0}"#, Some("llama3")),
+        (r#"{"type": "linear", "factor": 2.0}"#, Some("linear")),
+        (r#"{"rope_type": "yarn", "factor": 4.0}"#, Some("yarn")),
+    ] {
+        let json = TINY_HF_CONFIG.replace(
+            r#""rope_scaling": null"#,
+            &format!(r#""rope_scaling": {scaling}"#),
+        );
+        match (config_from_hf(json.as_bytes()), refused) {
+            (Ok(_), None) => {}
+            (Err(Error::UnsupportedFeature(m)), Some(kind)) => {
+                assert!(m.contains(&format!("rope scaling '{kind}'")), "{m}")
+            }
+            (other, _) => panic!("{scaling}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn names_map_both_ways() {
     // Qwen2's table: Llama's tensors plus the Q/K/V biases.

@@ -71,6 +71,8 @@ const MAX_HEADS: usize = 1024;
 const MAX_HEAD_DIM: usize = 1024;
 const MAX_FF: usize = 1 << 18;
 const MAX_CTX: usize = 1 << 24;
+/// Per-dimension rope frequency factors (llama.cpp writes Llama 3.1+'s rope scaling so).
+const ROPE_FREQS_TENSOR: &str = "rope_freqs.weight";
 
 impl ModelConfig {
     /// The configuration described by GGUF metadata. `tensors` supplies what metadata may
@@ -97,6 +99,19 @@ impl ModelConfig {
         let rope_theta = metadata
             .opt_f64(&key("rope.freq_base"))?
             .unwrap_or(10_000.0) as f32;
+        // Scaled rope would run as plain rope and answer wrongly: refused until supported.
+        if let Some(kind) = metadata.opt_str(&key("rope.scaling.type"))? {
+            if kind != "none" {
+                return Err(Error::UnsupportedFeature(format!(
+                    "rope scaling '{kind}' ({arch_name}.rope.scaling.type)"
+                )));
+            }
+        }
+        if tensors.iter().any(|t| t.name == ROPE_FREQS_TENSOR) {
+            return Err(Error::UnsupportedFeature(format!(
+                "rope frequency factors ({ROPE_FREQS_TENSOR}: Llama 3.1-style rope scaling)"
+            )));
+        }
         let norm_eps = metadata.f64(&key("attention.layer_norm_rms_epsilon"))? as f32;
         let head_dim = match (
             metadata.opt_u64(&key("attention.key_length"))?,

@@ -70,8 +70,18 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
     let arch = arch_of(&map)?;
     let n_embd = req_usize(&map, "hidden_size")?;
     let n_head = req_usize(&map, "num_attention_heads")?;
-    if field(&map, "rope_scaling").is_some() {
-        log::warn!("config.json: rope_scaling is not supported and is ignored");
+    if let Some(scaling) = field(&map, "rope_scaling") {
+        // transformers names the kind `rope_type` (older files: `type`); "default" is none.
+        let kind = scaling
+            .get("rope_type")
+            .or_else(|| scaling.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("unnamed");
+        if kind != "default" {
+            return Err(Error::UnsupportedFeature(format!(
+                "rope scaling '{kind}' (config.json rope_scaling)"
+            )));
+        }
     }
     let head_dim = match opt_usize(&map, "head_dim")? {
         Some(d) => d,
