@@ -376,8 +376,8 @@ export class Engine {
 
   /**
    * Which backend answers: `{ kind, adapter }`, kind as the engine reports it ("webgpu", or
-   * "cpu" for its CPU backend, whose `adapter` then describes the threads). A
-   * `RemoteEngine` says "remote".
+   * "cpu" for its CPU backend, whose `adapter` then says its threads and SIMD level, e.g.
+   * "1 thread, SIMD128"). A `RemoteEngine` says "remote".
    */
   get backend() {
     const reported = this.info?.backend;

@@ -51,7 +51,7 @@ impl Backend {
             },
             Backend::Cpu => BackendInfo {
                 kind: "cpu",
-                device: format!("{} thread(s)", cpu_threads()),
+                device: cpu_description(),
                 kernels: "f32 activations".into(),
             },
         }
@@ -59,11 +59,28 @@ impl Backend {
 }
 
 /// Threads the CPU backend spreads products over.
-fn cpu_threads() -> usize {
+/// The CPU backend's threads and, in the browser, its SIMD level ("1 thread, SIMD128").
+fn cpu_description() -> String {
     #[cfg(not(target_arch = "wasm32"))]
-    return rayon::current_num_threads();
+    let (threads, simd) = (rayon::current_num_threads(), None::<&str>);
     #[cfg(target_arch = "wasm32")]
-    return 1;
+    let (threads, simd) = (
+        1,
+        Some(if cfg!(target_feature = "simd128") {
+            "SIMD128"
+        } else {
+            "no SIMD"
+        }),
+    );
+    let threads = if threads == 1 {
+        "1 thread".to_string()
+    } else {
+        format!("{threads} threads")
+    };
+    match simd {
+        Some(simd) => format!("{threads}, {simd}"),
+        None => threads,
+    }
 }
 
 /// A model being built by a backend as its tensors arrive (one per load: its size is

@@ -39,6 +39,8 @@ async function chat(page, backend, reference) {
 
 function checkAnswer(result, reference) {
   assert.equal(result.backend.kind, "cpu");
+  // Single-threaded wasm with 128-bit SIMD: the browser build's CPU backend.
+  assert.equal(result.backend.adapter, "1 thread, SIMD128");
   assert.equal(result.info.backend.kind, "cpu");
   const verdict = compareGreedy(reference.greedy_ids, result.completion.hearth.token_ids, reference.top2_margins, {
     limit: TOKENS,
