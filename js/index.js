@@ -19,22 +19,32 @@ import { checkRoomFor, downloadModel } from "./download.js";
 
 export { HearthError } from "./errors.js";
 
+/** Whether this context has the WebGPU API (an adapter may still be missing). */
+function hasWebgpu() {
+  return typeof navigator !== "undefined" && Boolean(navigator.gpu);
+}
+
 /**
- * Whether this browser can run the engine: WebGPU present and an adapter available.
+ * Why WebGPU cannot run the engine here (no API, or no adapter), or null when it can.
+ * @returns {Promise<HearthError | null>}
+ */
+async function webgpuObstacle() {
+  if (!hasWebgpu()) return new HearthError("no_webgpu", "navigator.gpu is undefined");
+  try {
+    if (!(await navigator.gpu.requestAdapter())) return new HearthError("no_adapter", "requestAdapter() returned null");
+  } catch (error) {
+    return new HearthError("no_adapter", String(error?.message ?? error));
+  }
+  return null;
+}
+
+/**
+ * Whether this browser can run the engine on WebGPU: the API present and an adapter available.
  * @returns {Promise<{ supported: boolean, reason?: string }>}
  */
 export async function checkSupport() {
-  if (typeof navigator === "undefined" || !navigator.gpu) {
-    return { supported: false, reason: new HearthError("no_webgpu", "navigator.gpu is undefined").message };
-  }
-  try {
-    const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter)
-      return { supported: false, reason: new HearthError("no_adapter", "requestAdapter() returned null").message };
-  } catch (error) {
-    return { supported: false, reason: new HearthError("no_adapter", String(error?.message ?? error)).message };
-  }
-  return { supported: true };
+  const obstacle = await webgpuObstacle();
+  return obstacle ? { supported: false, reason: obstacle.message } : { supported: true };
 }
 
 /** Normalizes a model source into what the worker accepts: `{ url }` or `{ file }`. */
@@ -111,16 +121,16 @@ function cacheFields(source) {
   return fields;
 }
 
-/**
- * Checks a load's options and source and asks for the room it needs (`load` and `reload`).
- * @returns {Promise<object>} the source as the worker takes it
- */
 /** What runs a model unless `backend` says otherwise. */
 const DEFAULT_BACKEND = "auto";
 /** wasm32's address space, and the room the CPU backend needs beside the weights. */
 const WASM_MEMORY_BYTES = 4 * 2 ** 30;
 const CPU_WORKING_BYTES = 32 * 2 ** 20;
 
+/**
+ * Checks a load's options and source and asks for the room it needs (`load` and `reload`).
+ * @returns {Promise<object>} the source as the worker takes it
+ */
 async function prepareLoad(source, { contextLength, signal, backend }) {
   if (signal?.aborted) throw abortError(signal);
   const resolved = resolveSource(source);
@@ -130,7 +140,7 @@ async function prepareLoad(source, { contextLength, signal, backend }) {
   if (!["webgpu", "cpu", "auto"].includes(backend)) {
     throw invalid(`backend must be "webgpu", "cpu" or "auto", got ${JSON.stringify(backend)}`);
   }
-  const webgpu = typeof navigator !== "undefined" && Boolean(navigator.gpu);
+  const webgpu = hasWebgpu();
   if (backend === "webgpu" && !webgpu) throw new HearthError("no_webgpu", "navigator.gpu is undefined");
   // The CPU backend keeps the weights in wasm memory, which ends at 4 GiB: a model known
   // to be larger is refused before anything downloads (its header is checked again).
@@ -176,14 +186,8 @@ export const FALLBACK_CODES = Object.freeze([
 async function localObstacle(resolved, backend) {
   // The CPU backend needs no WebGPU; "auto" turns to it when there is none.
   if (backend === "webgpu") {
-    if (typeof navigator === "undefined" || !navigator.gpu) {
-      return new HearthError("no_webgpu", "navigator.gpu is undefined");
-    }
-    try {
-      if (!(await navigator.gpu.requestAdapter())) return new HearthError("no_adapter", "requestAdapter() returned null");
-    } catch (error) {
-      return new HearthError("no_adapter", String(error?.message ?? error));
-    }
+    const obstacle = await webgpuObstacle();
+    if (obstacle) return obstacle;
   }
   const size = resolved.file?.size ?? resolved.size;
   const memory = Number(navigator.deviceMemory) * 2 ** 30;

@@ -109,7 +109,6 @@ async function load(message) {
   post({ kind: FromWorker.loaded, id: message.id, ...loaded });
 }
 
-
 /** How long a failed step waits for the browser to report a lost device, in ms. */
 const LOSS_REPORT_WAIT_MS = 1000;
 

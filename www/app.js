@@ -565,6 +565,11 @@ async function answer() {
     view.item.dataset.updates = String(Number(view.item.dataset.updates) + 1);
     view.item.scrollIntoView({ block: "end" });
   };
+  // The answer as it ends: rendered now, its code blocks highlighted and copyable.
+  const renderFinished = () => {
+    render();
+    decorateCodeBlocks(view.body);
+  };
 
   const sentAt = performance.now();
   let firstAt = null;
@@ -591,8 +596,7 @@ async function answer() {
       if (chunk.usage) usage = chunk.usage;
     }
     const endedAt = performance.now();
-    render();
-    decorateCodeBlocks(view.body);
+    renderFinished();
     conversation.turns.push({ role: "assistant", content: text });
     view.item.dataset.state = "done";
     view.stats.textContent = describeAnswer(final, usage, sentAt, firstAt, endedAt);
@@ -600,8 +604,7 @@ async function answer() {
   } catch (error) {
     view.item.dataset.state = "error";
     if (text) {
-      render();
-      decorateCodeBlocks(view.body);
+      renderFinished();
       conversation.turns.push({ role: "assistant", content: text });
       persist(conversation);
     } else {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { ask as askOn, loadCatalogueModel, setSettings as setSettingsOn, waitForLoaded } from "./chat-page.mjs";
+import { ask as askOn, loadCatalogueModel, setSettings, waitForLoaded } from "./chat-page.mjs";
 import {
   ANSWER_TIMEOUT_MS,
   ARTIFACTS,
@@ -58,13 +58,6 @@ async function loadModel(source) {
   await page.locator("#load-button").click();
 }
 
-/** Sets the sampling settings of the page (in its collapsible Settings panel). */
-async function setSettings({ temperature, maxTokens }) {
-  await page.evaluate(() => (document.querySelector("#settings").open = true));
-  await page.locator("#temperature").fill(String(temperature));
-  await page.locator("#max-tokens").fill(String(maxTokens));
-}
-
 /** Sends a message and records every distinct text of the answer as it streams. */
 async function ask(question) {
   await page.evaluate(() => {
@@ -108,12 +101,12 @@ test("without WebGPU the page runs the model on the CPU and answers; WebGPU chos
   assert.ok(await noGpu.locator("#error").isHidden());
   await loadCatalogueModel(noGpu);
   assert.match(await noGpu.locator("#model-status").textContent(), / · CPU \(WebAssembly/);
-  await setSettingsOn(noGpu, { temperature: 0, maxTokens: 8 });
+  await setSettings(noGpu, { temperature: 0, maxTokens: 8 });
   const answer = await askOn(noGpu, "What is the capital of France?");
   assert.equal(answer.state, "done", JSON.stringify(answer));
   assert.match(answer.text, /Paris/);
 
-  await setSettingsOn(noGpu, { backend: "webgpu" });
+  await setSettings(noGpu, { backend: "webgpu" });
   assert.match(await noGpu.locator("#backend").inputValue(), /webgpu/);
   await noGpu.reload();
   await noGpu.locator("#error").waitFor({ state: "visible" });
@@ -194,7 +187,7 @@ test("after those errors the default model loads and answers: Paris, streamed", 
     failed(t);
     throw error;
   });
-  await setSettings({ temperature: 0, maxTokens: 64 });
+  await setSettings(page, { temperature: 0, maxTokens: 64 });
   await ask("What is the capital of France?");
   const answer = await waitForAnswer();
   await page.screenshot({ path: path.join(ARTIFACTS, "chat.png"), fullPage: true });
@@ -210,7 +203,7 @@ test("after those errors the default model loads and answers: Paris, streamed", 
 });
 
 test("Stop ends a long answer within a second and the next question works", async (t) => {
-  await setSettings({ temperature: 0.8, maxTokens: 2000 });
+  await setSettings(page, { temperature: 0.8, maxTokens: 2000 });
   await ask("Write a very long story about a dragon who learns to cook. Use at least ten paragraphs.");
   await page.waitForFunction(() => window.__answerUpdates.length >= 2, null, { timeout: ANSWER_TIMEOUT_MS });
   const stoppedAt = Date.now();
@@ -229,7 +222,7 @@ test("Stop ends a long answer within a second and the next question works", asyn
   assert.equal(stopped.state, "done");
   assert.match(stopped.stats, /stopped/);
 
-  await setSettings({ temperature: 0, maxTokens: 8 });
+  await setSettings(page, { temperature: 0, maxTokens: 8 });
   await ask("What is the capital of France?");
   const next = await waitForAnswer();
   await page.screenshot({ path: path.join(ARTIFACTS, "chat-after-stop.png"), fullPage: true });

@@ -51,7 +51,6 @@ test("Qwen2.5 Q4_K_M loads and answers with llama.cpp's greedy tokens", async (t
   assert.ok(verdict.ok, verdict.message);
 });
 
-
 test("a tool call round trip: the weather question streams a call, the result comes back, the answer uses it", async (t) => {
   let outcome;
   try {
