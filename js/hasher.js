@@ -1,13 +1,20 @@
 // The SHA-256 of downloads, computed in the engine's wasm (RustCrypto's sha2). The worker
-// has the module already; `Engine.download` on the page's thread instantiates it once.
-
-import init, { Sha256 } from "./pkg/hearth.js";
+// hands over the build it already runs; `Engine.download` on the page's thread
+// instantiates the single-thread build once.
 
 let ready = null;
 
+/** Hashes with `module`, an instantiated wasm-bindgen build of the engine. */
+export function hashWith(module) {
+  ready = Promise.resolve(module);
+}
+
 /** @returns {Promise<{ update(bytes: Uint8Array): void, hex(): string }>} a new incremental hasher */
 export async function createSha256() {
-  ready ??= init();
-  await ready;
+  ready ??= import("./pkg/hearth.js").then(async (module) => {
+    await module.default();
+    return module;
+  });
+  const { Sha256 } = await ready;
   return new Sha256();
 }

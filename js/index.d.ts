@@ -163,6 +163,12 @@ export interface LoadOptions {
    * over 4 GiB with its cache is "does_not_fit" before it downloads).
    */
   backend?: "webgpu" | "cpu" | "auto";
+  /**
+   * Threads of the CPU backend on a cross-origin isolated page (default: one per processor,
+   * `navigator.hardwareConcurrency`). A page without cross-origin isolation runs it on one
+   * thread, and `engine.backend.singleThreadReason` says so.
+   */
+  threads?: number;
   /** Aborting cancels the load: `Engine.load` rejects with the signal's reason. */
   signal?: AbortSignal;
   /**
@@ -205,8 +211,12 @@ export interface RequestOptions {
 /** The local engine, on the GPU ("webgpu") or on its CPU backend ("cpu"). */
 export interface LocalBackend {
   kind: "webgpu" | "cpu";
-  /** A description of the GPU adapter (of the CPU's threads for "cpu"). */
+  /** A description of the GPU adapter (of the CPU's threads and SIMD level for "cpu"). */
   adapter: string | null;
+  /** "cpu": the threads its products run on. */
+  threads?: number;
+  /** "cpu" on one thread: why threads were not available (e.g. no cross-origin isolation). */
+  singleThreadReason?: string;
 }
 
 /** A remote OpenAI-compatible server. */
@@ -569,7 +579,7 @@ export class Engine {
    */
   reload(
     source: ModelSource,
-    options?: Pick<LoadOptions, "onProgress" | "contextLength" | "backend" | "signal">,
+    options?: Pick<LoadOptions, "onProgress" | "contextLength" | "backend" | "threads" | "signal">,
   ): Promise<Engine>;
   /**
    * Destroys the GPU device as a driver reset would, to test an app's recovery path: a

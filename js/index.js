@@ -131,11 +131,14 @@ const CPU_WORKING_BYTES = 32 * 2 ** 20;
  * Checks a load's options and source and asks for the room it needs (`load` and `reload`).
  * @returns {Promise<object>} the source as the worker takes it
  */
-async function prepareLoad(source, { contextLength, signal, backend }) {
+async function prepareLoad(source, { contextLength, signal, backend, threads }) {
   if (signal?.aborted) throw abortError(signal);
   const resolved = resolveSource(source);
   if (contextLength !== undefined && (!Number.isInteger(contextLength) || contextLength < 1)) {
     throw invalid(`contextLength must be a positive integer, got ${contextLength}`);
+  }
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw invalid(`threads must be a positive integer, got ${threads}`);
   }
   if (!["webgpu", "cpu", "auto"].includes(backend)) {
     throw invalid(`backend must be "webgpu", "cpu" or "auto", got ${JSON.stringify(backend)}`);
@@ -228,8 +231,9 @@ export class Engine {
    * @param {string | URL | Blob | { url: string } | { file: Blob } | { hf: string, file?: string, revision?: string }} source
    * `backend`: "auto" (the default: WebGPU on a hardware adapter, the CPU without WebGPU or
    * on a software adapter, which the CPU backend outruns), "webgpu" or "cpu" (weights in
-   * wasm memory, no WebGPU needed).
-   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", signal?: AbortSignal, workerUrl?: string | URL, fallback?: { baseURL: string, model: string, apiKey?: string, headers?: object } }} [options]
+   * wasm memory, no WebGPU needed). `threads`: how many threads the CPU backend uses on a
+   * cross-origin isolated page (default: one per processor; other pages run it on one).
+   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", threads?: number, signal?: AbortSignal, workerUrl?: string | URL, fallback?: { baseURL: string, model: string, apiKey?: string, headers?: object } }} [options]
    */
   static async load(source, options = {}) {
     const { fallback, ...local } = options;
@@ -267,8 +271,8 @@ export class Engine {
   }
 
   static async #loadLocal(source, options) {
-    const { onProgress, contextLength, signal, workerUrl, backend = DEFAULT_BACKEND } = options;
-    const resolved = await prepareLoad(source, { contextLength, signal, backend });
+    const { onProgress, contextLength, signal, workerUrl, threads, backend = DEFAULT_BACKEND } = options;
+    const resolved = await prepareLoad(source, { contextLength, signal, backend, threads });
     // Written out in full so that bundlers (Vite, webpack 5) recognize the pattern and
     // bundle the worker with its imports and the wasm it fetches relative to itself.
     const worker = workerUrl
@@ -276,7 +280,7 @@ export class Engine {
       : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "hearth-engine" });
     const engine = new Engine(worker);
     engine.#onProgress = onProgress;
-    await engine.#loadInWorker(resolved, { contextLength, backend, signal });
+    await engine.#loadInWorker(resolved, { contextLength, backend, threads, signal });
     return engine;
   }
 
@@ -284,11 +288,12 @@ export class Engine {
    * Loads `resolved` in this engine's worker. A failure (or `signal`) ends the engine: the
    * worker may hold half a model.
    */
-  async #loadInWorker(resolved, { contextLength, backend, signal }) {
+  async #loadInWorker(resolved, { contextLength, backend, threads, signal }) {
     const onAbort = () => this.#fail(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
+    const message = { kind: ToWorker.load, source: resolved, contextLength, backend, threads };
     try {
-      this.#loaded = await this.#request({ kind: ToWorker.load, source: resolved, contextLength, backend }, (message) => {
+      this.#loaded = await this.#request(message, (message) => {
         if (message.kind === FromWorker.progress) {
           this.#progress(message);
           return undefined;
@@ -309,15 +314,16 @@ export class Engine {
    * requests in flight or queued end with code "unloaded", the old model's memory is
    * freed, then `source` loads as `Engine.load` loads it. Resolves to this engine.
    * @param {string | URL | Blob | { url: string } | { file: Blob } | { hf: string, file?: string, revision?: string }} source
-   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", signal?: AbortSignal }} [options]
+   * `threads` takes effect on the engine's first load on the CPU backend (its pool stays).
+   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", threads?: number, signal?: AbortSignal }} [options]
    */
   async reload(source, options = {}) {
-    const { onProgress, contextLength, signal, backend = DEFAULT_BACKEND } = options;
+    const { onProgress, contextLength, signal, threads, backend = DEFAULT_BACKEND } = options;
     if (this.#closed) throw this.#closed;
-    const resolved = await prepareLoad(source, { contextLength, signal, backend });
+    const resolved = await prepareLoad(source, { contextLength, signal, backend, threads });
     if (onProgress) this.#onProgress = onProgress;
     this.#loaded = undefined;
-    await this.#loadInWorker(resolved, { contextLength, backend, signal });
+    await this.#loadInWorker(resolved, { contextLength, backend, threads, signal });
     return this;
   }
 
@@ -381,13 +387,19 @@ export class Engine {
   /**
    * Which backend answers: `{ kind, adapter }`, kind as the engine reports it ("webgpu", or
    * "cpu" for its CPU backend, whose `adapter` then says its threads and SIMD level, e.g.
-   * "1 thread, SIMD128"). A `RemoteEngine` says "remote".
+   * "2 threads, SIMD128"; on the CPU also `threads`, and `singleThreadReason` when the
+   * page allowed one thread only). A `RemoteEngine` says "remote".
    */
   get backend() {
     const reported = this.info?.backend;
+    const kind = typeof reported?.kind === "string" ? reported.kind : "webgpu";
+    const threads = this.#loaded?.threads;
     return Object.freeze({
-      kind: typeof reported?.kind === "string" ? reported.kind : "webgpu",
+      kind,
       adapter: reported?.device ?? this.adapter,
+      ...(kind === "cpu" && threads
+        ? { threads: threads.count, ...(threads.singleThreadReason ? { singleThreadReason: threads.singleThreadReason } : {}) }
+        : {}),
     });
   }
 

@@ -2,17 +2,30 @@
 // neither loading nor generating ever blocks the page's thread. The messages it accepts
 // and sends are documented in protocol.js.
 
-import init, { createFolderLoader, createLoader } from "./pkg/hearth.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 import { HearthError, wireError } from "./errors.js";
 import { cacheAvailable } from "./cache.js";
 import { checkedReader, openCachedModel } from "./download.js";
 import { openFolder } from "./folder.js";
+import { hashWith } from "./hasher.js";
 
 /** Minimum interval between two progress messages, in ms. */
 const PROGRESS_INTERVAL_MS = 100;
 
-/** The wasm exports (for the memory size), set once `init` resolved. */
+/** How long the thread pool's workers may take to start, in ms, before one thread is used. */
+const POOL_START_MS = 20000;
+/** Most threads the CPU backend asks for (more cost memory and rarely help a matvec). */
+const MAX_THREADS = 16;
+
+/**
+ * The engine's two wasm builds, each instantiated at most once per worker, as promises of
+ * `{ module, exports, threads, singleThreadReason }`: `single` (js/pkg, one thread, runs
+ * anywhere) and `threads` (js/pkg-threads: the CPU backend spreads its products over a
+ * pool of workers sharing the module's memory, which needs SharedArrayBuffer, so a cross-
+ * origin isolated page).
+ */
+const builds = {};
+/** The wasm exports of the build the current engine runs in (for the memory size). */
 let wasm = null;
 /** The loaded engine (a wasm-bindgen `WebEngine`), or null. */
 let engine = null;
@@ -169,10 +182,13 @@ function destroyDevice(id) {
   }
 }
 
-async function loadModel({ id, source, contextLength, backend: requested = "auto" }) {
+async function loadModel({ id, source, contextLength, backend: requested = "auto", threads }) {
   const { backend, software } = await chooseBackend(requested);
   const started = performance.now();
-  wasm ??= await init();
+  const build = await engineBuild(backend, threads);
+  const { createFolderLoader, createLoader } = build.module;
+  wasm = build.exports;
+  hashWith(build.module);
   const memoryBefore = wasm.memory.buffer.byteLength;
 
   // A Hugging Face folder is its JSON files, then its safetensors files one after another;
@@ -238,6 +254,7 @@ async function loadModel({ id, source, contextLength, backend: requested = "auto
     device = ready.device();
     return {
       info,
+      threads: backend === "cpu" ? { count: build.threads, singleThreadReason: build.singleThreadReason } : null,
       adapter: info?.adapter ?? null,
       memory: { before: memoryBefore, after: wasm.memory.buffer.byteLength },
       loadMs: performance.now() - started,
@@ -252,6 +269,64 @@ async function loadModel({ id, source, contextLength, backend: requested = "auto
     opened.reader.cancel().catch(() => {});
     throw error;
   }
+}
+
+/** Why the CPU backend cannot use threads on this page, or null when it can. */
+function singleThreadReason() {
+  if (!self.crossOriginIsolated) {
+    return (
+      "the page is not cross-origin isolated, so WebAssembly threads are unavailable; serve it with " +
+      "the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp"
+    );
+  }
+  if ((self.navigator?.hardwareConcurrency ?? 1) < 2) return "the device reports a single processor";
+  return null;
+}
+
+/**
+ * The wasm build that runs `backend`: the threaded one for the CPU backend when the page
+ * allows threads (a pool of `threads` workers, by default one per processor), else the
+ * single-thread one.
+ */
+async function engineBuild(backend, threads) {
+  const reason = backend === "cpu" ? singleThreadReason() : null;
+  if (backend === "cpu" && reason === null) {
+    const count = Math.max(1, Math.min(threads ?? self.navigator.hardwareConcurrency, MAX_THREADS));
+    builds.threads ??= instantiateThreaded(count).catch((error) => {
+      // The pool did not start (a worker script the page's headers refuse, no memory for
+      // another instance): one thread still answers, and the engine says why.
+      builds.threads = null;
+      return instantiateSingle(`the thread pool did not start (${error.message})`);
+    });
+    return builds.threads;
+  }
+  return instantiateSingle(reason);
+}
+
+async function instantiateSingle(reason) {
+  builds.single ??= (async () => {
+    const module = await import("./pkg/hearth.js");
+    return { module, exports: await module.default(), threads: 1 };
+  })().catch((error) => {
+    builds.single = null;
+    throw error;
+  });
+  return { ...(await builds.single), singleThreadReason: reason };
+}
+
+async function instantiateThreaded(count) {
+  const module = await import("./pkg-threads/hearth.js");
+  const exports = await module.default();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`its workers did not start within ${POOL_START_MS / 1000} s`)), POOL_START_MS);
+  });
+  try {
+    await Promise.race([module.initThreadPool(count), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return { module, exports, threads: count, singleThreadReason: null };
 }
 
 /** A byte reader for a model source, its size in bytes (0 if unknown) and its phase name. */

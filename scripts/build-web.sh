@@ -2,6 +2,8 @@
 # Builds the browser engine and the static site.
 #   js/pkg/   wasm-bindgen output (hearth.js + hearth_bg.wasm, optimized by wasm-opt -O3):
 #             the wasm half of the npm package in js/
+#   js/pkg-threads/  the same engine built with wasm threads (nightly): the CPU backend
+#             over a worker pool, loaded by cross-origin isolated pages
 #   dist/     the chat and bench pages, ready for any static server: www/ + js/ (as dist/js/)
 #             + vendored marked and DOMPurify (dist/vendor/) + the package's dependency
 #             eventsource-parser (dist/vendor/, imported by dist/js/remote.js through a
@@ -37,18 +39,62 @@ for file in "$wasm_opt" "$vendor_marked" "$vendor_purify" "$vendor_sse" "$vendor
     [ -e "$file" ] || { echo "error: $file is missing; run scripts/install-web-tools.sh" >&2; exit 1; }
 done
 
-if [ "$build_wasm" = 1 ]; then
-    cargo build --release --target wasm32-unknown-unknown --lib
+# The threaded build needs wasm atomics, which only a nightly compiler builds (std itself is
+# rebuilt with them); a fixed nightly, so that a new one cannot break the build unseen.
+# scripts/install-web-tools.sh installs it.
+threads_toolchain=nightly-2026-05-20
 
-    rm -rf js/pkg
-    wasm-bindgen --target web --no-typescript --out-dir js/pkg --out-name hearth \
-        "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/hearth.wasm"
+# wasm-bindgen's glue for a built module into js/$2, optimized by wasm-opt -O3 with the
+# features the build enabled ($3...).
+bind() {
+    local wasm=$1 out=js/$2
+    shift 2
+    rm -rf "$out"
+    wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name hearth "$wasm"
     "$wasm_opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-        --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
-        js/pkg/hearth_bg.wasm -o js/pkg/hearth_bg.wasm.opt
-    mv js/pkg/hearth_bg.wasm.opt js/pkg/hearth_bg.wasm
+        --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd "$@" \
+        "$out/hearth_bg.wasm" -o "$out/hearth_bg.wasm.opt"
+    mv "$out/hearth_bg.wasm.opt" "$out/hearth_bg.wasm"
+}
+
+if [ "$build_wasm" = 1 ]; then
+    target_dir=${CARGO_TARGET_DIR:-target}
+
+    # js/pkg: one thread, for every browser (and every page, isolated or not).
+    cargo build --release --target wasm32-unknown-unknown --lib
+    bind "$target_dir/wasm32-unknown-unknown/release/hearth.wasm" pkg
+
+    # js/pkg-threads: the CPU backend over a pool of Web Workers sharing the module's memory,
+    # for cross-origin isolated pages (SharedArrayBuffer). Atomics make the memory shared
+    # and imported; the linker arguments are the ones a threaded module needs (shared,
+    # imported memory that may grow to wasm32's 4 GiB; the thread-local storage setup
+    # that each worker runs). Its own target folder: other flags, other artifacts.
+    rustup run "$threads_toolchain" true 2>/dev/null || {
+        echo "error: the $threads_toolchain toolchain is missing; run scripts/install-web-tools.sh" >&2
+        exit 1
+    }
+    link_args=""
+    for arg in --shared-memory --import-memory --max-memory=4294967296 --export=__wasm_init_tls \
+        --export=__tls_size --export=__tls_align --export=__tls_base; do
+        link_args+=" -C link-arg=$arg"
+    done
+    RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128$link_args" \
+        cargo "+$threads_toolchain" build --release --target wasm32-unknown-unknown --lib \
+        --target-dir "$target_dir/wasm-threads" -Z build-std=panic_abort,std
+    bind "$target_dir/wasm-threads/wasm32-unknown-unknown/release/hearth.wasm" pkg-threads --enable-threads
+    # The pool's worker script finds the module through '../../..' (a folder, which only
+    # bundlers resolve); name the file, which browsers and bundlers both load.
+    helpers=(js/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js)
+    [ -f "${helpers[0]}" ] || { echo "error: wasm-bindgen-rayon's worker script is missing from js/pkg-threads" >&2; exit 1; }
+    sed -i "s#import('../../..')#import('../../../hearth.js')#" "${helpers[0]}"
+    grep -q "import('../../../hearth.js')" "${helpers[0]}" || {
+        echo "error: ${helpers[0]} no longer imports the module as expected; check wasm-bindgen-rayon" >&2
+        exit 1
+    }
 fi
-[ -f js/pkg/hearth_bg.wasm ] || { echo "error: js/pkg is not built: run $0 without --reuse-wasm" >&2; exit 1; }
+for pkg in pkg pkg-threads; do
+    [ -f js/$pkg/hearth_bg.wasm ] || { echo "error: js/$pkg is not built: run $0 without --reuse-wasm" >&2; exit 1; }
+done
 
 # npm packs js/ and cannot reach files outside it: the package carries a copy of the
 # licence (git-ignored there; LICENSE at the root is the one to edit).
@@ -64,6 +110,7 @@ for file in www/*; do
 done
 cp js/*.js js/index.d.ts js/package.json dist/js/
 cp js/pkg/hearth.js js/pkg/hearth_bg.wasm dist/js/pkg/
+cp -R js/pkg-threads dist/js/pkg-threads
 cp LICENSE dist/LICENSE
 cp "$vendor_marked" dist/vendor/marked.esm.js
 cp "$vendor_purify" dist/vendor/purify.es.mjs
@@ -84,5 +131,13 @@ if grep -q 'from "eventsource-parser"' dist/js/remote.js || ! grep -q 'from "../
 fi
 ln -s ../models dist/models
 
+# The service worker keeps the thread pool's worker script too; its folder name has a hash.
+pool_scripts=(js/pkg-threads/snippets/*/src/workerHelpers.js)
+[ -f "${pool_scripts[0]}" ] || { echo "error: js/pkg-threads has no thread pool script" >&2; exit 1; }
+sed -i "s#^  // scripts/build-web.sh.\$#&\n  \"${pool_scripts[0]}\",#" dist/sw.js
+grep -q "^  \"${pool_scripts[0]}\",\$" dist/sw.js || { echo "error: could not list the pool script in dist/sw.js" >&2; exit 1; }
+
 size=$(stat -c %s js/pkg/hearth_bg.wasm)
-echo "built js/pkg/hearth_bg.wasm ($((size / 1024)) KiB) and dist/ (serve it: node scripts/serve.mjs)"
+threads_size=$(stat -c %s js/pkg-threads/hearth_bg.wasm)
+echo "built js/pkg/hearth_bg.wasm ($((size / 1024)) KiB), js/pkg-threads/hearth_bg.wasm" \
+    "($((threads_size / 1024)) KiB) and dist/ (serve it: node scripts/serve.mjs)"

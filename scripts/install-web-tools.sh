@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make web` and `make e2e` need, skipping whatever is already in place:
 #   - the wasm32 Rust target,
+#   - the fixed nightly toolchain (with rust-src) of the threaded wasm build,
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock (the CLI and the
 #     crate must match, or the generated glue does not fit the wasm),
 #   - npm packages: binaryen (wasm-opt; Debian's /usr/bin/wasm-opt v108 breaks wasm-bindgen
@@ -25,6 +26,12 @@ fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
+fi
+# Named once, in the build script that uses it.
+threads_toolchain=$(sed -n 's/^threads_toolchain=//p' scripts/build-web.sh)
+if ! rustup run "$threads_toolchain" true 2>/dev/null ||
+    ! rustup component list --installed --toolchain "$threads_toolchain" | grep -q '^rust-src'; then
+    rustup toolchain install "$threads_toolchain" --profile minimal --component rust-src
 fi
 
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)

@@ -3,8 +3,9 @@
 // the repository's models/ folder mounted at /models/. It sends, as a header on every file,
 // the Content-Security-Policy the site declares in its index.html: a header also reaches
 // the Web Worker and the service worker (a <meta> policy binds only its page) and can carry
-// frame-ancestors (ignored in a <meta>).
-//   node scripts/serve.mjs [--port 8080] [--host 127.0.0.1] [--root dist]
+// frame-ancestors (ignored in a <meta>). It also makes the site cross-origin isolated
+// (COOP same-origin + COEP require-corp), which the CPU backend's threads need.
+//   node scripts/serve.mjs [--port 8080] [--host 127.0.0.1] [--root dist] [--no-isolation]
 // tests/e2e imports `startServer` to run the same server on a free port.
 
 import { createReadStream } from "node:fs";
@@ -50,6 +51,17 @@ async function sitePolicy(root) {
   return policy ? `${policy}; frame-ancestors 'none'` : null;
 }
 
+/**
+ * The headers that make a page cross-origin isolated (SharedArrayBuffer, so wasm threads):
+ * its window in a browsing context group of its own, and only resources that agree to be
+ * embedded (same-origin ones here; cross-origin fetches in CORS mode still work).
+ */
+export const ISOLATION_HEADERS = Object.freeze({
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-embedder-policy": "require-corp",
+  "cross-origin-resource-policy": "same-origin",
+});
+
 /** Maps a URL path to a file under one of the mounts, or null when it would escape them. */
 function resolvePath(mounts, pathname) {
   let decoded;
@@ -70,6 +82,7 @@ function resolvePath(mounts, pathname) {
 /**
  * Starts the server. `routes` maps exact URL paths to `(request, response) => void`
  * handlers that take precedence over files (the e2e tests serve broken models this way).
+ * `isolated: false` leaves out the cross-origin isolation headers.
  * @returns {Promise<{ url: string, close: () => Promise<void> }>}
  */
 export async function startServer({
@@ -77,6 +90,7 @@ export async function startServer({
   host = "127.0.0.1",
   root = path.join(REPO, "dist"),
   routes = {},
+  isolated = true,
 } = {}) {
   const mounts = [
     ["/models/", path.join(REPO, "models")],
@@ -106,6 +120,7 @@ export async function startServer({
         "content-length": info.size,
         "cache-control": "no-cache",
         ...(policy ? { "content-security-policy": policy } : {}),
+        ...(isolated ? ISOLATION_HEADERS : {}),
       });
       if (request.method === "HEAD") return response.end();
       createReadStream(file)
@@ -139,7 +154,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const port = Number(option("port", "8080"));
   const host = option("host", "127.0.0.1");
   const root = path.resolve(option("root", path.join(REPO, "dist")));
-  const { url } = await startServer({ port, host, root });
+  const isolated = !args.includes("--no-isolation");
+  const { url } = await startServer({ port, host, root, isolated });
   console.log(
     `serving ${path.relative(process.cwd(), root) || "."} (and models/ at /models/) on ${url.replace("127.0.0.1", "localhost")}`,
   );

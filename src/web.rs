@@ -15,6 +15,11 @@ use crate::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions};
 use crate::gpu::{GpuContext, KernelShape};
 use crate::Error;
 
+/// The threaded build's pool, `initThreadPool(n)` in JS: `n` Web Workers sharing this
+/// instance's memory, over which the CPU backend spreads the rows of its products.
+#[cfg(target_feature = "atomics")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 /// A JS `Error` carrying the hearth error code.
 fn js_error(code: &str, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);

@@ -370,7 +370,10 @@ async function showBackend(engine, label) {
   // The name the user chose the model by (catalogue entry, file or folder name), not the
   // file's own general.name, which can be anything; that one stays in the tooltip.
   ui.status.textContent = `${label} · loaded in ${seconds} s · ${runs}`;
-  if (engine.info?.name && engine.info.name !== label) ui.status.title = `The file calls itself ${engine.info.name}`;
+  const notes = [];
+  if (engine.info?.name && engine.info.name !== label) notes.push(`The file calls itself ${engine.info.name}`);
+  if (backend.singleThreadReason) notes.push(`One thread: ${backend.singleThreadReason}`);
+  ui.status.title = notes.join("\n");
 }
 
 function loadModel() {
@@ -817,7 +820,21 @@ listConversations().then(
 readCatalogue().then(showCatalogue);
 showCachedModels();
 if ("serviceWorker" in navigator) {
-  // The app shell is kept for offline use; the page works without it.
+  // The app shell is kept for offline use; the page works without it. On a host that does
+  // not send the cross-origin isolation headers the service worker adds them: a first
+  // visit reloads (once) as soon as it controls the page, so the CPU backend has threads.
+  const reloadedKey = "hearth.isolationReload";
+  if (!self.crossOriginIsolated && !sessionStorage.getItem(reloadedKey)) {
+    navigator.serviceWorker.addEventListener(
+      "controllerchange",
+      () => {
+        if (state.engine || state.loading) return;
+        sessionStorage.setItem(reloadedKey, "1");
+        location.reload();
+      },
+      { once: true },
+    );
+  }
   navigator.serviceWorker.register("sw.js").catch(() => {});
 }
 checkSupport().then(({ supported, reason }) => {

@@ -7,6 +7,10 @@
 // here: the engine's worker keeps them in OPFS (js/cache.js) and reads them from there with
 // no network request, and its Range requests must reach the server unchanged.
 //
+// It also makes the site cross-origin isolated where the host cannot send headers: every
+// shell response gets COOP/COEP/CORP, which gives the page SharedArrayBuffer, so the CPU
+// backend's threads (js/pkg-threads). app.js reloads a first visit once this worker controls it.
+//
 // Every URL is relative to this script, so the site works under any path of any static host.
 
 /** Replaced by scripts/build-site.sh with a digest of the site's files. */
@@ -45,7 +49,26 @@ const SHELL = [
   "js/hasher.js",
   "js/pkg/hearth.js",
   "js/pkg/hearth_bg.wasm",
+  "js/pkg-threads/hearth.js",
+  "js/pkg-threads/hearth_bg.wasm",
+  // The thread pool's worker script (its folder name carries a hash): filled in by
+  // scripts/build-web.sh.
 ];
+
+/** The headers that make a page cross-origin isolated (the same as scripts/serve.mjs sends). */
+const ISOLATION_HEADERS = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+  "Cross-Origin-Resource-Policy": "same-origin",
+};
+
+/** `response` with the isolation headers (a copy: fetched responses are immutable). */
+function isolated(response) {
+  if (response.status === 0) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(ISOLATION_HEADERS)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
 
 const scope = new URL("./", self.location.href);
 const shellUrls = new Set(SHELL.map((path) => new URL(path, scope).href));
@@ -89,10 +112,10 @@ self.addEventListener("fetch", (event) => {
       try {
         const response = await fetch(event.request, { cache: "no-cache" });
         if (response.ok) await cache.put(event.request, response.clone());
-        return response;
+        return isolated(response);
       } catch (error) {
         const cached = await cache.match(event.request, { ignoreSearch: true });
-        if (cached) return cached;
+        if (cached) return isolated(cached);
         throw error;
       }
     })(),

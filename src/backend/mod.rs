@@ -58,20 +58,20 @@ impl Backend {
     }
 }
 
-/// Threads the CPU backend spreads products over.
 /// The CPU backend's threads and, in the browser, its SIMD level ("1 thread, SIMD128").
 fn cpu_description() -> String {
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+    let threads = rayon::current_num_threads();
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+    let threads = 1;
     #[cfg(not(target_arch = "wasm32"))]
-    let (threads, simd) = (rayon::current_num_threads(), None::<&str>);
+    let simd = None::<&str>;
     #[cfg(target_arch = "wasm32")]
-    let (threads, simd) = (
-        1,
-        Some(if cfg!(target_feature = "simd128") {
-            "SIMD128"
-        } else {
-            "no SIMD"
-        }),
-    );
+    let simd = Some(if cfg!(target_feature = "simd128") {
+        "SIMD128"
+    } else {
+        "no SIMD"
+    });
     let threads = if threads == 1 {
         "1 thread".to_string()
     } else {

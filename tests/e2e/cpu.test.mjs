@@ -1,6 +1,8 @@
 // The CPU backend in the browser: weights in wasm memory, no WebGPU needed. A page without
 // WebGPU loads SmolLM2 with backend "auto" onto the CPU and answers with llama.cpp's greedy
-// tokens; "cpu" is also chosen explicitly on a page that has WebGPU.
+// tokens; "cpu" is also chosen explicitly on a page that has WebGPU. The test server makes
+// its pages cross-origin isolated, so the threaded build runs (one thread per processor);
+// a page served without the isolation headers runs on one thread and says why.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -13,13 +15,17 @@ const FIXTURE = path.join(REPO, "tests", "fixtures", "smollm2-135m-q4_1.json");
 const TOKENS = 16;
 
 let harness;
+/** The same pages served without the cross-origin isolation headers. */
+let plainHarness;
 
 before(async () => {
   harness = await startHarness();
+  plainHarness = await startHarness({ isolated: false });
 });
 
 after(async () => {
   await harness?.close();
+  await plainHarness?.close();
 });
 
 /** Loads the model with `backend` in `page` and answers the fixture's first chat case. */
@@ -29,7 +35,13 @@ async function chat(page, backend, reference) {
       const { Engine } = await import("./js/index.js");
       const engine = await Engine.load(model, { backend });
       const completion = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: tokens });
-      const out = { backend: engine.backend, info: engine.info, completion };
+      const out = {
+        backend: engine.backend,
+        info: engine.info,
+        completion,
+        isolated: self.crossOriginIsolated,
+        processors: navigator.hardwareConcurrency,
+      };
       await engine.unload();
       return out;
     },
@@ -37,10 +49,20 @@ async function chat(page, backend, reference) {
   );
 }
 
-function checkAnswer(result, reference) {
+/** The threads and SIMD level the engine must report: one thread per processor when isolated. */
+function checkThreads(result, { isolated }) {
+  assert.equal(result.isolated, isolated);
+  const threads = isolated ? result.processors : 1;
+  assert.ok(!isolated || threads >= 2, `the browser reports ${threads} processors: the threaded build is not exercised`);
+  assert.equal(result.backend.threads, threads);
+  assert.equal(result.backend.adapter, `${threads} thread${threads === 1 ? "" : "s"}, SIMD128`);
+  if (isolated) assert.equal(result.backend.singleThreadReason, undefined);
+  else assert.match(result.backend.singleThreadReason, /not cross-origin isolated/);
+}
+
+function checkAnswer(result, reference, { isolated = true } = {}) {
   assert.equal(result.backend.kind, "cpu");
-  // Single-threaded wasm with 128-bit SIMD: the browser build's CPU backend.
-  assert.equal(result.backend.adapter, "1 thread, SIMD128");
+  checkThreads(result, { isolated });
   assert.equal(result.info.backend.kind, "cpu");
   const verdict = compareGreedy(reference.greedy_ids, result.completion.hearth.token_ids, reference.top2_margins, {
     limit: TOKENS,
@@ -87,6 +109,13 @@ test("backend cpu runs on the CPU where WebGPU exists; an unknown backend is ref
     );
   }, MODEL);
   assert.equal(code, "invalid_request");
+});
+
+test("a page without cross-origin isolation runs the CPU backend on one thread and says why", async () => {
+  const reference = JSON.parse(readFileSync(FIXTURE, "utf8")).chat[0];
+  const page = await plainHarness.openPage("bench.html");
+  page.setDefaultTimeout(120_000);
+  checkAnswer(await chat(page, "cpu", reference), reference, { isolated: false });
 });
 
 test("on the CPU, an abort and a second request are handled between tokens", async () => {

@@ -52,13 +52,14 @@ export function fixture() {
 /**
  * Starts the server and the browser. `routes` are extra URL handlers for the server;
  * `root` is the folder it serves (default: dist/); `browserArgs` are extra Chromium flags;
- * `timezoneId` is the IANA time zone the pages (and their workers) live in.
+ * `timezoneId` is the IANA time zone the pages (and their workers) live in. The server
+ * makes its pages cross-origin isolated unless `isolated` is false.
  * @returns {Promise<{ baseUrl: string, openPage: (path: string, init?: (page) => Promise<void>) => Promise<object>, close: () => Promise<void> }>}
  */
-export async function startHarness({ routes = {}, root, browserArgs = [], timezoneId } = {}) {
+export async function startHarness({ routes = {}, root, browserArgs = [], timezoneId, isolated = true } = {}) {
   checkPrerequisites();
   mkdirSync(ARTIFACTS, { recursive: true });
-  const server = await startServer({ port: 0, routes, ...(root ? { root } : {}) });
+  const server = await startServer({ port: 0, routes, isolated, ...(root ? { root } : {}) });
   const userDataDir = mkdtempSync(path.join(tmpdir(), "hearth-e2e-"));
   let context;
   try {

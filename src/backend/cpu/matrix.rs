@@ -16,7 +16,7 @@ pub struct CpuMatrix {
 }
 
 /// Output rows computed per task: enough work per task to amortize the scheduling.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
 const ROWS_PER_TASK: usize = 64;
 
 impl CpuMatrix {
@@ -104,7 +104,7 @@ impl CpuMatrix {
     }
 
     /// Fills `out` (`[rows, n]`) with every row's products, rows spread over threads.
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     fn rows_into(&self, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
         use rayon::prelude::*;
         out.par_chunks_mut(ROWS_PER_TASK * n)
@@ -112,7 +112,7 @@ impl CpuMatrix {
             .try_for_each(|(task, chunk)| self.rows_range(x, n, task * ROWS_PER_TASK, chunk))
     }
 
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
     fn rows_into(&self, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
         self.rows_range(x, n, 0, out)
     }
