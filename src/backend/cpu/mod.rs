@@ -207,6 +207,52 @@ impl CpuModel {
         pos: usize,
         out: ForwardOutput,
     ) -> Result<ForwardResult> {
+        #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+        {
+            self.forward_on_pool(tokens, pos, out)
+        }
+        #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+        {
+            self.forward_on_this_thread(tokens, pos, out)
+        }
+    }
+
+    /// The pass on the thread pool. It runs on one of the pool's threads, and the others
+    /// poll for the rows of its products until it ends rather than sleeping between them:
+    /// a decode step is a few hundred products of a fraction of a millisecond each, and
+    /// waking a sleeping thread for each (a futex in wasm, through the browser) costs
+    /// about as much as the product, so sleeping threads made two threads slower than one.
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+    fn forward_on_pool(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        out: ForwardOutput,
+    ) -> Result<ForwardResult> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let done = AtomicBool::new(false);
+        rayon::scope(|scope| {
+            for _ in 1..rayon::current_num_threads() {
+                scope.spawn(|_| {
+                    while !done.load(Ordering::Acquire) {
+                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+            }
+            let result = self.forward_on_this_thread(tokens, pos, out);
+            done.store(true, Ordering::Release);
+            result
+        })
+    }
+
+    fn forward_on_this_thread(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        out: ForwardOutput,
+    ) -> Result<ForwardResult> {
         let c = self.config.clone();
         check_request(tokens, pos, self.max_context, c.n_vocab)?;
         let (dim, kv_dim, q_dim, n) = (c.n_embd, c.kv_dim(), c.q_dim(), tokens.len());
