@@ -2,6 +2,8 @@
 // hands over the build it already runs; `Engine.download` on the page's thread
 // instantiates the single-thread build once.
 
+import init, * as single from "./pkg/hearth.js";
+
 let ready = null;
 
 /** Hashes with `module`, an instantiated wasm-bindgen build of the engine. */
@@ -11,10 +13,7 @@ export function hashWith(module) {
 
 /** @returns {Promise<{ update(bytes: Uint8Array): void, hex(): string }>} a new incremental hasher */
 export async function createSha256() {
-  ready ??= import("./pkg/hearth.js").then(async (module) => {
-    await module.default();
-    return module;
-  });
+  ready ??= init().then(() => single);
   const { Sha256 } = await ready;
   return new Sha256();
 }

@@ -2,6 +2,7 @@
 // neither loading nor generating ever blocks the page's thread. The messages it accepts
 // and sends are documented in protocol.js.
 
+import initSingle, * as single from "./pkg/hearth.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 import { HearthError, wireError } from "./errors.js";
 import { cacheAvailable } from "./cache.js";
@@ -304,18 +305,25 @@ async function engineBuild(backend, threads) {
 }
 
 async function instantiateSingle(reason) {
-  builds.single ??= (async () => {
-    const module = await import("./pkg/hearth.js");
-    return { module, exports: await module.default(), threads: 1 };
-  })().catch((error) => {
-    builds.single = null;
-    throw error;
-  });
+  builds.single ??= initSingle()
+    .then((exports) => ({ module: single, exports, threads: 1 }))
+    .catch((error) => {
+      builds.single = null;
+      throw error;
+    });
   return { ...(await builds.single), singleThreadReason: reason };
 }
 
+/**
+ * The threaded build, found next to this script at run time: a bundler that bundles the
+ * worker into one file (Vite's and webpack's default) leaves it out, and the CPU backend
+ * then runs on one thread, saying why; served as published (or copied with the worker),
+ * it loads. A literal import would make such bundlers split the worker, which their
+ * default worker format refuses.
+ */
 async function instantiateThreaded(count) {
-  const module = await import("./pkg-threads/hearth.js");
+  const url = new URL("./pkg-threads/hearth.js", import.meta.url).href;
+  const module = await import(/* @vite-ignore */ /* webpackIgnore: true */ url);
   const exports = await module.default();
   let timer;
   const timeout = new Promise((_, reject) => {

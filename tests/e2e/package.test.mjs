@@ -81,10 +81,17 @@ test("the tarball holds the modules, the types, the wasm and the licence, with E
     "remote.js",
     "request.js",
     "pkg/hearth_bg.wasm",
+    "pkg-threads/hearth.js",
+    "pkg-threads/hearth_bg.wasm",
     "LICENSE",
   ]) {
     assert.ok(tarball.files.includes(file), `${file} is missing from the tarball: ${tarball.files.join(", ")}`);
   }
+  // The threaded build's worker pool starts its workers from this script.
+  assert.ok(
+    tarball.files.some((file) => /^pkg-threads\/snippets\/wasm-bindgen-rayon-[^/]+\/src\/workerHelpers\.js$/.test(file)),
+    `the thread pool's worker script is missing from the tarball: ${tarball.files.join(", ")}`,
+  );
   const licence = readFileSync(path.join(APP, "node_modules", "hearth-llm", "LICENSE"), "utf8");
   assert.equal(licence, readFileSync(path.join(REPO, "LICENSE"), "utf8"), "the package's LICENSE is not the repository's");
   const manifest = JSON.parse(readFileSync(path.join(APP, "node_modules", "hearth-llm", "package.json"), "utf8"));
