@@ -169,6 +169,12 @@ export interface LoadOptions {
    * thread, and `engine.backend.singleThreadReason` says so.
    */
   threads?: number;
+  /**
+   * The CPU backend's activations when decoding: "int16" (the default: a decoded token's
+   * products with Q4_0, Q4_1 and Q8_0 weights are integer dots over activations rounded
+   * to 16 bits per 32-value block) or "f32" (each weight row decoded to f32).
+   */
+  activations?: "int16" | "f32";
   /** Aborting cancels the load: `Engine.load` rejects with the signal's reason. */
   signal?: AbortSignal;
   /**
@@ -579,7 +585,7 @@ export class Engine {
    */
   reload(
     source: ModelSource,
-    options?: Pick<LoadOptions, "onProgress" | "contextLength" | "backend" | "threads" | "signal">,
+    options?: Pick<LoadOptions, "onProgress" | "contextLength" | "backend" | "threads" | "activations" | "signal">,
   ): Promise<Engine>;
   /**
    * Destroys the GPU device as a driver reset would, to test an app's recovery path: a

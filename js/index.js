@@ -131,7 +131,7 @@ const CPU_WORKING_BYTES = 32 * 2 ** 20;
  * Checks a load's options and source and asks for the room it needs (`load` and `reload`).
  * @returns {Promise<object>} the source as the worker takes it
  */
-async function prepareLoad(source, { contextLength, signal, backend, threads }) {
+async function prepareLoad(source, { contextLength, signal, backend, threads, activations }) {
   if (signal?.aborted) throw abortError(signal);
   const resolved = resolveSource(source);
   if (contextLength !== undefined && (!Number.isInteger(contextLength) || contextLength < 1)) {
@@ -139,6 +139,9 @@ async function prepareLoad(source, { contextLength, signal, backend, threads }) 
   }
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
     throw invalid(`threads must be a positive integer, got ${threads}`);
+  }
+  if (activations !== undefined && !["int16", "f32"].includes(activations)) {
+    throw invalid(`activations must be "int16" or "f32", got ${JSON.stringify(activations)}`);
   }
   if (!["webgpu", "cpu", "auto"].includes(backend)) {
     throw invalid(`backend must be "webgpu", "cpu" or "auto", got ${JSON.stringify(backend)}`);
@@ -233,7 +236,9 @@ export class Engine {
    * on a software adapter, which the CPU backend outruns), "webgpu" or "cpu" (weights in
    * wasm memory, no WebGPU needed). `threads`: how many threads the CPU backend uses on a
    * cross-origin isolated page (default: one per processor; other pages run it on one).
-   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", threads?: number, signal?: AbortSignal, workerUrl?: string | URL, fallback?: { baseURL: string, model: string, apiKey?: string, headers?: object } }} [options]
+   * `activations`: the CPU backend's when decoding, "int16" (the default: an integer dot
+   * with Q4_0/Q4_1/Q8_0 weights) or "f32".
+   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", threads?: number, activations?: "int16" | "f32", signal?: AbortSignal, workerUrl?: string | URL, fallback?: { baseURL: string, model: string, apiKey?: string, headers?: object } }} [options]
    */
   static async load(source, options = {}) {
     const { fallback, ...local } = options;
@@ -271,8 +276,8 @@ export class Engine {
   }
 
   static async #loadLocal(source, options) {
-    const { onProgress, contextLength, signal, workerUrl, threads, backend = DEFAULT_BACKEND } = options;
-    const resolved = await prepareLoad(source, { contextLength, signal, backend, threads });
+    const { onProgress, contextLength, signal, workerUrl, threads, activations, backend = DEFAULT_BACKEND } = options;
+    const resolved = await prepareLoad(source, { contextLength, signal, backend, threads, activations });
     // Written out in full so that bundlers (Vite, webpack 5) recognize the pattern and
     // bundle the worker with its imports and the wasm it fetches relative to itself.
     const worker = workerUrl
@@ -280,7 +285,7 @@ export class Engine {
       : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "hearth-engine" });
     const engine = new Engine(worker);
     engine.#onProgress = onProgress;
-    await engine.#loadInWorker(resolved, { contextLength, backend, threads, signal });
+    await engine.#loadInWorker(resolved, { contextLength, backend, threads, activations, signal });
     return engine;
   }
 
@@ -288,10 +293,10 @@ export class Engine {
    * Loads `resolved` in this engine's worker. A failure (or `signal`) ends the engine: the
    * worker may hold half a model.
    */
-  async #loadInWorker(resolved, { contextLength, backend, threads, signal }) {
+  async #loadInWorker(resolved, { contextLength, backend, threads, activations, signal }) {
     const onAbort = () => this.#fail(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
-    const message = { kind: ToWorker.load, source: resolved, contextLength, backend, threads };
+    const message = { kind: ToWorker.load, source: resolved, contextLength, backend, threads, activations };
     try {
       this.#loaded = await this.#request(message, (message) => {
         if (message.kind === FromWorker.progress) {
@@ -315,15 +320,15 @@ export class Engine {
    * freed, then `source` loads as `Engine.load` loads it. Resolves to this engine.
    * @param {string | URL | Blob | { url: string } | { file: Blob } | { hf: string, file?: string, revision?: string }} source
    * `threads` takes effect on the engine's first load on the CPU backend (its pool stays).
-   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", threads?: number, signal?: AbortSignal }} [options]
+   * @param {{ onProgress?: (p: object) => void, contextLength?: number, backend?: "webgpu" | "cpu" | "auto", threads?: number, activations?: "int16" | "f32", signal?: AbortSignal }} [options]
    */
   async reload(source, options = {}) {
-    const { onProgress, contextLength, signal, threads, backend = DEFAULT_BACKEND } = options;
+    const { onProgress, contextLength, signal, threads, activations, backend = DEFAULT_BACKEND } = options;
     if (this.#closed) throw this.#closed;
-    const resolved = await prepareLoad(source, { contextLength, signal, backend, threads });
+    const resolved = await prepareLoad(source, { contextLength, signal, backend, threads, activations });
     if (onProgress) this.#onProgress = onProgress;
     this.#loaded = undefined;
-    await this.#loadInWorker(resolved, { contextLength, backend, threads, signal });
+    await this.#loadInWorker(resolved, { contextLength, backend, threads, activations, signal });
     return this;
   }
 

@@ -183,7 +183,7 @@ function destroyDevice(id) {
   }
 }
 
-async function loadModel({ id, source, contextLength, backend: requested = "auto", threads }) {
+async function loadModel({ id, source, contextLength, backend: requested = "auto", threads, activations }) {
   const { backend, software } = await chooseBackend(requested);
   const started = performance.now();
   const build = await engineBuild(backend, threads);
@@ -198,17 +198,16 @@ async function loadModel({ id, source, contextLength, backend: requested = "auto
   const folder = source?.folder ? await openFolder(source.folder, openSource) : null;
   const files = folder?.shards ?? [{ name: null, open: () => openSource(source) }];
   let opened = await files[0].open();
+  const options = { contextLength: contextLength ?? undefined, backend, activations, softwareAdapter: software };
   const loader = folder
     ? await createFolderLoader(
-        contextLength ?? undefined,
-        software,
-        backend,
+        options,
         folder.config,
         folder.tokenizer,
         folder.tokenizerConfig ?? undefined,
         folder.shards.map((shard) => shard.name),
       )
-    : await createLoader(contextLength ?? undefined, software, backend);
+    : await createLoader(options);
   try {
     let bytes = 0;
     let total = 0;

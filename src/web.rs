@@ -10,6 +10,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::backend::cpu::Activations;
 use crate::backend::Backend;
 use crate::engine::{Engine, EngineLoader, GenerateRequest, LoadOptions};
 use crate::gpu::{GpuContext, KernelShape};
@@ -85,42 +86,71 @@ fn install_panic_hook() {
     }));
 }
 
-/// Returns a loader for a GGUF model, to be fed its bytes in order, on the backend the
-/// worker chose: `"cpu"` (weights in wasm memory; no WebGPU needed) or `"webgpu"` (the
-/// default: opens the GPU). `context_length` caps the context (default: the model's own,
-/// as far as memory allows). `software_adapter`: the browser's adapter is a CPU
-/// implementation (wgpu cannot tell on the web), which picks the kernel shape made for it.
-#[wasm_bindgen(js_name = createLoader)]
-pub async fn create_loader(
+/// How the worker asks for a model to be loaded (a plain JS object).
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoaderOptions {
+    /// Caps the context (default: the model's own, as far as memory allows).
     context_length: Option<u32>,
-    software_adapter: Option<bool>,
+    /// The backend the worker chose: `"cpu"` (weights in wasm memory; no WebGPU needed) or
+    /// `"webgpu"` (the default: opens the GPU).
     backend: Option<String>,
-) -> Result<WebLoader, JsValue> {
-    let options = load_options(context_length);
-    let backend = open_backend(backend.as_deref(), software_adapter).await?;
+    /// The CPU backend's activations: `"int16"` (the default) or `"f32"`.
+    activations: Option<String>,
+    /// The browser's adapter is a CPU implementation (wgpu cannot tell on the web), which
+    /// picks the kernel shape made for it.
+    software_adapter: Option<bool>,
+}
+
+impl LoaderOptions {
+    fn from_js(options: JsValue) -> Result<Self, JsValue> {
+        if options.is_undefined() || options.is_null() {
+            return Ok(Self::default());
+        }
+        serde_wasm_bindgen::from_value(options)
+            .map_err(|e| js_error("invalid_request", &format!("loader options: {e}")))
+    }
+
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            context_length: self.context_length.map(|n| n as usize),
+        }
+    }
+
+    async fn backend(&self) -> Result<Backend, JsValue> {
+        open_backend(
+            self.backend.as_deref(),
+            self.activations.as_deref(),
+            self.software_adapter,
+        )
+        .await
+    }
+}
+
+/// Returns a loader for a GGUF model, to be fed its bytes in order, with `options`
+/// ([`LoaderOptions`]).
+#[wasm_bindgen(js_name = createLoader)]
+pub async fn create_loader(options: JsValue) -> Result<WebLoader, JsValue> {
+    let options = LoaderOptions::from_js(options)?;
     Ok(WebLoader {
-        inner: EngineLoader::gguf(backend, options),
+        inner: EngineLoader::gguf(options.backend().await?, options.load_options()),
     })
 }
 
 /// Returns a loader for a Hugging Face folder: its JSON files now, then each of
 /// `safetensors_files` in turn, each announced with `beginFile(name)` before its bytes.
-/// The other arguments are `createLoader`'s.
 #[wasm_bindgen(js_name = createFolderLoader)]
 pub async fn create_folder_loader(
-    context_length: Option<u32>,
-    software_adapter: Option<bool>,
-    backend: Option<String>,
+    options: JsValue,
     config_json: Vec<u8>,
     tokenizer_json: Vec<u8>,
     tokenizer_config_json: Option<Vec<u8>>,
     safetensors_files: Vec<String>,
 ) -> Result<WebLoader, JsValue> {
-    let options = load_options(context_length);
-    let backend = open_backend(backend.as_deref(), software_adapter).await?;
+    let options = LoaderOptions::from_js(options)?;
     let inner = EngineLoader::hf(
-        backend,
-        options,
+        options.backend().await?,
+        options.load_options(),
         &config_json,
         &tokenizer_json,
         tokenizer_config_json.as_deref(),
@@ -130,19 +160,24 @@ pub async fn create_folder_loader(
     Ok(WebLoader { inner })
 }
 
-fn load_options(context_length: Option<u32>) -> LoadOptions {
-    LoadOptions {
-        context_length: context_length.map(|n| n as usize),
-    }
-}
-
 async fn open_backend(
     backend: Option<&str>,
+    activations: Option<&str>,
     software_adapter: Option<bool>,
 ) -> Result<Backend, JsValue> {
+    let activations = match activations {
+        None | Some("int16") => Activations::Int16,
+        Some("f32") => Activations::F32,
+        Some(other) => {
+            return Err(js_error(
+                "invalid_request",
+                &format!("unknown activations '{other}': use \"int16\" or \"f32\""),
+            ))
+        }
+    };
     match backend {
         None | Some("webgpu") => Ok(Backend::Gpu(open_gpu(software_adapter).await?)),
-        Some("cpu") => Ok(Backend::Cpu),
+        Some("cpu") => Ok(Backend::Cpu(activations)),
         Some(other) => Err(js_error(
             "invalid_request",
             &format!("unknown backend '{other}': use \"webgpu\" or \"cpu\""),

@@ -7,7 +7,7 @@ mod model_support;
 use std::collections::HashMap;
 
 use common::{infos, max_abs_diff, random_tensor, random_vec, WEIGHT_DTYPES};
-use hearth::backend::cpu::{check_fits, memory_needed, CpuModelBuilder};
+use hearth::backend::cpu::{check_fits, memory_needed, Activations, CpuModelBuilder};
 use hearth::backend::Backend;
 use hearth::formats::gguf::read_gguf_header;
 use hearth::formats::{quant, DType, Tensor};
@@ -77,8 +77,19 @@ fn tensors(c: &ModelConfig, dtype: DType) -> Vec<Tensor> {
         .collect()
 }
 
+/// Decoding with 16-bit activations, relative to the largest logit: each activation is
+/// rounded to 1/65534 of its 32-value block's range (the integer dot itself is exact: its
+/// unit tests).
+const INT16_TOL: f32 = 3e-4;
+
 #[test]
 fn cpu_model_matches_reference_in_every_format() {
+    for activations in [Activations::F32, Activations::Int16] {
+        matches_reference_in_every_format(activations);
+    }
+}
+
+fn matches_reference_in_every_format(activations: Activations) {
     for dtype in WEIGHT_DTYPES {
         let n_embd = match dtype {
             DType::Q4_K | DType::Q5_K | DType::Q6_K => 256,
@@ -92,7 +103,7 @@ fn cpu_model_matches_reference_in_every_format() {
                 .map(|t| (t.name.clone(), quant::dequantize_f32(t).expect("values")))
                 .collect();
             let mut cpu_ref = ReferenceModel::new(c.clone(), weights).expect("reference");
-            let mut b = CpuModelBuilder::new(&c, &infos(&ts), 32).expect("builder");
+            let mut b = CpuModelBuilder::new(&c, &infos(&ts), 32, activations).expect("builder");
             for t in ts {
                 b.add_tensor(t).expect("tensor");
             }
@@ -114,29 +125,57 @@ fn cpu_model_matches_reference_in_every_format() {
                 Ok(ForwardResult::LastLogits(l)) => l,
                 other => panic!("unexpected {other:?}"),
             };
+            // A prompt's tokens are computed in f32 in both modes; one token with int16
+            // activations where the format has an integer dot.
+            let largest = want[8].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let tol = if activations == Activations::Int16 && int16_dot(dtype) {
+                TOL.max(INT16_TOL * largest)
+            } else {
+                TOL
+            };
             let diff = max_abs_diff(&last, &want[8]);
-            assert!(diff <= TOL, "{dtype:?} bias={bias} decode: max diff {diff}");
+            assert!(
+                diff <= tol,
+                "{dtype:?} {activations:?} bias={bias} decode: max diff {diff} (largest logit {largest})"
+            );
         }
     }
 }
 
+/// Whether decoding with `Activations::Int16` takes the integer dot for `dtype`.
+fn int16_dot(dtype: DType) -> bool {
+    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
+}
+
 /// SmolLM2 and Qwen2.5-Coder-0.5B on the CPU backend: llama.cpp's greedy continuations
 /// (chat and raw prompts) under the fixture's near-tie rule.
-fn real_model_greedy(model: &RealModel) {
-    let mut engine = load_engine_on(&model.path(), Some(1024), Backend::Cpu);
+fn real_model_greedy(model: &RealModel, activations: Activations) {
+    let mut engine = load_engine_on(&model.path(), Some(1024), Backend::Cpu(activations));
     assert_eq!(engine.info().backend.kind, "cpu");
+    let kernels = engine.info().backend.kernels.clone();
+    assert_eq!(kernels, Backend::Cpu(activations).info().kernels);
     check_chat_greedy(model, &mut engine);
     check_raw_greedy(model, &mut engine);
 }
 
 #[test]
-fn smollm2_on_cpu_matches_llama_cpp_greedy() {
-    real_model_greedy(&SMOLLM2);
+fn smollm2_on_cpu_with_f32_activations_matches_llama_cpp_greedy() {
+    real_model_greedy(&SMOLLM2, Activations::F32);
 }
 
 #[test]
 fn qwen_on_cpu_matches_llama_cpp_greedy() {
-    real_model_greedy(&QWEN_05B);
+    // Its Q8_0 matrices take the integer dot, the K-quants the f32 path.
+    real_model_greedy(&QWEN_05B, Activations::Int16);
+}
+
+/// With 16-bit activations (the default) every SmolLM2 matrix (Q4_1 or Q8_0) takes the
+/// integer dot when decoding.
+/// With 16-bit activations (the default) every SmolLM2 matrix (Q4_1 or Q8_0) takes the
+/// integer dot when decoding.
+#[test]
+fn smollm2_on_cpu_with_int16_activations_matches_llama_cpp_greedy() {
+    real_model_greedy(&SMOLLM2, Activations::Int16);
 }
 
 /// wasm32 addresses 4 GiB: what a model needs on the CPU backend (weights as stored, the

@@ -4,6 +4,7 @@
 
 mod model_support;
 
+use hearth::backend::cpu::Activations;
 use hearth::backend::Backend;
 use hearth::chat::ChatMessage;
 use hearth::engine::{Engine, FinishReason, GenerateRequest, JsonSchemaFormat, ResponseFormat};
@@ -88,7 +89,11 @@ fn ask(question: &str, format: ResponseFormat, temperature: f32, seed: u64) -> G
 }
 
 fn smollm2() -> Engine {
-    load_engine_on(&SMOLLM2.path(), Some(1024), Backend::Cpu)
+    load_engine_on(
+        &SMOLLM2.path(),
+        Some(1024),
+        Backend::Cpu(Activations::Int16),
+    )
 }
 
 #[test]

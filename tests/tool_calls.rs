@@ -6,6 +6,7 @@
 
 mod model_support;
 
+use hearth::backend::cpu::Activations;
 use hearth::backend::Backend;
 use hearth::chat::ChatMessage;
 use hearth::engine::{Engine, FinishReason, FunctionName, GenerateRequest, ToolChoice};
@@ -62,7 +63,11 @@ fn request(
 }
 
 fn qwen() -> Engine {
-    load_engine_on(&QWEN_05B.path(), Some(2048), Backend::Cpu)
+    load_engine_on(
+        &QWEN_05B.path(),
+        Some(2048),
+        Backend::Cpu(Activations::Int16),
+    )
 }
 
 #[test]
@@ -226,7 +231,7 @@ fn bad_tool_requests_are_refused_by_name() {
 
 #[test]
 fn a_model_whose_template_has_no_tool_syntax_refuses_tools() {
-    let mut engine = load_engine_on(&SMOLLM2.path(), Some(512), Backend::Cpu);
+    let mut engine = load_engine_on(&SMOLLM2.path(), Some(512), Backend::Cpu(Activations::Int16));
     let hi = vec![ChatMessage::new("user", "hi")];
     match engine.start(request(hi, vec![weather_tool()], None)) {
         Err(Error::InvalidRequest(message)) => assert!(message.contains("tools"), "{message}"),

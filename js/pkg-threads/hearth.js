@@ -227,58 +227,43 @@ if (Symbol.dispose) WebLoader.prototype[Symbol.dispose] = WebLoader.prototype.fr
 /**
  * Returns a loader for a Hugging Face folder: its JSON files now, then each of
  * `safetensors_files` in turn, each announced with `beginFile(name)` before its bytes.
- * The other arguments are `createLoader`'s.
- * @param {number | null | undefined} context_length
- * @param {boolean | null | undefined} software_adapter
- * @param {string | null | undefined} backend
+ * @param {any} options
  * @param {Uint8Array | number[]} config_json
  * @param {Uint8Array | number[]} tokenizer_json
  * @param {Uint8Array | number[] | null | undefined} tokenizer_config_json
  * @param {string[]} safetensors_files
  * @returns {Promise<WebLoader>}
  */
-export function createFolderLoader(context_length, software_adapter, backend, config_json, tokenizer_json, tokenizer_config_json, safetensors_files) {
-    const val6 = +(isLikeNone(context_length) ? Number.MAX_SAFE_INTEGER : (context_length) >>> 0);
-    let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4;
+export function createFolderLoader(options, config_json, tokenizer_json, tokenizer_config_json, safetensors_files) {
+    let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
     try {
-        ptr0 = isLikeNone(backend) ? 0 : passStringToWasm0(backend, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        ptr0 = passArray8ToWasm0(config_json, wasm.__wbindgen_malloc);
         len0 = WASM_VECTOR_LEN;
-        ptr1 = passArray8ToWasm0(config_json, wasm.__wbindgen_malloc);
+        ptr1 = passArray8ToWasm0(tokenizer_json, wasm.__wbindgen_malloc);
         len1 = WASM_VECTOR_LEN;
-        ptr2 = passArray8ToWasm0(tokenizer_json, wasm.__wbindgen_malloc);
+        ptr2 = isLikeNone(tokenizer_config_json) ? 0 : passArray8ToWasm0(tokenizer_config_json, wasm.__wbindgen_malloc);
         len2 = WASM_VECTOR_LEN;
-        ptr3 = isLikeNone(tokenizer_config_json) ? 0 : passArray8ToWasm0(tokenizer_config_json, wasm.__wbindgen_malloc);
+        ptr3 = passArrayJsValueToWasm0(safetensors_files, wasm.__wbindgen_malloc);
         len3 = WASM_VECTOR_LEN;
-        ptr4 = passArrayJsValueToWasm0(safetensors_files, wasm.__wbindgen_malloc);
-        len4 = WASM_VECTOR_LEN;
     } catch (e) {
-        if (ptr4) { wasm.__externref_drop_slice(ptr4, len4); wasm.__wbindgen_free(ptr4, len4 * 4, 4); }
-        if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
+        if (ptr3) { wasm.__externref_drop_slice(ptr3, len3); wasm.__wbindgen_free(ptr3, len3 * 4, 4); }
         if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
         if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
         if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
         throw e;
     }
-    const ret = wasm.createFolderLoader(val6, isLikeNone(software_adapter) ? 0xFFFFFF : software_adapter ? 1 : 0, ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4);
+    const ret = wasm.createFolderLoader(options, ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
     return ret;
 }
 
 /**
- * Returns a loader for a GGUF model, to be fed its bytes in order, on the backend the
- * worker chose: `"cpu"` (weights in wasm memory; no WebGPU needed) or `"webgpu"` (the
- * default: opens the GPU). `context_length` caps the context (default: the model's own,
- * as far as memory allows). `software_adapter`: the browser's adapter is a CPU
- * implementation (wgpu cannot tell on the web), which picks the kernel shape made for it.
- * @param {number | null} [context_length]
- * @param {boolean | null} [software_adapter]
- * @param {string | null} [backend]
+ * Returns a loader for a GGUF model, to be fed its bytes in order, with `options`
+ * ([`LoaderOptions`]).
+ * @param {any} options
  * @returns {Promise<WebLoader>}
  */
-export function createLoader(context_length, software_adapter, backend) {
-    const val2 = +(isLikeNone(context_length) ? Number.MAX_SAFE_INTEGER : (context_length) >>> 0);
-    var ptr0 = isLikeNone(backend) ? 0 : passStringToWasm0(backend, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-    var len0 = WASM_VECTOR_LEN;
-    const ret = wasm.createLoader(val2, isLikeNone(software_adapter) ? 0xFFFFFF : software_adapter ? 1 : 0, ptr0, len0);
+export function createLoader(options) {
+    const ret = wasm.createLoader(options);
     return ret;
 }
 
@@ -1294,42 +1279,42 @@ function __wbg_get_imports(memory) {
             arg0.writeBuffer(arg1, arg2, getArrayU8FromWasm0(arg3, arg4), arg5, arg6);
         }, arguments); },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1960, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1967, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen_e67722426b506bb7___convert__closures_____invoke___wasm_bindgen_e67722426b506bb7___JsValue______true_);
             return ret;
         },
         __wbindgen_generic_0000000000000002: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 2841, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 2847, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen_e67722426b506bb7___convert__closures_____invoke___wasm_bindgen_e67722426b506bb7___JsValue__core_bbe96b655de41a51___result__Result_____wasm_bindgen_e67722426b506bb7___JsError___true_);
             return ret;
         },
         __wbindgen_generic_0000000000000003: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 2843, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 2849, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen_e67722426b506bb7___convert__closures_____invoke___js_sys_112832c1461d30f6___futures__task__wait_async_polyfill__MessageEvent______true_);
             return ret;
         },
         __wbindgen_generic_0000000000000004: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDevice")], shim_idx: 1957, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDevice")], shim_idx: 1964, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen_e67722426b506bb7___convert__closures_____invoke___wasm_bindgen_e67722426b506bb7___sys__JsNullable_wgpu_123d787c2dbda510___backend__webgpu__webgpu_sys__gen_GpuError__GpuError___core_bbe96b655de41a51___result__Result_____wasm_bindgen_e67722426b506bb7___JsError___true_);
             return ret;
         },
         __wbindgen_generic_0000000000000005: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDeviceLostInfo")], shim_idx: 1960, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUDeviceLostInfo")], shim_idx: 1967, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen_e67722426b506bb7___convert__closures_____invoke___wasm_bindgen_e67722426b506bb7___JsValue______true__26);
             return ret;
         },
         __wbindgen_generic_0000000000000006: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUUncapturedErrorEvent")], shim_idx: 1960, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("GPUUncapturedErrorEvent")], shim_idx: 1967, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen_e67722426b506bb7___convert__closures_____invoke___wasm_bindgen_e67722426b506bb7___JsValue______true__27);
             return ret;
         },
         __wbindgen_generic_0000000000000007: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("any")], shim_idx: 1957, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("any")], shim_idx: 1964, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen_e67722426b506bb7___convert__closures_____invoke___wasm_bindgen_e67722426b506bb7___sys__JsNullable_wgpu_123d787c2dbda510___backend__webgpu__webgpu_sys__gen_GpuError__GpuError___core_bbe96b655de41a51___result__Result_____wasm_bindgen_e67722426b506bb7___JsError___true__28);
             return ret;
         },
         __wbindgen_generic_0000000000000008: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("undefined")], shim_idx: 1957, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("undefined")], shim_idx: 1964, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen_e67722426b506bb7___convert__closures_____invoke___wasm_bindgen_e67722426b506bb7___sys__JsNullable_wgpu_123d787c2dbda510___backend__webgpu__webgpu_sys__gen_GpuError__GpuError___core_bbe96b655de41a51___result__Result_____wasm_bindgen_e67722426b506bb7___JsError___true__29);
             return ret;
         },

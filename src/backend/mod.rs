@@ -13,7 +13,7 @@ use crate::formats::{Tensor, TensorInfo};
 use crate::gpu::GpuContext;
 use crate::model::forward::{ForwardOutput, ForwardResult};
 use crate::model::ModelConfig;
-use cpu::{CpuModel, CpuModelBuilder};
+use cpu::{Activations, CpuModel, CpuModelBuilder};
 use gpu::{DecodeCost, GpuModel, GpuModelBuilder};
 
 /// Which backend runs a model.
@@ -21,7 +21,7 @@ pub enum Backend {
     /// WebGPU / wgpu on this adapter.
     Gpu(GpuContext),
     /// The CPU, with quantized weights in memory.
-    Cpu,
+    Cpu(Activations),
 }
 
 impl From<GpuContext> for Backend {
@@ -49,10 +49,10 @@ impl Backend {
                 device: ctx.describe(),
                 kernels: ctx.kernel_shape().name().to_string(),
             },
-            Backend::Cpu => BackendInfo {
+            Backend::Cpu(activations) => BackendInfo {
                 kind: "cpu",
                 device: cpu_description(),
-                kernels: "f32 activations".into(),
+                kernels: activations.describe().into(),
             },
         }
     }
@@ -103,7 +103,12 @@ impl ModelBuilder {
             Backend::Gpu(ctx) => {
                 ModelBuilder::Gpu(GpuModelBuilder::new(ctx, config, tensors, max_context)?)
             }
-            Backend::Cpu => ModelBuilder::Cpu(CpuModelBuilder::new(config, tensors, max_context)?),
+            Backend::Cpu(activations) => ModelBuilder::Cpu(CpuModelBuilder::new(
+                config,
+                tensors,
+                max_context,
+                *activations,
+            )?),
         })
     }
 

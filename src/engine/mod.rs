@@ -467,6 +467,25 @@ impl Engine {
             _ => Err(Error::Gpu("expected the logits of every token".into())),
         }
     }
+
+    /// The same as [`Engine::logits_all`], computed one token at a time as decoding
+    /// computes them (the CPU backend's 16-bit activations apply to single tokens only).
+    pub async fn logits_stepwise(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.generation = None;
+        self.cached.clear();
+        let mut all = Vec::new();
+        for (pos, token) in tokens.iter().enumerate() {
+            match self
+                .model
+                .forward(std::slice::from_ref(token), pos, ForwardOutput::LastLogits)
+                .await?
+            {
+                ForwardResult::LastLogits(l) => all.extend_from_slice(&l),
+                _ => return Err(Error::Gpu("expected the logits of the last token".into())),
+            }
+        }
+        Ok(all)
+    }
 }
 
 /// The text the detokenizer still holds, through the answer: content that can stream.

@@ -29,11 +29,11 @@ after(async () => {
 });
 
 /** Loads the model with `backend` in `page` and answers the fixture's first chat case. */
-async function chat(page, backend, reference) {
+async function chat(page, backend, reference, activations) {
   return page.evaluate(
-    async ({ model, backend, messages, tokens }) => {
+    async ({ model, backend, activations, messages, tokens }) => {
       const { Engine } = await import("./js/index.js");
-      const engine = await Engine.load(model, { backend });
+      const engine = await Engine.load(model, { backend, activations });
       const completion = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: tokens });
       const out = {
         backend: engine.backend,
@@ -45,7 +45,7 @@ async function chat(page, backend, reference) {
       await engine.unload();
       return out;
     },
-    { model: MODEL, backend, messages: reference.messages, tokens: TOKENS },
+    { model: MODEL, backend, activations, messages: reference.messages, tokens: TOKENS },
   );
 }
 
@@ -60,10 +60,12 @@ function checkThreads(result, { isolated }) {
   else assert.match(result.backend.singleThreadReason, /not cross-origin isolated/);
 }
 
-function checkAnswer(result, reference, { isolated = true } = {}) {
+function checkAnswer(result, reference, { isolated = true, activations = "int16" } = {}) {
   assert.equal(result.backend.kind, "cpu");
   checkThreads(result, { isolated });
   assert.equal(result.info.backend.kind, "cpu");
+  // int16 (the default): the wasm SIMD128 integer dot decodes every token of this model.
+  assert.ok(result.info.backend.kernels.startsWith(`${activations} activations`), result.info.backend.kernels);
   const verdict = compareGreedy(reference.greedy_ids, result.completion.hearth.token_ids, reference.top2_margins, {
     limit: TOKENS,
   });
@@ -96,11 +98,20 @@ test("without WebGPU, backend auto runs on the CPU with llama.cpp's greedy token
   }
 });
 
-test("backend cpu runs on the CPU where WebGPU exists; an unknown backend is refused", async () => {
+test("backend cpu runs on the CPU where WebGPU exists, with int16 or f32 activations; an unknown backend is refused", async () => {
   const reference = JSON.parse(readFileSync(FIXTURE, "utf8")).chat[0];
   const page = await harness.openPage("bench.html");
   page.setDefaultTimeout(120_000);
   checkAnswer(await chat(page, "cpu", reference), reference);
+  checkAnswer(await chat(page, "cpu", reference, "f32"), reference, { activations: "f32" });
+  const invalid = await page.evaluate(async (model) => {
+    const { Engine } = await import("./js/index.js");
+    return Engine.load(model, { backend: "cpu", activations: "int8" }).then(
+      () => "loaded",
+      (error) => error.code,
+    );
+  }, MODEL);
+  assert.equal(invalid, "invalid_request");
   const code = await page.evaluate(async (model) => {
     const { Engine } = await import("./js/index.js");
     return Engine.load(model, { backend: "tpu" }).then(

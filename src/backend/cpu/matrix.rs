@@ -2,6 +2,8 @@
 //! rows), and its product with f32 inputs. Each row is decoded once per product, with
 //! exactly the values ggml's `dequantize_row_*` gives, and serves every token of the chunk.
 
+use super::int16::{self, Int16Rows};
+use super::Activations;
 use crate::error::{Error, Result};
 use crate::formats::{quant, DType, Tensor};
 
@@ -71,13 +73,19 @@ impl CpuMatrix {
 
     /// Row `r` decoded into `out` (`cols` values).
     pub fn row(&self, r: usize, out: &mut [f32]) -> Result<()> {
-        let bytes = &self.data[r * self.row_bytes..(r + 1) * self.row_bytes];
-        quant::dequantize_into(self.dtype, bytes, out)
+        quant::dequantize_into(self.dtype, self.row_bytes(r), out)
     }
 
     /// `y[t, r] = x[t, :] · W[r, :]` for the `n` tokens of `x` (`[n, cols]`); `y` is
-    /// `[n, rows]`.
-    pub fn matmul(&self, x: &[f32], n: usize, y: &mut [f32]) -> Result<()> {
+    /// `[n, rows]`. With `Activations::Int16`, one token and a format that has an integer
+    /// dot, `x` is quantized to 16 bits first.
+    pub fn matmul(
+        &self,
+        x: &[f32],
+        n: usize,
+        y: &mut [f32],
+        activations: Activations,
+    ) -> Result<()> {
         let (rows, cols) = (self.rows, self.cols);
         if x.len() != n * cols || y.len() != n * rows {
             return Err(Error::InvalidRequest(format!(
@@ -87,15 +95,38 @@ impl CpuMatrix {
                 y.len()
             )));
         }
+        let by_row = |out: &mut [f32]| -> Result<()> {
+            if n == 1 && activations == Activations::Int16 && int16::supports(self.dtype) {
+                let xq = Int16Rows::quantize(x, cols);
+                self.rows_into(n, out, &|first, chunk| {
+                    for (r, y) in (first..).zip(chunk.iter_mut()) {
+                        *y = int16::dot(self.dtype, self.row_bytes(r), xq.row(0));
+                    }
+                    Ok(())
+                })
+            } else {
+                self.rows_into(n, out, &|first, chunk| {
+                    // Each row decoded once, then dotted with every token.
+                    let mut w = vec![0.0f32; cols];
+                    for (r, ys) in (first..).zip(chunk.chunks_exact_mut(n)) {
+                        self.row(r, &mut w)?;
+                        for (y, xt) in ys.iter_mut().zip(x.chunks_exact(cols)) {
+                            *y = dot(&w, xt);
+                        }
+                    }
+                    Ok(())
+                })
+            }
+        };
         // One token: [rows, n] is already [n, rows].
         if n == 1 {
-            return self.rows_into(x, 1, y);
+            return by_row(y);
         }
         // Rows in tasks; each task writes its rows of every token ([rows, n] order), then
         // the result is laid out as [n, rows].
-        let mut by_row = vec![0.0f32; rows * n];
-        self.rows_into(x, n, &mut by_row)?;
-        for (r, ys) in by_row.chunks_exact(n).enumerate() {
+        let mut out = vec![0.0f32; rows * n];
+        by_row(&mut out)?;
+        for (r, ys) in out.chunks_exact(n).enumerate() {
             for (t, v) in ys.iter().enumerate() {
                 y[t * rows + r] = *v;
             }
@@ -103,33 +134,29 @@ impl CpuMatrix {
         Ok(())
     }
 
-    /// Fills `out` (`[rows, n]`) with every row's products, rows spread over threads.
+    /// The stored bytes of row `r`.
+    fn row_bytes(&self, r: usize) -> &[u8] {
+        &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+
+    /// Fills `out` (`[rows, n]`) in tasks of rows, `rows(first row, its chunk of out)`,
+    /// spread over threads.
     #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
-    fn rows_into(&self, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
+    fn rows_into(&self, n: usize, out: &mut [f32], rows: &RowsKernel<'_>) -> Result<()> {
         use rayon::prelude::*;
         out.par_chunks_mut(ROWS_PER_TASK * n)
             .enumerate()
-            .try_for_each(|(task, chunk)| self.rows_range(x, n, task * ROWS_PER_TASK, chunk))
+            .try_for_each(|(task, chunk)| rows(task * ROWS_PER_TASK, chunk))
     }
 
     #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-    fn rows_into(&self, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
-        self.rows_range(x, n, 0, out)
-    }
-
-    /// Rows `first..` (as many as `out` holds, `[rows, n]`).
-    fn rows_range(&self, x: &[f32], n: usize, first: usize, out: &mut [f32]) -> Result<()> {
-        let cols = self.cols;
-        let mut w = vec![0.0f32; cols];
-        for (i, ys) in out.chunks_exact_mut(n).enumerate() {
-            self.row(first + i, &mut w)?;
-            for (y, xt) in ys.iter_mut().zip(x.chunks_exact(cols)) {
-                *y = dot(&w, xt);
-            }
-        }
-        Ok(())
+    fn rows_into(&self, _n: usize, out: &mut [f32], rows: &RowsKernel<'_>) -> Result<()> {
+        rows(0, out)
     }
 }
+
+/// Computes the outputs (`[rows, n]`) of the weight rows from a first one on.
+type RowsKernel<'a> = dyn Fn(usize, &mut [f32]) -> Result<()> + Sync + 'a;
 
 /// `a · b`, in 8 independent lanes so the compiler vectorizes it.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -7,6 +7,7 @@
 //! cache, `x += attention(q, cache) · Woᵀ`, `xb = rmsnorm(x)`,
 //! `x += (silu(xb · Wgateᵀ) · (xb · Wupᵀ)) · Wdownᵀ`; then `logits = rmsnorm(x) · Wheadᵀ`.
 
+mod int16;
 mod matrix;
 
 use std::collections::HashMap;
@@ -20,6 +21,29 @@ use crate::model::forward::{check_context, check_request, ForwardOutput, Forward
 use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
 use crate::reference::{attention, rmsnorm, rope, silu_mul, Heads};
+
+/// How the CPU backend's products treat activations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activations {
+    /// Quantized to 16 bits per 32-value block for the integer dot with Q4_0, Q4_1 and Q8_0
+    /// weights when decoding; f32 with other formats and for a prompt's tokens.
+    #[default]
+    Int16,
+    /// f32 throughout: each weight row is decoded to f32 and dotted in f32.
+    F32,
+}
+
+impl Activations {
+    /// How `engine.backend.kernels` names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Activations::Int16 => {
+                "int8 activations when decoding (Q4_0, Q4_1, Q8_0 weights), f32 otherwise"
+            }
+            Activations::F32 => "f32 activations",
+        }
+    }
+}
 
 /// Where a tensor goes: `(role, layer)`.
 type Slot = (Role, Option<usize>);
@@ -70,6 +94,7 @@ pub fn check_fits(needed: u64, address_space: u64) -> Result<()> {
 /// Collects a model's tensors into memory as they stream in.
 pub struct CpuModelBuilder {
     config: ModelConfig,
+    activations: Activations,
     max_context: usize,
     /// Canonical name → slot and whole shape.
     expected: HashMap<String, (Slot, Vec<usize>)>,
@@ -78,7 +103,12 @@ pub struct CpuModelBuilder {
 }
 
 impl CpuModelBuilder {
-    pub fn new(config: &ModelConfig, tensors: &[TensorInfo], max_context: usize) -> Result<Self> {
+    pub fn new(
+        config: &ModelConfig,
+        tensors: &[TensorInfo],
+        max_context: usize,
+        activations: Activations,
+    ) -> Result<Self> {
         check_tensors(config, tensors)?;
         check_context(max_context)?;
         check_fits(
@@ -92,6 +122,7 @@ impl CpuModelBuilder {
             .collect();
         Ok(Self {
             config: config.clone(),
+            activations,
             max_context,
             expected,
             matrices: HashMap::new(),
@@ -142,6 +173,7 @@ impl CpuModelBuilder {
         let n_layer = self.config.n_layer;
         Ok(CpuModel {
             stored_bytes: self.weight_bytes(),
+            activations: self.activations,
             config: self.config,
             max_context: self.max_context,
             matrices: self.matrices,
@@ -155,6 +187,7 @@ impl CpuModelBuilder {
 /// A model in memory, ready to run.
 pub struct CpuModel {
     config: ModelConfig,
+    activations: Activations,
     max_context: usize,
     matrices: HashMap<Slot, CpuMatrix>,
     vectors: HashMap<Slot, Vec<f32>>,
@@ -195,7 +228,7 @@ impl CpuModel {
     fn product(&self, role: Role, layer: Option<usize>, x: &[f32], n: usize) -> Result<Vec<f32>> {
         let m = self.matrix(role, layer)?;
         let mut y = vec![0.0f32; n * m.rows];
-        m.matmul(x, n, &mut y)?;
+        m.matmul(x, n, &mut y, self.activations)?;
         Ok(y)
     }
 

@@ -3,16 +3,35 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
+use hearth::backend::cpu::Activations;
 use hearth::backend::Backend;
 use hearth::engine::{Engine, EngineLoader, LoadOptions};
 use hearth::gpu::GpuContext;
 use hearth::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Which backend runs the model (`--backend`).
+/// Which backend runs the model, and how (`--backend`, `--activations`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct BackendArg {
+    #[arg(long = "backend", value_enum, default_value_t = BackendKind::Auto)]
+    pub kind: BackendKind,
+    /// The CPU backend's activations when decoding: int16 (an integer dot with Q4_0, Q4_1
+    /// and Q8_0 weights) or f32 (every weight row decoded to f32).
+    #[arg(long, value_enum, default_value_t = ActivationsArg::Int16)]
+    pub activations: ActivationsArg,
+}
+
+/// `--activations`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendArg {
+pub enum ActivationsArg {
+    Int16,
+    F32,
+}
+
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
     /// The GPU when there is a hardware adapter; the CPU when there is none or only a
     /// software one (lavapipe, SwiftShader), which is slower than the CPU backend.
     Auto,
@@ -28,12 +47,16 @@ pub async fn engine(
     context_length: Option<usize>,
     backend: BackendArg,
 ) -> Result<Engine> {
-    let backend = match backend {
-        BackendArg::Gpu => Backend::Gpu(GpuContext::new().await?),
-        BackendArg::Cpu => Backend::Cpu,
-        BackendArg::Auto => match GpuContext::new().await {
+    let cpu = Backend::Cpu(match backend.activations {
+        ActivationsArg::Int16 => Activations::Int16,
+        ActivationsArg::F32 => Activations::F32,
+    });
+    let backend = match backend.kind {
+        BackendKind::Gpu => Backend::Gpu(GpuContext::new().await?),
+        BackendKind::Cpu => cpu,
+        BackendKind::Auto => match GpuContext::new().await {
             Ok(gpu) if !gpu.is_software() => Backend::Gpu(gpu),
-            _ => Backend::Cpu,
+            _ => cpu,
         },
     };
     let bar = progress_bar("loading");

@@ -47,7 +47,10 @@ enum Command {
         /// Tokens per window; each window is evaluated from an empty cache.
         #[arg(long, default_value_t = 512)]
         ctx: usize,
-        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+        /// Each window one token at a time, as decoding computes them (slower).
+        #[arg(long)]
+        stepwise: bool,
+        #[command(flatten)]
         backend: BackendArg,
     },
     /// Prefill and decode speed, time to first token, adapter.
@@ -59,7 +62,7 @@ enum Command {
         gen_tokens: usize,
         #[arg(long)]
         json: bool,
-        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+        #[command(flatten)]
         backend: BackendArg,
     },
     /// Write a Hugging Face folder (config.json, fp16 model.safetensors, tokenizer files).
@@ -80,8 +83,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             model,
             file,
             ctx,
+            stepwise,
             backend,
-        } => perplexity::perplexity(&model, &file, ctx, backend).await,
+        } => perplexity::perplexity(&model, &file, ctx, stepwise, backend).await,
         Command::Bench {
             model,
             prompt_tokens,

@@ -2,7 +2,8 @@
 //! tokenized (no BOS, special tokens not parsed) and cut into consecutive windows of `ctx`
 //! tokens (the remainder dropped); each window starts from an empty cache; every token of a
 //! window after the first is scored by its negative log-likelihood under the full softmax;
-//! ppl = exp(mean NLL).
+//! ppl = exp(mean NLL). `--stepwise` computes each window one token at a time, as decoding
+//! does, instead of as one prompt.
 
 use std::path::Path;
 
@@ -10,7 +11,13 @@ use hearth::{Error, Result};
 
 use crate::load::{self, BackendArg};
 
-pub async fn perplexity(model: &Path, file: &Path, ctx: usize, backend: BackendArg) -> Result<()> {
+pub async fn perplexity(
+    model: &Path,
+    file: &Path,
+    ctx: usize,
+    stepwise: bool,
+    backend: BackendArg,
+) -> Result<()> {
     let text = std::fs::read_to_string(file)?;
     let mut engine = load::engine(model, Some(ctx), backend).await?;
     let tokens = engine.tokenizer().encode(&text, false)?;
@@ -30,7 +37,11 @@ pub async fn perplexity(model: &Path, file: &Path, ctx: usize, backend: BackendA
     let mut scored = 0usize;
     for w in 0..windows {
         let window = &tokens[w * ctx..(w + 1) * ctx];
-        let logits = engine.logits_all(window).await?;
+        let logits = if stepwise {
+            engine.logits_stepwise(window).await?
+        } else {
+            engine.logits_all(window).await?
+        };
         for i in 0..ctx - 1 {
             let row = &logits[i * n_vocab..(i + 1) * n_vocab];
             nll_sum += nll(row, window[i + 1] as usize);

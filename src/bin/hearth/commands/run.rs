@@ -44,7 +44,7 @@ pub struct RunArgs {
     /// of streaming text.
     #[arg(long)]
     json: bool,
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    #[command(flatten)]
     backend: BackendArg,
 }
 
