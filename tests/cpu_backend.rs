@@ -153,7 +153,11 @@ fn real_model_greedy(model: &RealModel, activations: Activations) {
     let mut engine = load_engine_on(&model.path(), Some(1024), Backend::Cpu(activations));
     assert_eq!(engine.info().backend.kind, "cpu");
     let kernels = engine.info().backend.kernels.clone();
-    assert_eq!(kernels, Backend::Cpu(activations).info().kernels);
+    let named = match activations {
+        Activations::Int16 => "int16 activations",
+        Activations::F32 => "f32 activations",
+    };
+    assert!(kernels.starts_with(named), "{kernels}");
     check_chat_greedy(model, &mut engine);
     check_raw_greedy(model, &mut engine);
 }

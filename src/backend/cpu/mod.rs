@@ -38,7 +38,7 @@ impl Activations {
     pub fn describe(self) -> &'static str {
         match self {
             Activations::Int16 => {
-                "int8 activations when decoding (Q4_0, Q4_1, Q8_0 weights), f32 otherwise"
+                "int16 activations when decoding (Q4_0, Q4_1, Q8_0 weights), f32 otherwise"
             }
             Activations::F32 => "f32 activations",
         }
