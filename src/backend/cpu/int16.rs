@@ -221,12 +221,15 @@ mod lanes {
                 v128_load(w.as_ptr().add(16).cast()),
             )
         };
-        // |w x| ≤ 128 × 32767: a pair fits i32, and so do the four pairs a lane adds.
-        let a = dot_i16(i16x8_extend_low_i8x16(w0), x, 0);
-        let b = dot_i16(i16x8_extend_high_i8x16(w0), x, 8);
-        let c = dot_i16(i16x8_extend_low_i8x16(w1), x, 16);
-        let d = dot_i16(i16x8_extend_high_i8x16(w1), x, 24);
-        i32x4_add(i32x4_add(a, b), i32x4_add(c, d))
+        dot_32(
+            [
+                i16x8_extend_low_i8x16(w0),
+                i16x8_extend_high_i8x16(w0),
+                i16x8_extend_low_i8x16(w1),
+                i16x8_extend_high_i8x16(w1),
+            ],
+            x,
+        )
     }
 
     /// `Σ q_j x_j` with `q_j` the low nibbles (j < 16) and high nibbles (j ≥ 16) of `w`.
@@ -236,20 +239,28 @@ mod lanes {
         let v = unsafe { v128_load(w.as_ptr().cast()) };
         let lo = v128_and(v, u8x16_splat(0x0f));
         let hi = u8x16_shr(v, 4);
-        let a = dot_i16(u16x8_extend_low_u8x16(lo), x, 0);
-        let b = dot_i16(u16x8_extend_high_u8x16(lo), x, 8);
-        let c = dot_i16(u16x8_extend_low_u8x16(hi), x, 16);
-        let d = dot_i16(u16x8_extend_high_u8x16(hi), x, 24);
-        i32x4_add(i32x4_add(a, b), i32x4_add(c, d))
+        dot_32(
+            [
+                u16x8_extend_low_u8x16(lo),
+                u16x8_extend_high_u8x16(lo),
+                u16x8_extend_low_u8x16(hi),
+                u16x8_extend_high_u8x16(hi),
+            ],
+            x,
+        )
     }
 
-    /// `w` (eight i16) dotted pairwise with `x[at..at + 8]`.
+    /// 32 weights (four vectors of eight i16) dotted with 32 activations, as four i32
+    /// lanes: |w x| ≤ 128 × 32767, so a pair fits i32 and so do the four pairs a lane adds.
     #[inline(always)]
-    fn dot_i16(w: v128, x: &[i16; 32], at: usize) -> v128 {
-        debug_assert!(at + 8 <= 32);
-        // SAFETY: `at` is 0, 8, 16 or 24: eight i16 inside the 32.
-        let x = unsafe { v128_load(x.as_ptr().add(at).cast()) };
-        i32x4_dot_i16x8(w, x)
+    fn dot_32(w: [v128; 4], x: &[i16; 32]) -> v128 {
+        let mut sum = i32x4_splat(0);
+        for (i, w) in w.into_iter().enumerate() {
+            // SAFETY: i < 4: eight i16 at 8 i, inside the 32.
+            let x = unsafe { v128_load(x.as_ptr().add(8 * i).cast()) };
+            sum = i32x4_add(sum, i32x4_dot_i16x8(w, x));
+        }
+        sum
     }
 }
 
