@@ -203,7 +203,7 @@ pub fn dequantize_into(dtype: DType, bytes: &[u8], out: &mut [f32]) -> Result<()
 }
 
 /// The f16 at byte `at` of a block, as f32.
-fn f16_at(b: &[u8], at: usize) -> f32 {
+pub(crate) fn f16_at(b: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
 }
 

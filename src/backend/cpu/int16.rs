@@ -15,6 +15,7 @@
 #[cfg(target_arch = "wasm32")]
 use std::sync::OnceLock;
 
+#[cfg(target_arch = "wasm32")]
 use half::f16;
 
 use crate::formats::DType;
@@ -122,9 +123,7 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn f16_at(b: &[u8], at: usize) -> f32 {
-    f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
-}
+use crate::formats::quant::f16_at;
 
 /// Q8_0 blocks (f16 scale, 32 signed bytes): `Σ d_w d_x Σ q_w q_x`.
 fn dot_q8_0(w: &[u8], x: Int16Row<'_>) -> f32 {
@@ -319,6 +318,7 @@ use lanes::{block_dot_bytes, block_dot_nibbles, Lanes};
 mod tests {
     use super::*;
     use crate::formats::quant::dequantize_into;
+    use half::f16;
 
     fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed;

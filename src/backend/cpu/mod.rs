@@ -1,6 +1,8 @@
 //! The CPU backend: the same forward pass as the GPU model, over weights kept in their
-//! file's encoding in memory (`matrix`), with f32 activations. Natively the rows of each
-//! product are spread over threads (rayon); in wasm it runs on the worker's thread.
+//! file's encoding in memory (`matrix`); a decoded token's products with Q4_0/Q4_1/Q8_0
+//! rows are integer dots over 16-bit activations (`int16`), the rest is f32. The rows of
+//! each product are spread over threads (rayon): natively, and in the threaded wasm build
+//! (a pool of Web Workers); the single-thread wasm build runs on the worker's thread.
 //!
 //! Per layer, with `x` the residual stream [n, dim]:
 //! `xb = rmsnorm(x)`, `q, k, v = xb · W{q,k,v}ᵀ (+ b)`, rope on q and k, k and v into the
