@@ -19,8 +19,9 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const LOAD_TIMEOUT_MS = 300_000;
 export const ANSWER_TIMEOUT_MS = 240_000;
 
+const WEBGPU_ARG = "--enable-unsafe-webgpu";
 const CHROMIUM_ARGS = [
-  "--enable-unsafe-webgpu",
+  WEBGPU_ARG,
   "--headless=new",
   "--no-sandbox",
   "--disable-quic",
@@ -53,10 +54,19 @@ export function fixture() {
  * Starts the server and the browser. `routes` are extra URL handlers for the server;
  * `root` is the folder it serves (default: dist/); `browserArgs` are extra Chromium flags;
  * `timezoneId` is the IANA time zone the pages (and their workers) live in. The server
- * makes its pages cross-origin isolated unless `isolated` is false.
+ * makes its pages cross-origin isolated unless `isolated` is false. With `webgpu` false the
+ * browser starts without the flag that gives headless Chromium on Linux its WebGPU
+ * adapter, as Chrome is on a machine whose GPU it does not support.
  * @returns {Promise<{ baseUrl: string, openPage: (path: string, init?: (page) => Promise<void>) => Promise<object>, close: () => Promise<void> }>}
  */
-export async function startHarness({ routes = {}, root, browserArgs = [], timezoneId, isolated = true } = {}) {
+export async function startHarness({
+  routes = {},
+  root,
+  browserArgs = [],
+  timezoneId,
+  isolated = true,
+  webgpu = true,
+} = {}) {
   checkPrerequisites();
   mkdirSync(ARTIFACTS, { recursive: true });
   const server = await startServer({ port: 0, routes, isolated, ...(root ? { root } : {}) });
@@ -66,7 +76,7 @@ export async function startHarness({ routes = {}, root, browserArgs = [], timezo
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [...CHROMIUM_ARGS, ...browserArgs],
+      args: [...CHROMIUM_ARGS.filter((arg) => webgpu || arg !== WEBGPU_ARG), ...browserArgs],
       viewport: { width: 1000, height: 900 },
       ...(timezoneId ? { timezoneId } : {}),
     });

@@ -17,10 +17,6 @@ pub struct CpuMatrix {
     data: Vec<u8>,
 }
 
-/// Output rows computed per task: enough work per task to amortize the scheduling.
-#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
-const ROWS_PER_TASK: usize = 64;
-
 impl CpuMatrix {
     /// An empty matrix that the tensor's pieces fill in order.
     pub fn new(name: &str, dtype: DType, rows: usize, cols: usize) -> Result<Self> {
@@ -77,8 +73,7 @@ impl CpuMatrix {
     }
 
     /// `y[t, r] = x[t, :] · W[r, :]` for the `n` tokens of `x` (`[n, cols]`); `y` is
-    /// `[n, rows]`. With `Activations::Int16`, one token and a format that has an integer
-    /// dot, `x` is quantized to 16 bits first.
+    /// `[n, rows]`.
     pub fn matmul(
         &self,
         x: &[f32],
@@ -86,52 +81,7 @@ impl CpuMatrix {
         y: &mut [f32],
         activations: Activations,
     ) -> Result<()> {
-        let (rows, cols) = (self.rows, self.cols);
-        if x.len() != n * cols || y.len() != n * rows {
-            return Err(Error::InvalidRequest(format!(
-                "product with '{}' [{rows}, {cols}] of {} inputs into {} outputs",
-                self.name,
-                x.len(),
-                y.len()
-            )));
-        }
-        let by_row = |out: &mut [f32]| -> Result<()> {
-            if n == 1 && activations == Activations::Int16 && int16::supports(self.dtype) {
-                let xq = Int16Rows::quantize(x, cols);
-                self.rows_into(n, out, &|first, chunk| {
-                    for (r, y) in (first..).zip(chunk.iter_mut()) {
-                        *y = int16::dot(self.dtype, self.row_bytes(r), xq.row(0));
-                    }
-                    Ok(())
-                })
-            } else {
-                self.rows_into(n, out, &|first, chunk| {
-                    // Each row decoded once, then dotted with every token.
-                    let mut w = vec![0.0f32; cols];
-                    for (r, ys) in (first..).zip(chunk.chunks_exact_mut(n)) {
-                        self.row(r, &mut w)?;
-                        for (y, xt) in ys.iter_mut().zip(x.chunks_exact(cols)) {
-                            *y = dot(&w, xt);
-                        }
-                    }
-                    Ok(())
-                })
-            }
-        };
-        // One token: [rows, n] is already [n, rows].
-        if n == 1 {
-            return by_row(y);
-        }
-        // Rows in tasks; each task writes its rows of every token ([rows, n] order), then
-        // the result is laid out as [n, rows].
-        let mut out = vec![0.0f32; rows * n];
-        by_row(&mut out)?;
-        for (r, ys) in out.chunks_exact(n).enumerate() {
-            for (t, v) in ys.iter().enumerate() {
-                y[t * rows + r] = *v;
-            }
-        }
-        Ok(())
+        products(&mut [(self, y)], x, n, activations)
     }
 
     /// The stored bytes of row `r`.
@@ -139,24 +89,120 @@ impl CpuMatrix {
         &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
     }
 
-    /// Fills `out` (`[rows, n]`) in tasks of rows, `rows(first row, its chunk of out)`,
-    /// spread over threads.
-    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
-    fn rows_into(&self, n: usize, out: &mut [f32], rows: &RowsKernel<'_>) -> Result<()> {
-        use rayon::prelude::*;
-        out.par_chunks_mut(ROWS_PER_TASK * n)
-            .enumerate()
-            .try_for_each(|(task, chunk)| rows(task * ROWS_PER_TASK, chunk))
-    }
-
-    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-    fn rows_into(&self, _n: usize, out: &mut [f32], rows: &RowsKernel<'_>) -> Result<()> {
-        rows(0, out)
+    /// Fills `out` (`[rows of the task, n]`) from weight row `first` on.
+    fn rows_into(
+        &self,
+        first: usize,
+        x: &[f32],
+        n: usize,
+        xq: Option<&Int16Rows>,
+        out: &mut [f32],
+    ) -> Result<()> {
+        match xq {
+            Some(xq) if n == 1 && int16::supports(self.dtype) => {
+                for (r, y) in (first..).zip(out.iter_mut()) {
+                    *y = int16::dot(self.dtype, self.row_bytes(r), xq.row(0));
+                }
+            }
+            _ => {
+                // Each row decoded once, then dotted with every token.
+                let mut w = vec![0.0f32; self.cols];
+                for (r, ys) in (first..).zip(out.chunks_exact_mut(n)) {
+                    self.row(r, &mut w)?;
+                    for (y, xt) in ys.iter_mut().zip(x.chunks_exact(self.cols)) {
+                        *y = dot(&w, xt);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-/// Computes the outputs (`[rows, n]`) of the weight rows from a first one on.
-type RowsKernel<'a> = dyn Fn(usize, &mut [f32]) -> Result<()> + Sync + 'a;
+/// Rows per task: small enough that two threads share even a 192-row product evenly,
+/// large enough to amortize scheduling.
+const ROWS_PER_TASK: usize = 16;
+
+/// `y = x · Wᵀ` for every `(W, y)` of `products` (all with `cols` inputs, `y` `[n, rows]`),
+/// as one set of tasks, so that the products of one input (Q, K and V; gate and up) share
+/// the threads and the quantized activations. With `Activations::Int16` and one token,
+/// matrices in a format with an integer dot take `x` quantized to 16 bits.
+pub fn products(
+    products: &mut [(&CpuMatrix, &mut [f32])],
+    x: &[f32],
+    n: usize,
+    activations: Activations,
+) -> Result<()> {
+    for (m, y) in products.iter() {
+        if x.len() != n * m.cols || y.len() != n * m.rows {
+            return Err(Error::InvalidRequest(format!(
+                "product with '{}' [{}, {}] of {} inputs into {} outputs",
+                m.name,
+                m.rows,
+                m.cols,
+                x.len(),
+                y.len()
+            )));
+        }
+    }
+    let int16_wanted = n == 1
+        && activations == Activations::Int16
+        && products.iter().any(|(m, _)| int16::supports(m.dtype));
+    let xq = match products.first() {
+        Some((m, _)) if int16_wanted => Some(Int16Rows::quantize(x, m.cols)),
+        _ => None,
+    };
+    // One token: [rows, n] is already [n, rows]; otherwise each product's tasks write
+    // [rows, n], laid out as [n, rows] afterwards.
+    let mut staging: Vec<Vec<f32>> = products
+        .iter()
+        .map(|(m, _)| {
+            if n == 1 {
+                Vec::new()
+            } else {
+                vec![0.0; m.rows * n]
+            }
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for ((m, y), stage) in products.iter_mut().zip(staging.iter_mut()) {
+        let out: &mut [f32] = if n == 1 { y } else { stage };
+        for (i, chunk) in out.chunks_mut(ROWS_PER_TASK * n).enumerate() {
+            tasks.push((*m, i * ROWS_PER_TASK, chunk));
+        }
+    }
+    run_tasks(tasks, &|(m, first, out)| {
+        m.rows_into(first, x, n, xq.as_ref(), out)
+    })?;
+    if n > 1 {
+        for ((m, y), stage) in products.iter_mut().zip(&staging) {
+            for (r, ys) in stage.chunks_exact(n).enumerate() {
+                for (t, v) in ys.iter().enumerate() {
+                    y[t * m.rows + r] = *v;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One task: a matrix, its first row and the task's outputs.
+type Task<'a> = (&'a CpuMatrix, usize, &'a mut [f32]);
+
+/// Runs the tasks over the threads.
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+fn run_tasks<'a>(
+    tasks: Vec<Task<'a>>,
+    run: &(dyn Fn(Task<'a>) -> Result<()> + Sync),
+) -> Result<()> {
+    use rayon::prelude::*;
+    tasks.into_par_iter().try_for_each(run)
+}
+
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+fn run_tasks<'a>(tasks: Vec<Task<'a>>, run: &dyn Fn(Task<'a>) -> Result<()>) -> Result<()> {
+    tasks.into_iter().try_for_each(run)
+}
 
 /// `a · b`, in 8 independent lanes so the compiler vectorizes it.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

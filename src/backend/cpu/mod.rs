@@ -9,6 +9,7 @@
 //! cache, `x += attention(q, cache) · Woᵀ`, `xb = rmsnorm(x)`,
 //! `x += (silu(xb · Wgateᵀ) · (xb · Wupᵀ)) · Wdownᵀ`; then `logits = rmsnorm(x) · Wheadᵀ`.
 
+mod attention;
 mod int16;
 mod matrix;
 
@@ -22,7 +23,8 @@ use crate::model::arch::Role;
 use crate::model::forward::{check_context, check_request, ForwardOutput, ForwardResult};
 use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
-use crate::reference::{attention, rmsnorm, rope, silu_mul, Heads};
+use crate::reference::{rmsnorm, rope, silu_mul, Heads};
+use attention::attention;
 
 /// How the CPU backend's products treat activations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -226,11 +228,32 @@ impl CpuModel {
             .ok_or_else(|| Error::MissingTensor(format!("{role:?} of layer {layer:?}")))
     }
 
+    /// `x · Wᵀ` for the `n` tokens of `x`, for each of `roles` (matrices of the same input
+    /// width), computed together.
+    fn products<const N: usize>(
+        &self,
+        roles: [Role; N],
+        layer: Option<usize>,
+        x: &[f32],
+        n: usize,
+    ) -> Result<[Vec<f32>; N]> {
+        let mut matrices = Vec::with_capacity(N);
+        for role in roles {
+            matrices.push(self.matrix(role, layer)?);
+        }
+        let mut ys: [Vec<f32>; N] = std::array::from_fn(|i| vec![0.0f32; n * matrices[i].rows]);
+        let mut pairs: Vec<(&CpuMatrix, &mut [f32])> = matrices
+            .iter()
+            .zip(ys.iter_mut())
+            .map(|(m, y)| (*m, y.as_mut_slice()))
+            .collect();
+        matrix::products(&mut pairs, x, n, self.activations)?;
+        Ok(ys)
+    }
+
     /// `x · Wᵀ` for the `n` tokens of `x`.
     fn product(&self, role: Role, layer: Option<usize>, x: &[f32], n: usize) -> Result<Vec<f32>> {
-        let m = self.matrix(role, layer)?;
-        let mut y = vec![0.0f32; n * m.rows];
-        m.matmul(x, n, &mut y, self.activations)?;
+        let [y] = self.products([role], layer, x, n)?;
         Ok(y)
     }
 
@@ -310,9 +333,8 @@ impl CpuModel {
         for l in 0..c.n_layer {
             let layer = Some(l);
             let xb = norm(&x, self.vector(Role::AttnNorm, layer)?);
-            let mut q = self.product(Role::AttnQ, layer, &xb, n)?;
-            let mut k = self.product(Role::AttnK, layer, &xb, n)?;
-            let mut v = self.product(Role::AttnV, layer, &xb, n)?;
+            let [mut q, mut k, mut v] =
+                self.products([Role::AttnQ, Role::AttnK, Role::AttnV], layer, &xb, n)?;
             if c.qkv_bias {
                 for (m, role) in [
                     (&mut q, Role::AttnQBias),
@@ -342,8 +364,7 @@ impl CpuModel {
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
 
             let xb = norm(&x, self.vector(Role::FfnNorm, layer)?);
-            let gate = self.product(Role::FfnGate, layer, &xb, n)?;
-            let up = self.product(Role::FfnUp, layer, &xb, n)?;
+            let [gate, up] = self.products([Role::FfnGate, Role::FfnUp], layer, &xb, n)?;
             let act = silu_mul(&gate, &up);
             let down = self.product(Role::FfnDown, layer, &act, n)?;
             x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
