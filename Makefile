@@ -25,7 +25,8 @@ test-native: test-tools models
 	HEARTH_REQUIRE_GPU=1 cargo test
 
 ## Beyond CI (about 15 minutes here): fetch every real model (cached outside the checkout),
-## check Qwen2.5 0.5B's perplexity against llama.cpp's and load the 1.5B model in the browser.
+## check Qwen2.5 0.5B's perplexity against llama.cpp's, load the 1.5B model in the browser and
+## check both test models' fixtures on the CPU backend in a browser without WebGPU.
 test-models: test-tools web
 	scripts/fetch-models.sh all
 	cargo build --release --bin hearth
