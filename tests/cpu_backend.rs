@@ -167,14 +167,18 @@ fn smollm2_on_cpu_with_f32_activations_matches_llama_cpp_greedy() {
     real_model_greedy(&SMOLLM2, Activations::F32);
 }
 
+/// With 16-bit activations (the default) Qwen's Q8_0 matrices take the integer dot when
+/// decoding, its K-quant and Q5_0 matrices the f32 path.
 #[test]
-fn qwen_on_cpu_matches_llama_cpp_greedy() {
-    // Its Q8_0 matrices take the integer dot, the K-quants the f32 path.
+fn qwen_on_cpu_with_int16_activations_matches_llama_cpp_greedy() {
     real_model_greedy(&QWEN_05B, Activations::Int16);
 }
 
-/// With 16-bit activations (the default) every SmolLM2 matrix (Q4_1 or Q8_0) takes the
-/// integer dot when decoding.
+#[test]
+fn qwen_on_cpu_with_f32_activations_matches_llama_cpp_greedy() {
+    real_model_greedy(&QWEN_05B, Activations::F32);
+}
+
 /// With 16-bit activations (the default) every SmolLM2 matrix (Q4_1 or Q8_0) takes the
 /// integer dot when decoding.
 #[test]

@@ -130,6 +130,12 @@ test("offline, the page reloads, the cached model loads without a request, and a
     await loadDefaultModel();
     assert.deepEqual(browserModelRequests, [], "the cached model was requested from the network");
     assert.equal(modelRequests, 1);
+    // Backend "auto" on this machine's software adapter: the CPU backend, on every
+    // processor (the page stays cross-origin isolated offline).
+    const status = page.locator("#model-status");
+    assert.equal(await status.getAttribute("data-backend"), "cpu");
+    const processors = await page.evaluate(() => navigator.hardwareConcurrency);
+    assert.match(await status.textContent(), new RegExp(`CPU \\(WebAssembly, ${processors} threads, SIMD128\\)`));
 
     const answer = await askShort("What is the capital of France?");
     assert.equal(answer.state, "done");
