@@ -3,7 +3,10 @@
 # the checkout, and link them into models/.
 #
 # Usage: scripts/fetch-models.sh [--verify] [NAME...]        (default: smollm2)
-#   NAME: smollm2 | qwen2.5-coder | qwen2.5-coder-1.5b | gemma3-270m | all
+#   NAME: smollm2 | qwen2.5-coder | qwen2.5-coder-1.5b | gemma3-270m | llama-vocabs | all
+#   llama-vocabs: llama.cpp's vocabulary-only GGUF files with their golden tokenizations
+#   (ggml-vocab-*.gguf, .inp, .out) from the llama-cpp-python 0.3.36 source distribution,
+#   into models/ggml-vocab/
 #
 # The cache is ${HEARTH_MODEL_CACHE:-$HOME/.cache/hearth/models}; models/<file> is a symlink to
 # <cache>/<file>, so another checkout on the same machine does not download again. A model is
@@ -13,8 +16,8 @@
 # Prints one line per model: "ok: models/<file>" or "fetched: models/<file>".
 set -euo pipefail
 
-usage="usage: $0 [--verify] [smollm2|qwen2.5-coder|qwen2.5-coder-1.5b|gemma3-270m|all]..."
-all_models=(smollm2 qwen2.5-coder qwen2.5-coder-1.5b gemma3-270m)
+usage="usage: $0 [--verify] [smollm2|qwen2.5-coder|qwen2.5-coder-1.5b|gemma3-270m|llama-vocabs|all]..."
+all_models=(smollm2 qwen2.5-coder qwen2.5-coder-1.5b gemma3-270m llama-vocabs)
 
 verify_all=0
 names=()
@@ -23,7 +26,7 @@ for arg in "$@"; do
     --verify) verify_all=1 ;;
     -h|--help) echo "$usage"; exit 0 ;;
     all) names+=("${all_models[@]}") ;;
-    smollm2|qwen2.5-coder|qwen2.5-coder-1.5b|gemma3-270m) names+=("$arg") ;;
+    smollm2|qwen2.5-coder|qwen2.5-coder-1.5b|gemma3-270m|llama-vocabs) names+=("$arg") ;;
     *) echo "unknown model: $arg" >&2; echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -121,6 +124,37 @@ ensure_model() { # file size sha256 part...
   echo "$status: $link"
 }
 
+# llama.cpp's vocabulary files from an sdist on PyPI (pip cannot download it without
+# building it): <cache>/<dir>/ggml-vocab-*, linked as models/ggml-vocab. "complete" marks a
+# finished extraction.
+ensure_vocabs() { # dir url size sha256
+  local dir=$1 url=$2 size=$3 sum=$4
+  local target="$cache/$dir" link=models/ggml-vocab status=ok
+  if [ ! -f "$target/complete" ]; then
+    echo "  downloading $(basename "$url")" >&2
+    rm -rf "$target"
+    python3 - "$url" "$tmp/sdist.tar.gz" <<'PY' || { echo "error: could not download $url" >&2; exit 1; }
+import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=120) as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
+PY
+    [ "$(size_of "$tmp/sdist.tar.gz")" = "$size" ] && [ "$(sha_of "$tmp/sdist.tar.gz")" = "$sum" ] ||
+      { echo "error: $(basename "$url") is not the expected file" >&2; exit 1; }
+    mkdir -p "$target"
+    tar -xzf "$tmp/sdist.tar.gz" -C "$target" --strip-components=4 --wildcards \
+      '*/vendor/llama.cpp/models/ggml-vocab-*'
+    rm -f "$tmp/sdist.tar.gz"
+    ls "$target"/ggml-vocab-*.gguf >/dev/null || { echo "error: no ggml-vocab files in $(basename "$url")" >&2; exit 1; }
+    touch "$target/complete"
+    status=fetched
+  fi
+  if [ "$(readlink "$link" 2>/dev/null)" != "$target" ]; then
+    rm -f "$link"
+    ln -s "$target" "$link"
+  fi
+  echo "$status: $link/"
+}
+
 fetch() { # name
   local parts=() n
   case "$1" in
@@ -146,6 +180,10 @@ fetch() { # name
       done
       ensure_model gemma-3-270m-q4_k_m.gguf 253113024 \
         a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 "${parts[@]}" ;;
+    llama-vocabs)
+      ensure_vocabs ggml-vocab-llama-cpp-python-0.3.36 \
+        https://files.pythonhosted.org/packages/ec/e9/e7de2b0463ea3ffbf0ede6cb21b58c1258a8f6521aae45ca773a59fe7cf3/llama_cpp_python-0.3.36.tar.gz \
+        76589250 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e ;;
   esac
 }
 

@@ -90,6 +90,24 @@ pub struct Heads {
     pub head_dim: usize,
 }
 
+impl Heads {
+    /// Width of a cache row: every KV head.
+    pub fn kv_dim(self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+
+    /// Where the KV head of query head `h` starts in a cache row: query heads share KV
+    /// heads in consecutive groups.
+    pub fn kv_offset(self, h: usize) -> usize {
+        h / (self.n_head / self.n_head_kv) * self.head_dim
+    }
+
+    /// The scores' scale, 1/√head_dim.
+    pub fn scale(self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+}
+
 /// Causal grouped-query attention of `n` query rows at positions `pos..pos+n`.
 /// q [n, n_head * head_dim] (already rotated); k_cache, v_cache [>= pos+n, n_head_kv *
 /// head_dim] (rotated keys). Query head h reads KV head h / (n_head / n_head_kv).
@@ -102,20 +120,17 @@ pub fn attention(
     heads: Heads,
 ) -> Vec<f32> {
     let Heads {
-        n_head,
-        n_head_kv,
-        head_dim,
+        n_head, head_dim, ..
     } = heads;
     let q_dim = n_head * head_dim;
-    let kv_dim = n_head_kv * head_dim;
-    let group = n_head / n_head_kv;
-    let scale = 1.0 / (head_dim as f32).sqrt();
+    let kv_dim = heads.kv_dim();
+    let scale = heads.scale();
     let mut out = vec![0.0; q.len()];
     for (t, qt) in q.chunks_exact(q_dim).enumerate() {
         let n_keys = pos + t + 1;
         for h in 0..n_head {
             let qh = &qt[h * head_dim..(h + 1) * head_dim];
-            let kv_off = (h / group) * head_dim;
+            let kv_off = heads.kv_offset(h);
             // scores [n_keys]
             let mut scores: Vec<f32> = (0..n_keys)
                 .map(|p| {

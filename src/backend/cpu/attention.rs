@@ -16,18 +16,14 @@ pub fn attention(
     heads: Heads,
 ) -> Vec<f32> {
     let Heads {
-        n_head,
-        n_head_kv,
-        head_dim,
+        n_head, head_dim, ..
     } = heads;
-    let kv_dim = n_head_kv * head_dim;
-    let group = n_head / n_head_kv;
-    let scale = 1.0 / (head_dim as f32).sqrt();
+    let (kv_dim, scale) = (heads.kv_dim(), heads.scale());
     let mut out = vec![0.0; q.len()];
     let head = |i: usize, (qh, oh): (&[f32], &mut [f32])| {
         let (t, h) = (i / n_head, i % n_head);
         let n_keys = pos + t + 1;
-        let kv_off = (h / group) * head_dim;
+        let kv_off = heads.kv_offset(h);
         let at = |p: usize| p * kv_dim + kv_off..p * kv_dim + kv_off + head_dim;
         let mut scores: Vec<f32> = (0..n_keys)
             .map(|p| dot(qh, &k_cache[at(p)]) * scale)
