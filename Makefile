@@ -19,7 +19,7 @@ test-tools: web-tools
 	scripts/install-test-tools.sh
 
 models:
-	scripts/fetch-models.sh smollm2 qwen2.5-coder llama-vocabs
+	scripts/fetch-models.sh smollm2 qwen2.5-coder llama-cpp-models
 
 test-native: test-tools models
 	HEARTH_REQUIRE_GPU=1 cargo test

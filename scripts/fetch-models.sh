@@ -3,10 +3,11 @@
 # the checkout, and link them into models/.
 #
 # Usage: scripts/fetch-models.sh [--verify] [NAME...]        (default: smollm2)
-#   NAME: smollm2 | qwen2.5-coder | qwen2.5-coder-1.5b | gemma3-270m | llama-vocabs | all
-#   llama-vocabs: llama.cpp's vocabulary-only GGUF files with their golden tokenizations
-#   (ggml-vocab-*.gguf, .inp, .out) from the llama-cpp-python 0.3.36 source distribution,
-#   into models/ggml-vocab/
+#   NAME: smollm2 | qwen2.5-coder | qwen2.5-coder-1.5b | gemma3-270m | llama-cpp-models | all
+#   llama-cpp-models: from llama.cpp's models/ folder in the llama-cpp-python 0.3.36 source
+#   distribution, the vocabulary-only GGUF files with their golden tokenizations
+#   (ggml-vocab-*.gguf, .inp, .out) and the chat templates (templates/*.jinja), into
+#   models/llama.cpp/
 #
 # The cache is ${HEARTH_MODEL_CACHE:-$HOME/.cache/hearth/models}; models/<file> is a symlink to
 # <cache>/<file>, so another checkout on the same machine does not download again. A model is
@@ -16,8 +17,8 @@
 # Prints one line per model: "ok: models/<file>" or "fetched: models/<file>".
 set -euo pipefail
 
-usage="usage: $0 [--verify] [smollm2|qwen2.5-coder|qwen2.5-coder-1.5b|gemma3-270m|llama-vocabs|all]..."
-all_models=(smollm2 qwen2.5-coder qwen2.5-coder-1.5b gemma3-270m llama-vocabs)
+usage="usage: $0 [--verify] [smollm2|qwen2.5-coder|qwen2.5-coder-1.5b|gemma3-270m|llama-cpp-models|all]..."
+all_models=(smollm2 qwen2.5-coder qwen2.5-coder-1.5b gemma3-270m llama-cpp-models)
 
 verify_all=0
 names=()
@@ -26,7 +27,7 @@ for arg in "$@"; do
     --verify) verify_all=1 ;;
     -h|--help) echo "$usage"; exit 0 ;;
     all) names+=("${all_models[@]}") ;;
-    smollm2|qwen2.5-coder|qwen2.5-coder-1.5b|gemma3-270m|llama-vocabs) names+=("$arg") ;;
+    smollm2|qwen2.5-coder|qwen2.5-coder-1.5b|gemma3-270m|llama-cpp-models) names+=("$arg") ;;
     *) echo "unknown model: $arg" >&2; echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -124,12 +125,12 @@ ensure_model() { # file size sha256 part...
   echo "$status: $link"
 }
 
-# llama.cpp's vocabulary files from an sdist on PyPI (pip cannot download it without
-# building it): <cache>/<dir>/ggml-vocab-*, linked as models/ggml-vocab. "complete" marks a
-# finished extraction.
-ensure_vocabs() { # dir url size sha256
+# Files of llama.cpp's models/ folder from an sdist on PyPI (pip cannot download it without
+# building it): <cache>/<dir>/ggml-vocab-* and templates/, linked as models/llama.cpp.
+# "complete" marks a finished extraction.
+ensure_llama_cpp_models() { # dir url size sha256
   local dir=$1 url=$2 size=$3 sum=$4
-  local target="$cache/$dir" link=models/ggml-vocab status=ok
+  local target="$cache/$dir" link=models/llama.cpp status=ok
   if [ ! -f "$target/complete" ]; then
     echo "  downloading $(basename "$url")" >&2
     rm -rf "$target"
@@ -142,7 +143,7 @@ PY
       { echo "error: $(basename "$url") is not the expected file" >&2; exit 1; }
     mkdir -p "$target"
     tar -xzf "$tmp/sdist.tar.gz" -C "$target" --strip-components=4 --wildcards \
-      '*/vendor/llama.cpp/models/ggml-vocab-*'
+      '*/vendor/llama.cpp/models/ggml-vocab-*' '*/vendor/llama.cpp/models/templates/*.jinja'
     rm -f "$tmp/sdist.tar.gz"
     ls "$target"/ggml-vocab-*.gguf >/dev/null || { echo "error: no ggml-vocab files in $(basename "$url")" >&2; exit 1; }
     touch "$target/complete"
@@ -180,8 +181,8 @@ fetch() { # name
       done
       ensure_model gemma-3-270m-q4_k_m.gguf 253113024 \
         a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 "${parts[@]}" ;;
-    llama-vocabs)
-      ensure_vocabs ggml-vocab-llama-cpp-python-0.3.36 \
+    llama-cpp-models)
+      ensure_llama_cpp_models llama-cpp-python-0.3.36-models \
         https://files.pythonhosted.org/packages/ec/e9/e7de2b0463ea3ffbf0ede6cb21b58c1258a8f6521aae45ca773a59fe7cf3/llama_cpp_python-0.3.36.tar.gz \
         76589250 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e ;;
   esac

@@ -1,6 +1,6 @@
 //! llama.cpp's vocabulary-only GGUF files and their golden tokenizations (made with each
-//! vocabulary's Hugging Face tokenizer), fetched by `scripts/fetch-models.sh llama-vocabs`
-//! into `models/ggml-vocab/`: `ggml-vocab-NAME.gguf`, `.gguf.inp` (texts, each followed by a
+//! vocabulary's Hugging Face tokenizer), fetched by `scripts/fetch-models.sh llama-cpp-models`
+//! into `models/llama.cpp/`: `ggml-vocab-NAME.gguf`, `.gguf.inp` (texts, each followed by a
 //! `__ggml_vocab_test__` line) and `.gguf.out` (each text's ids, one line per text; no BOS,
 //! special tokens not parsed, as llama.cpp's test-tokenizer-0 tokenizes them).
 
@@ -37,10 +37,10 @@ const REFUSED: &[(&str, &str)] = &[
 const SEPARATOR: &str = "\n__ggml_vocab_test__\n";
 
 fn vocab_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ggml-vocab");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/llama.cpp");
     assert!(
         dir.join("complete").exists(),
-        "{} is missing: run scripts/fetch-models.sh llama-vocabs",
+        "{} is missing: run scripts/fetch-models.sh llama-cpp-models",
         dir.display()
     );
     dir

@@ -8,11 +8,12 @@
 mod fit;
 mod limits;
 mod namespace;
+mod pystr;
 mod strftime;
 mod tojson;
 mod tools;
 
-use minijinja::value::Value;
+use minijinja::value::{Value, ValueKind};
 use minijinja::{context, Environment, ErrorKind};
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +98,9 @@ impl ChatTemplate {
             minijinja_contrib::pycompat::unknown_method_callback,
         );
         env.add_filter("tojson", tojson::tojson);
+        env.add_test("iterable", is_iterable);
+        env.set_formatter(pystr::format);
+        env.add_filter("string", pystr::string);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", |format: String| {
             strftime::strftime_now(&format)
@@ -183,6 +187,22 @@ impl ChatTemplate {
         String::from_utf8(out.bytes)
             .map_err(|e| Error::Template(format!("the rendered prompt is not UTF-8: {e}")))
     }
+}
+
+/// `x is iterable` as in Python: `none` (`tools` when a request has none), numbers and
+/// booleans are not; minijinja's own test says yes to `none`, which sends templates that
+/// check `tools is iterable and tools | length > 0` (Qwen3-Coder's) into `length(none)`.
+/// Undefined stays iterable, as jinja2's `Undefined` is.
+fn is_iterable(value: &Value) -> bool {
+    matches!(
+        value.kind(),
+        ValueKind::Undefined
+            | ValueKind::String
+            | ValueKind::Bytes
+            | ValueKind::Seq
+            | ValueKind::Map
+            | ValueKind::Iterable
+    )
 }
 
 /// `raise_exception(message)`: templates call it to reject conversations they cannot

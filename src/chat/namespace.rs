@@ -245,7 +245,7 @@ mod tests {
              {{ ns.m.name }}{{ ns.m.arguments }}",
             &[],
         );
-        assert_eq!(out.unwrap(), "m[\"x\"]");
+        assert_eq!(out.unwrap(), "m['x']");
         match render("{% set ns = namespace() %}{% set ns.f = range %}", &[]) {
             Err(Error::Template(message)) => assert!(message.contains("not plain"), "{message}"),
             other => panic!("expected a template error, got {other:?}"),
@@ -286,7 +286,7 @@ mod tests {
             {{ ns.system }}|{{ ns.count }}|{{ ns.roles | join(',') }}|{{ ns.first }}|{{ ns.block }}|{{ ns.selected | list }}";
         assert_eq!(
             render(source, &messages).unwrap(),
-            "be brief|3|system,user,assistant|False|TAIL|[\"hi\"]"
+            "be brief|3|system,user,assistant|False|TAIL|['hi']"
         );
     }
 
