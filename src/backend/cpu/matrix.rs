@@ -72,18 +72,6 @@ impl CpuMatrix {
         quant::dequantize_into(self.dtype, self.row_bytes(r), out)
     }
 
-    /// `y[t, r] = x[t, :] · W[r, :]` for the `n` tokens of `x` (`[n, cols]`); `y` is
-    /// `[n, rows]`.
-    pub fn matmul(
-        &self,
-        x: &[f32],
-        n: usize,
-        y: &mut [f32],
-        activations: Activations,
-    ) -> Result<()> {
-        products(&mut [(self, y)], x, n, activations)
-    }
-
     /// The stored bytes of row `r`.
     fn row_bytes(&self, r: usize) -> &[u8] {
         &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
