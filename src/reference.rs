@@ -21,6 +21,18 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     x.iter().zip(w).map(|(v, w)| v * scale * w).collect()
 }
 
+/// RMS-normalizes every head of `x` [.., head_dim] in place with the one head's weight `w`
+/// [head_dim] (Qwen3's query and key norms).
+pub fn head_norm(x: &mut [f32], w: &[f32], eps: f32) {
+    if w.is_empty() {
+        return;
+    }
+    for head in x.chunks_exact_mut(w.len()) {
+        let normed = rmsnorm(head, w, eps);
+        head.copy_from_slice(&normed);
+    }
+}
+
 /// Rotates every head of `x` [n_heads * head_dim] in place for position `pos`.
 /// Pairwise rotates (2i, 2i+1); RotateHalf rotates (i, i + head_dim/2).
 pub fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta: f32, style: RopeStyle) {
@@ -264,6 +276,10 @@ impl ReferenceModel {
                         row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
                     }
                 }
+            }
+            if c.qk_norm {
+                head_norm(&mut q, self.lw(l, Role::AttnQNorm), c.norm_eps);
+                head_norm(&mut k, self.lw(l, Role::AttnKNorm), c.norm_eps);
             }
             for t in 0..n {
                 rope(

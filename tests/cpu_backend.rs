@@ -43,6 +43,7 @@ fn config(n_embd: usize, qkv_bias: bool) -> ModelConfig {
         norm_eps: 1e-5,
         tied_embeddings: !qkv_bias,
         qkv_bias,
+        qk_norm: false,
     }
 }
 

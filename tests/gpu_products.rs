@@ -40,6 +40,7 @@ fn config(head_dim: usize, rope_style: RopeStyle, qkv_bias: bool) -> ModelConfig
         norm_eps: 1e-5,
         tied_embeddings: false,
         qkv_bias,
+        qk_norm: false,
     }
 }
 
@@ -71,6 +72,10 @@ fn tensors(c: &ModelConfig, up: DType) -> Vec<Tensor> {
         add(n("attn_q.weight"), DType::Q8_0, q, d);
         add(n("attn_k.weight"), DType::Q8_0, kv, d);
         add(n("attn_v.weight"), DType::F16, kv, d);
+        if c.qk_norm {
+            add(n("attn_q_norm.weight"), DType::F32, 1, c.head_dim);
+            add(n("attn_k_norm.weight"), DType::F32, 1, c.head_dim);
+        }
         if c.qkv_bias {
             add(n("attn_q.bias"), DType::F32, 1, q);
             add(n("attn_k.bias"), DType::F32, 1, kv);
@@ -146,4 +151,17 @@ fn unpaired_products_match_reference() {
     // head_dim 16: a separate rope kernel; gate Q8_0 and up F16: two products and a
     // separate silu·mul kernel.
     check(config(16, RopeStyle::Pairwise, true), DType::F16, 11);
+}
+
+#[test]
+fn qk_norm_heads_match_reference() {
+    // Qwen3: Q|K|V written as rows (head_dim 32 would pair), each head normed, rotated and
+    // stored by the rope kernel: norm, Q|K and V, rope, attention, output, norm, gate|up,
+    // down.
+    let c = ModelConfig {
+        arch: Arch::Qwen3,
+        qk_norm: true,
+        ..config(32, RopeStyle::RotateHalf, false)
+    };
+    check(c, DType::Q8_0, 9);
 }

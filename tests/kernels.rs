@@ -608,7 +608,7 @@ const HEADS: Heads = Heads {
 };
 
 #[test]
-fn rope_and_kv_store_match_reference_in_both_styles() {
+fn rope_and_kv_store_match_reference_in_both_styles_with_and_without_qk_norm() {
     let ctx = gpu_context();
     let (n, pos, n_ctx, theta) = (5, 3, 16, 10000.0f32);
     let (q_dim, kv_dim) = (
@@ -616,13 +616,24 @@ fn rope_and_kv_store_match_reference_in_both_styles() {
         HEADS.n_head_kv * HEADS.head_dim,
     );
     let qkv_dim = q_dim + 2 * kv_dim;
-    for style in [RopeStyle::Pairwise, RopeStyle::RotateHalf] {
+    // Each style plain, and after an RMSNorm of every query and key head (Qwen3).
+    let eps = 1e-6f32;
+    let norm_w: Vec<f32> = random_vec(2 * HEADS.head_dim, 4)
+        .iter()
+        .map(|v| 1.0 + 0.5 * v)
+        .collect();
+    let (q_norm, k_norm) = norm_w.split_at(HEADS.head_dim);
+    let cases = [RopeStyle::Pairwise, RopeStyle::RotateHalf]
+        .into_iter()
+        .flat_map(|style| [(style, false), (style, true)]);
+    for (style, qk_norm) in cases {
         let qkv = random_vec(n * qkv_dim, 9);
         let table: Vec<f32> = reference::rope_table(theta, HEADS.head_dim, n_ctx)
             .into_iter()
             .flatten()
             .collect();
-        let kernel = block(Rope::new(&ctx, HEADS, style)).unwrap();
+        let kernel = block(Rope::new(&ctx, HEADS, style, qk_norm.then_some(eps))).unwrap();
+        let norm_buf = buffer(&ctx, "qk norm", &norm_w);
         let qkv_buf = buffer(&ctx, "qkv", &qkv);
         let table_buf = buffer(&ctx, "rope table", &table);
         let k_cache = ctx.storage("k", (n_ctx * kv_dim * 4) as u64);
@@ -636,6 +647,7 @@ fn rope_and_kv_store_match_reference_in_both_styles() {
             k_cache: &k_cache,
             v_cache: &v_cache,
             q: &q_buf,
+            qk_norm: qk_norm.then_some(&norm_buf),
         };
         let g = kernel.bind(&ctx, &bindings).unwrap();
         run(&ctx, |pass| kernel.dispatch(pass, &g, n));
@@ -646,6 +658,10 @@ fn rope_and_kv_store_match_reference_in_both_styles() {
             let row = &qkv[t * qkv_dim..(t + 1) * qkv_dim];
             let mut q = row[..q_dim].to_vec();
             let mut k = row[q_dim..q_dim + kv_dim].to_vec();
+            if qk_norm {
+                reference::head_norm(&mut q, q_norm, eps);
+                reference::head_norm(&mut k, k_norm, eps);
+            }
             reference::rope(&mut q, HEADS.head_dim, pos + t, theta, style);
             reference::rope(&mut k, HEADS.head_dim, pos + t, theta, style);
             let p = pos + t;
@@ -654,7 +670,7 @@ fn rope_and_kv_store_match_reference_in_both_styles() {
             let dv = max_abs_diff(&got_v[p * kv_dim..(p + 1) * kv_dim], &row[q_dim + kv_dim..]);
             assert!(
                 dq <= ROPE_TOL && dk <= ROPE_TOL && dv == 0.0,
-                "{style:?} t={t}: q {dq} k {dk} v {dv}"
+                "{style:?} qk_norm {qk_norm} t={t}: q {dq} k {dk} v {dv}"
             );
         }
         // Rows outside pos..pos+n are untouched.

@@ -31,6 +31,9 @@ pub struct ModelConfig {
     pub tied_embeddings: bool,
     /// Q, K and V projections carry biases (Qwen2).
     pub qkv_bias: bool,
+    /// Query and key heads are RMS-normalized before rope (Qwen3).
+    #[serde(default)]
+    pub qk_norm: bool,
 }
 
 impl ModelConfig {
@@ -50,6 +53,7 @@ impl ModelConfig {
             n_layer: self.n_layer,
             q_dim: self.q_dim(),
             kv_dim: self.kv_dim(),
+            head_dim: self.head_dim,
             n_ff: self.n_ff,
             qkv_bias: self.qkv_bias,
             tied_embeddings: self.tied_embeddings,
@@ -146,6 +150,7 @@ impl ModelConfig {
             norm_eps,
             tied_embeddings: find(Role::LmHead).is_none(),
             qkv_bias: table.qkv_bias,
+            qk_norm: table.qk_norm,
         };
         config.validate()?;
         Ok(config)

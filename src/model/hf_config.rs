@@ -109,6 +109,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         // transformers' Llama, Mistral and Qwen2 configs all default to untied.
         tied_embeddings: opt_bool(&map, "tie_word_embeddings")?.unwrap_or(false),
         qkv_bias: arch.table().qkv_bias,
+        qk_norm: arch.table().qk_norm,
     };
     config.validate()?;
     Ok(config)

@@ -5,7 +5,8 @@
 //! (a pool of Web Workers); the single-thread wasm build runs on the worker's thread.
 //!
 //! Per layer, with `x` the residual stream [n, dim]:
-//! `xb = rmsnorm(x)`, `q, k, v = xb · W{q,k,v}ᵀ (+ b)`, rope on q and k, k and v into the
+//! `xb = rmsnorm(x)`, `q, k, v = xb · W{q,k,v}ᵀ (+ b)`, (Qwen3: rmsnorm of each q and k
+//! head,) rope on q and k, k and v into the
 //! cache, `x += attention(q, cache) · Woᵀ`, `xb = rmsnorm(x)`,
 //! `x += (silu(xb · Wgateᵀ) · (xb · Wupᵀ)) · Wdownᵀ`; then `logits = rmsnorm(x) · Wheadᵀ`.
 
@@ -23,7 +24,7 @@ use crate::model::arch::Role;
 use crate::model::forward::{check_context, check_request, ForwardOutput, ForwardResult};
 use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
-use crate::reference::{rmsnorm, rope, silu_mul, Heads};
+use crate::reference::{head_norm, rmsnorm, rope, silu_mul, Heads};
 use attention::attention;
 
 /// How the CPU backend's products treat activations.
@@ -346,6 +347,10 @@ impl CpuModel {
                         row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
                     }
                 }
+            }
+            if c.qk_norm {
+                head_norm(&mut q, self.vector(Role::AttnQNorm, layer)?, c.norm_eps);
+                head_norm(&mut k, self.vector(Role::AttnKNorm, layer)?, c.norm_eps);
             }
             for t in 0..n {
                 let p = pos + t;

@@ -166,6 +166,8 @@ enum Target {
     FfnNorm(usize),
     /// The stacked Q/K/V bias of layer `.0`, at element `.1`.
     QkvBias(usize, usize),
+    /// The query (`.1` = 0) or key (`.1` = head_dim) head norm of layer `.0`.
+    QkNorm(usize, usize),
 }
 
 /// One layer's weights.
@@ -175,6 +177,8 @@ pub(super) struct LayerWeights {
     pub qkv: Weight,
     /// [q_dim + 2 kv_dim] when the model has Q/K/V biases.
     pub qkv_bias: Option<GpuVector>,
+    /// [2 head_dim]: the query heads' norm, then the key heads', when the model has them.
+    pub qk_norm: Option<GpuVector>,
     /// [dim, q_dim]
     pub wo: Weight,
     pub ffn_norm: GpuVector,
@@ -220,8 +224,9 @@ impl GpuModelBuilder {
         let expected: HashMap<String, Vec<usize>> = listed.into_iter().collect();
         let mut targets = HashMap::new();
         let (dim, ff, q, kv) = (c.n_embd, c.n_ff, c.q_dim(), c.kv_dim());
-        // Rope pairs fill whole blocks of 16 pairs per head half.
-        let rope_pairs = c.head_dim.is_multiple_of(32);
+        // Rope pairs fill whole blocks of 16 pairs per head half. A head norm needs the
+        // whole head before rope, so the rope kernel does both.
+        let rope_pairs = c.head_dim.is_multiple_of(32) && !c.qk_norm;
         let mut layers = Vec::with_capacity(c.n_layer);
         for l in 0..c.n_layer {
             let name = |role: &str| format!("blk.{l}.{role}");
@@ -327,12 +332,19 @@ impl GpuModelBuilder {
                 targets.insert(name("attn_k.bias"), Target::QkvBias(l, q));
                 targets.insert(name("attn_v.bias"), Target::QkvBias(l, q + kv));
             }
+            if c.qk_norm {
+                targets.insert(name("attn_q_norm.weight"), Target::QkNorm(l, 0));
+                targets.insert(name("attn_k_norm.weight"), Target::QkNorm(l, c.head_dim));
+            }
             layers.push(LayerWeights {
                 attn_norm: GpuVector::new(ctx, &name("attn_norm.weight"), dim),
                 qkv,
                 qkv_bias: c
                     .qkv_bias
                     .then(|| GpuVector::new(ctx, &name("attn_qkv.bias"), q + 2 * kv)),
+                qk_norm: c
+                    .qk_norm
+                    .then(|| GpuVector::new(ctx, &name("attn_qk_norm.weight"), 2 * c.head_dim)),
                 wo,
                 ffn_norm: GpuVector::new(ctx, &name("ffn_norm.weight"), dim),
                 gate_up,
@@ -411,6 +423,11 @@ impl GpuModelBuilder {
                     write_vector(ctx, b, vector_at(at), &t)?
                 }
             }
+            Target::QkNorm(l, at) => {
+                if let Some(w) = &self.layer(l)?.qk_norm {
+                    write_vector(ctx, w, vector_at(at), &t)?
+                }
+            }
         }
         if t.ends_tensor() {
             self.arrived.insert(t.name);
@@ -448,6 +465,7 @@ impl GpuModelBuilder {
                 vec(&l.attn_norm)
                     + vec(&l.ffn_norm)
                     + l.qkv_bias.as_ref().map_or(0, vec)
+                    + l.qk_norm.as_ref().map_or(0, vec)
                     + l.qkv.gpu_bytes()
                     + l.wo.gpu_bytes()
                     + l.gate_up.gpu_bytes()

@@ -1,6 +1,6 @@
-//! The GPU model for the Llama family (Llama, SmolLM2, Mistral, Qwen2): one forward pass
-//! as a fixed list of kernel dispatches. The architectures differ only by config flags
-//! (rope style, Q/K/V biases, tied embeddings).
+//! The GPU model for the Llama family (Llama, SmolLM2, Mistral, Qwen2, Qwen3): one forward
+//! pass as a fixed list of kernel dispatches. The architectures differ only by config flags
+//! (rope style, Q/K/V biases, query/key head norms, tied embeddings).
 //!
 //! Per layer, with `x` the residual stream [n, dim]:
 //! ```text
@@ -15,7 +15,8 @@
 //! x   += act · Wdownᵀ
 //! ```
 //! then `logits = rmsnorm(x) · Wheadᵀ`: seven dispatches per layer. Where a product cannot be
-//! paired (`intake`), rope and silu·mul run as kernels of their own. Norms are separate
+//! paired (`intake`), rope and silu·mul run as kernels of their own; so does rope where
+//! query and key heads are normalized first (Qwen3). Norms are separate
 //! dispatches so that their work is done once per token, not once per output row. Every
 //! kernel is
 //! barrier-free on CPU adapters (they pay microseconds per barrier); on GPUs the one-token
@@ -308,7 +309,10 @@ impl GpuModel {
                 false => None,
             },
             rope: match unpaired_qkv {
-                true => Some(Rope::new(&ctx, heads, c.rope_style).await?),
+                true => {
+                    let qk_norm_eps = c.qk_norm.then_some(eps);
+                    Some(Rope::new(&ctx, heads, c.rope_style, qk_norm_eps).await?)
+                }
                 false => None,
             },
             attention: Attention::new(&ctx, heads).await?,
@@ -383,6 +387,7 @@ impl GpuModel {
                                     k_cache: &k_cache,
                                     v_cache: &v_cache,
                                     q: &q,
+                                    qk_norm: w.qk_norm.as_ref().map(|n| &n.buffer),
                                 },
                             )?),
                         ),

@@ -1,5 +1,5 @@
-//! `shaders/rope.wgsl`: rotary embedding of Q and K, and the store of K and V into the
-//! KV cache, one workgroup per token.
+//! `shaders/rope.wgsl`: rotary embedding of Q and K (after an RMSNorm of each head where
+//! the model has one), and the store of K and V into the KV cache, one workgroup per token.
 
 use super::{constant, Kernel, Slot};
 use crate::error::Result;
@@ -29,6 +29,9 @@ pub struct RopeBindings<'a> {
     pub v_cache: &'a wgpu::Buffer,
     /// `[n_tokens, q_dim]`: the rotated queries.
     pub q: &'a wgpu::Buffer,
+    /// `[2 head_dim]`: the query heads' norm weight, then the key heads'; exactly when the
+    /// kernel was made with a norm.
+    pub qk_norm: Option<&'a wgpu::Buffer>,
 }
 
 pub struct Rope {
@@ -36,19 +39,31 @@ pub struct Rope {
 }
 
 impl Rope {
-    pub async fn new(ctx: &GpuContext, heads: Heads, style: RopeStyle) -> Result<Self> {
+    /// `qk_norm_eps`: RMS-normalize each query and key head first, with this epsilon.
+    pub async fn new(
+        ctx: &GpuContext,
+        heads: Heads,
+        style: RopeStyle,
+        qk_norm_eps: Option<f32>,
+    ) -> Result<Self> {
         let pairwise = style == RopeStyle::Pairwise;
         let constants = [
             ("N_HEAD", constant(heads.n_head)),
             ("N_HEAD_KV", constant(heads.n_head_kv)),
             ("HEAD_DIM", constant(heads.head_dim)),
             ("PAIRWISE", f64::from(u8::from(pairwise))),
+            ("EPS", f64::from(qk_norm_eps.unwrap_or(0.0))),
         ];
+        let norm = if qk_norm_eps.is_some() {
+            " qk-norm"
+        } else {
+            ""
+        };
         let label = format!(
-            "rope[{:?} h{}/{}x{}]",
+            "rope[{:?} h{}/{}x{}{norm}]",
             style, heads.n_head, heads.n_head_kv, heads.head_dim
         );
-        let slots = [
+        let mut slots = vec![
             Slot::Uniform,
             Slot::Read,
             Slot::Read,
@@ -56,14 +71,22 @@ impl Rope {
             Slot::ReadWrite,
             Slot::ReadWrite,
         ];
+        let entry = match qk_norm_eps {
+            Some(_) => {
+                slots.push(Slot::Read);
+                "main_qk_norm"
+            }
+            None => "main",
+        };
         Ok(Self {
-            kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &constants).await?,
+            kernel: Kernel::new(ctx, &label, SOURCE, entry, &slots, &constants).await?,
         })
     }
 
     pub fn bind(&self, ctx: &GpuContext, b: &RopeBindings) -> Result<wgpu::BindGroup> {
-        self.kernel
-            .bind(ctx, &[b.step, b.qkv, b.cos_sin, b.k_cache, b.v_cache, b.q])
+        let mut buffers = vec![b.step, b.qkv, b.cos_sin, b.k_cache, b.v_cache, b.q];
+        buffers.extend(b.qk_norm);
+        self.kernel.bind(ctx, &buffers)
     }
 
     pub fn dispatch(

@@ -16,6 +16,7 @@ pub const TABLE: ArchTable = ArchTable {
     hf_config_flags: &[("attention_bias", false), ("mlp_bias", false)],
     gguf_rope: RopeStyle::Pairwise,
     qkv_bias: false,
+    qk_norm: false,
     hf_layer_prefix: "model.layers.",
     tensors: &[
         spec(TokEmbd,    Input,  "token_embd.weight",  "model.embed_tokens.weight",       |c| vec![c.n_vocab, c.n_embd], Always),

@@ -11,6 +11,7 @@
 
 mod llama;
 mod qwen2;
+mod qwen3;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,8 @@ architectures! {
     Llama => llama::TABLE,
     /// Qwen2: like Llama plus biases on Q, K and V.
     Qwen2 => qwen2::TABLE,
+    /// Qwen3: like Llama plus an RMSNorm over each query and key head before rope.
+    Qwen3 => qwen3::TABLE,
 }
 
 impl Arch {
@@ -84,6 +87,8 @@ pub struct ArchTable {
     pub gguf_rope: RopeStyle,
     /// Q, K and V projections carry biases.
     pub qkv_bias: bool,
+    /// Each query and key head is RMS-normalized (weights of one head's size) before rope.
+    pub qk_norm: bool,
     /// What comes before the layer number in a block tensor's Hugging Face name.
     pub hf_layer_prefix: &'static str,
     /// Every tensor, in the order files and checks list them: the input's, one block's,
@@ -102,6 +107,9 @@ pub enum Role {
     AttnQBias,
     AttnKBias,
     AttnVBias,
+    /// The RMSNorm weight of every query head (and of every key head): [head_dim].
+    AttnQNorm,
+    AttnKNorm,
     AttnOutput,
     FfnNorm,
     FfnGate,
@@ -151,6 +159,7 @@ pub struct Dims {
     pub q_dim: usize,
     /// Key (and value) rows: KV heads × head size.
     pub kv_dim: usize,
+    pub head_dim: usize,
     pub n_ff: usize,
     pub qkv_bias: bool,
     pub tied_embeddings: bool,
@@ -301,6 +310,7 @@ mod tests {
             n_layer: 2,
             q_dim: 8,
             kv_dim: 4,
+            head_dim: 4,
             n_ff: 16,
             qkv_bias: arch.table().qkv_bias,
             tied_embeddings: false,

@@ -15,6 +15,7 @@ pub const TABLE: ArchTable = ArchTable {
     hf_config_flags: &[],
     gguf_rope: RopeStyle::RotateHalf,
     qkv_bias: true,
+    qk_norm: false,
     hf_layer_prefix: "model.layers.",
     tensors: &[
         spec(TokEmbd,    Input,  "token_embd.weight",  "model.embed_tokens.weight",       |c| vec![c.n_vocab, c.n_embd], Always),

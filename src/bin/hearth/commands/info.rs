@@ -126,6 +126,7 @@ fn print_config(c: &ModelConfig) {
     println!("norm eps:      {}", c.norm_eps);
     println!("tied embed:    {}", c.tied_embeddings);
     println!("qkv bias:      {}", c.qkv_bias);
+    println!("qk norm:       {}", c.qk_norm);
 }
 
 fn print_tensor_types(tensors: &[TensorInfo]) {

@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""Small random-weight models of the families no registry here carries, and llama.cpp's
+outputs for them.
+
+For each family this writes tests/fixtures/synthetic/<family>/:
+  model.gguf      the model as llama.cpp's converter would write it (F16 tensors, Q/K rows
+                  permuted where the architecture's GGUF files are), tokenizer included
+  hf/             the same model as a Hugging Face folder (config.json, model.safetensors in
+                  F16, tokenizer.json, tokenizer_config.json)
+  reference.json  what llama.cpp computes: tokenizations of a few texts, the last-token
+                  logits of a few prompts, and greedy continuations with top-2 margins
+
+Every weight is a float16 value, so the F32 file llama.cpp runs (written to a temporary
+folder; F32 keeps its activations in f32) and the F16 files hearth loads hold the same
+numbers. Needs numpy, the `gguf` package and llama-cpp-python 0.3.36 (CPU build):
+  python3 scripts/synthetic-models.py [family ...]
+"""
+
+import json
+import os
+import re
+import struct
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import gguf
+import llama_cpp
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "synthetic"
+
+# The pre-tokenizer regexes of the Hugging Face tokenizers these vocabularies imitate
+# (Qwen2's and Llama 3's tokenizer.json); llama.cpp knows them as "qwen2" and "llama-bpe".
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+    r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+LLAMA3_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+    r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+# The text the merges are learnt from, and the texts whose tokenization is compared.
+CORPUS = (
+    "The quick brown fox jumps over the lazy dog. The capital of France is Paris. "
+    "This program is free software: you can redistribute it and/or modify it under the "
+    "terms of the license. In the beginning the model reads the prompt, then it writes "
+    "the answer one token at a time, and the answer is the same on every machine. "
+) * 4
+TEXTS = [
+    "The capital of France is Paris.",
+    "Hello world! 12345 tokens, then\n\nnew lines\tand tabs.",
+    "the the the model model answer",
+    " leading space and 'quotes' don't matter",
+]
+
+FAMILIES = {
+    "qwen3": dict(
+        arch="qwen3",
+        hf_class="Qwen3ForCausalLM",
+        model_type="qwen3",
+        n_embd=128,
+        n_layer=2,
+        n_head=4,
+        n_head_kv=2,
+        head_dim=128,
+        n_ff=384,
+        rope_theta=1000000.0,
+        eps=1e-6,
+        tied=True,
+        qk_norm=True,
+        permute_qk=False,
+        pre="qwen2",
+        split=QWEN2_SPLIT,
+        add_bos=False,
+        specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        bos="<|endoftext|>",
+        eos="<|im_end|>",
+        template="Qwen-Qwen3-0.6B.jinja",
+        seed=3,
+    ),
+    "llama3": dict(
+        arch="llama",
+        hf_class="LlamaForCausalLM",
+        model_type="llama",
+        n_embd=256,
+        n_layer=2,
+        n_head=4,
+        n_head_kv=1,
+        head_dim=64,
+        n_ff=256,
+        rope_theta=500000.0,
+        eps=1e-5,
+        tied=False,
+        qk_norm=False,
+        permute_qk=True,
+        pre="llama-bpe",
+        split=LLAMA3_SPLIT,
+        add_bos=True,
+        specials=["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
+                  "<|end_header_id|>", "<|eot_id|>"],
+        bos="<|begin_of_text|>",
+        eos="<|eot_id|>",
+        template="meta-llama-Llama-3.2-3B-Instruct.jinja",
+        seed=5,
+    ),
+}
+
+N_MERGES = 120
+# The blocks' outputs outweigh the token's own embedding in the residual stream, so that a
+# tied head does not just predict the input token again.
+OUT_SCALE = 3.0
+CONTEXT = 256
+GREEDY_TOKENS = 40
+
+
+def bytes_to_unicode():
+    """GPT-2's map from bytes to printable characters (as in byte-level BPE files)."""
+    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+          + list(range(ord("®"), ord("ÿ") + 1)))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def learn_merges(split):
+    """A byte-level BPE vocabulary learnt from CORPUS: 256 byte tokens, then N_MERGES."""
+    import regex  # the `regex` module understands \\p{L}; only needed here
+
+    byte_map = bytes_to_unicode()
+    words = Counter(
+        tuple(byte_map[b] for b in piece.encode())
+        for piece in regex.findall(split, CORPUS)
+    )
+    vocab = [byte_map[b] for b in range(256)]
+    merges = []
+    for _ in range(N_MERGES):
+        pairs = Counter()
+        for word, count in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += count
+        if not pairs:
+            break
+        (a, b), _ = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))
+        merges.append(f"{a} {b}")
+        vocab.append(a + b)
+        merged = Counter()
+        for word, count in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
+                    out.append(a + b)
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] += count
+        words = merged
+    return vocab, merges
+
+
+def f16_values(rng, shape, std):
+    return (rng.standard_normal(shape) * std).astype(np.float16)
+
+
+def weights(f, n_vocab, rng):
+    """The model's tensors by Hugging Face name, as float16 arrays (HF layout)."""
+    d, q, kv, ff = f["n_embd"], f["n_head"] * f["head_dim"], f["n_head_kv"] * f["head_dim"], f["n_ff"]
+    norm = lambda n: (1.0 + 0.2 * rng.standard_normal(n)).astype(np.float16)
+    # Logits of a few units either way: decisive greedy steps, neither flat nor saturated.
+    w = {"model.embed_tokens.weight": f16_values(rng, (n_vocab, d), 0.35)}
+    for l in range(f["n_layer"]):
+        p = f"model.layers.{l}."
+        w[p + "input_layernorm.weight"] = norm(d)
+        w[p + "self_attn.q_proj.weight"] = f16_values(rng, (q, d), d ** -0.5)
+        w[p + "self_attn.k_proj.weight"] = f16_values(rng, (kv, d), d ** -0.5)
+        w[p + "self_attn.v_proj.weight"] = f16_values(rng, (kv, d), d ** -0.5)
+        if f["qk_norm"]:
+            w[p + "self_attn.q_norm.weight"] = norm(f["head_dim"])
+            w[p + "self_attn.k_norm.weight"] = norm(f["head_dim"])
+        w[p + "self_attn.o_proj.weight"] = f16_values(rng, (d, q), OUT_SCALE * q ** -0.5)
+        w[p + "post_attention_layernorm.weight"] = norm(d)
+        w[p + "mlp.gate_proj.weight"] = f16_values(rng, (ff, d), d ** -0.5)
+        w[p + "mlp.up_proj.weight"] = f16_values(rng, (ff, d), d ** -0.5)
+        w[p + "mlp.down_proj.weight"] = f16_values(rng, (d, ff), OUT_SCALE * ff ** -0.5)
+    w["model.norm.weight"] = norm(d)
+    if not f["tied"]:
+        w["lm_head.weight"] = f16_values(rng, (n_vocab, d), 4 * d ** -0.5)
+    return w
+
+
+GGUF_NAMES = [
+    ("input_layernorm.weight", "attn_norm.weight"),
+    ("self_attn.q_proj.weight", "attn_q.weight"),
+    ("self_attn.k_proj.weight", "attn_k.weight"),
+    ("self_attn.v_proj.weight", "attn_v.weight"),
+    ("self_attn.q_norm.weight", "attn_q_norm.weight"),
+    ("self_attn.k_norm.weight", "attn_k_norm.weight"),
+    ("self_attn.o_proj.weight", "attn_output.weight"),
+    ("post_attention_layernorm.weight", "ffn_norm.weight"),
+    ("mlp.gate_proj.weight", "ffn_gate.weight"),
+    ("mlp.up_proj.weight", "ffn_up.weight"),
+    ("mlp.down_proj.weight", "ffn_down.weight"),
+]
+
+
+def permute(w, n_head):
+    """llama.cpp's converter: Q/K rows from rotate-half to adjacent pairs."""
+    rows = w.shape[0]
+    return (w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:])
+            .swapaxes(1, 2).reshape(w.shape))
+
+
+def gguf_tensors(f, hf):
+    out = {}
+    for name, value in hf.items():
+        if name == "model.embed_tokens.weight":
+            out["token_embd.weight"] = value
+        elif name == "model.norm.weight":
+            out["output_norm.weight"] = value
+        elif name == "lm_head.weight":
+            out["output.weight"] = value
+        else:
+            layer, rest = name[len("model.layers."):].split(".", 1)
+            gname = dict(GGUF_NAMES)[rest]
+            if f["permute_qk"] and rest == "self_attn.q_proj.weight":
+                value = permute(value, f["n_head"])
+            if f["permute_qk"] and rest == "self_attn.k_proj.weight":
+                value = permute(value, f["n_head_kv"])
+            out[f"blk.{layer}.{gname}"] = value
+    return out
+
+
+def write_gguf(path, f, tokens, merges, tensors, dtype, template):
+    w = gguf.GGUFWriter(str(path), f["arch"])
+    w.add_name(f"synthetic {f['arch']}")
+    w.add_context_length(CONTEXT)
+    w.add_embedding_length(f["n_embd"])
+    w.add_block_count(f["n_layer"])
+    w.add_feed_forward_length(f["n_ff"])
+    w.add_head_count(f["n_head"])
+    w.add_head_count_kv(f["n_head_kv"])
+    w.add_key_length(f["head_dim"])
+    w.add_value_length(f["head_dim"])
+    w.add_rope_dimension_count(f["head_dim"])
+    w.add_rope_freq_base(f["rope_theta"])
+    w.add_layer_norm_rms_eps(f["eps"])
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(f["pre"])
+    w.add_token_list(tokens)
+    n_plain = len(tokens) - len(f["specials"])
+    w.add_token_types([1] * n_plain + [3] * len(f["specials"]))
+    w.add_token_merges(merges)
+    w.add_bos_token_id(tokens.index(f["bos"]))
+    w.add_eos_token_id(tokens.index(f["eos"]))
+    w.add_add_bos_token(f["add_bos"])
+    w.add_chat_template(template)
+    for name, value in tensors.items():
+        w.add_tensor(name, value.astype(dtype))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def write_safetensors(path, tensors):
+    header, offset, blobs = {"__metadata__": {"format": "pt"}}, 0, []
+    for name, value in tensors.items():
+        data = np.ascontiguousarray(value, dtype=np.float16).tobytes()
+        header[name] = {"dtype": "F16", "shape": list(value.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as out:
+        out.write(struct.pack("<Q", len(text)))
+        out.write(text)
+        for blob in blobs:
+            out.write(blob)
+
+
+def write_hf(folder, f, tokens, merges, hf, template):
+    folder.mkdir(parents=True, exist_ok=True)
+    n_plain = len(tokens) - len(f["specials"])
+    config = {
+        "architectures": [f["hf_class"]],
+        "model_type": f["model_type"],
+        "vocab_size": len(tokens),
+        "hidden_size": f["n_embd"],
+        "intermediate_size": f["n_ff"],
+        "num_hidden_layers": f["n_layer"],
+        "num_attention_heads": f["n_head"],
+        "num_key_value_heads": f["n_head_kv"],
+        "head_dim": f["head_dim"],
+        "max_position_embeddings": CONTEXT,
+        "rope_theta": f["rope_theta"],
+        "rms_norm_eps": f["eps"],
+        "tie_word_embeddings": f["tied"],
+        "attention_bias": False,
+        "bos_token_id": tokens.index(f["bos"]),
+        "eos_token_id": tokens.index(f["eos"]),
+        "torch_dtype": "float16",
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    added = [{"id": n_plain + i, "content": s, "single_word": False, "lstrip": False,
+              "rstrip": False, "normalized": False, "special": True}
+             for i, s in enumerate(f["specials"])]
+    post = None
+    if f["add_bos"]:
+        bos = {"id": f["bos"], "type_id": 0}
+        post = {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": bos}, {"Sequence": {"id": "A", "type_id": 0}}],
+                "pair": [{"SpecialToken": bos}, {"Sequence": {"id": "A", "type_id": 0}},
+                         {"SpecialToken": bos}, {"Sequence": {"id": "B", "type_id": 1}}],
+                "special_tokens": {f["bos"]: {"id": f["bos"], "ids": [tokens.index(f["bos"])],
+                                              "tokens": [f["bos"]]}}}
+    tokenizer = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": f["split"]}, "behavior": "Isolated",
+             "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+             "use_regex": False},
+        ]},
+        "post_processor": post,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                    "use_regex": False},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                  "continuing_subword_prefix": "", "end_of_word_suffix": "",
+                  "fuse_unk": False, "byte_fallback": False,
+                  "ignore_merges": f["pre"] == "llama-bpe",
+                  "vocab": {t: i for i, t in enumerate(tokens[:n_plain])},
+                  "merges": merges},
+    }
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False) + "\n")
+    tokenizer_config = {
+        "add_bos_token": f["add_bos"],
+        "bos_token": f["bos"],
+        "eos_token": f["eos"],
+        "chat_template": template,
+        "model_max_length": CONTEXT,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
+    write_safetensors(folder / "model.safetensors", hf)
+
+
+def reference(f32_path, f, tokens):
+    # An f32 KV cache (llama.cpp's default is f16), so that every activation stays f32.
+    llm = llama_cpp.Llama(model_path=str(f32_path), n_ctx=CONTEXT, n_batch=CONTEXT,
+                          logits_all=True, n_threads=2, verbose=False,
+                          type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+    specials = {tokens.index(s) for s in f["specials"]}
+    tokenized = [{"text": t, "ids": llm.tokenize(t.encode(), add_bos=False, special=False)}
+                 for t in TEXTS]
+    rng = np.random.default_rng(f["seed"] + 1000)
+    n_plain = len(tokens) - len(f["specials"])
+    prompts = [tokenized[0]["ids"], tokenized[1]["ids"],
+               [int(t) for t in rng.integers(0, n_plain, 60)]]
+    if f["add_bos"]:
+        prompts = [[tokens.index(f["bos"])] + p for p in prompts]
+    cases = []
+    for prompt in prompts:
+        llm.reset()
+        llm.eval(prompt)
+        last = np.array(llm.scores[len(prompt) - 1], dtype=np.float64)
+        greedy, margins = [], []
+        logits = last
+        for _ in range(GREEDY_TOKENS):
+            order = np.argsort(-logits, kind="stable")
+            tok = int(order[0])
+            greedy.append(tok)
+            margins.append(float(logits[order[0]] - logits[order[1]]))
+            if tok in specials:
+                break
+            llm.eval([tok])
+            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+        cases.append({"prompt_ids": prompt, "last_logits": [round(float(x), 6) for x in last],
+                      "greedy_ids": greedy, "top2_margins": margins})
+    return {"tokenize": tokenized, "cases": cases}
+
+
+def build(name, f):
+    folder = OUT / name
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = learn_merges(f["split"])
+    tokens = vocab + f["specials"]
+    template = (ROOT / "models" / "llama.cpp" / "templates" / f["template"]).read_text()
+    rng = np.random.default_rng(f["seed"])
+    hf = weights(f, len(tokens), rng)
+    tensors = gguf_tensors(f, hf)
+    write_gguf(folder / "model.gguf", f, tokens, merges, tensors, np.float16, template)
+    write_hf(folder / "hf", f, tokens, merges, hf, template)
+    with tempfile.TemporaryDirectory() as tmp:
+        f32_path = Path(tmp) / "model-f32.gguf"
+        write_gguf(f32_path, f, tokens, merges, tensors, np.float32, template)
+        ref = reference(f32_path, f, tokens)
+    ref = {"family": name, "generator": "scripts/synthetic-models.py",
+           "llama_cpp_python": llama_cpp.__version__, "n_vocab": len(tokens),
+           "weights": "every value a float16; llama.cpp ran the F32 file with an f32 KV cache", **ref}
+    (folder / "reference.json").write_text(json.dumps(ref) + "\n")
+    sizes = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    print(f"{name}: {len(tokens)} tokens, {sizes / 1e6:.1f} MB in {folder.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(FAMILIES)
+    for n in names:
+        build(n, FAMILIES[n])
