@@ -3,7 +3,9 @@
 // WebGPU implementations). Token t sits at position p = pos + t and attends cache rows
 // 0..=p with an ONLINE softmax: running max m, running sum l, and the output accumulated
 // in registers, rescaled by exp(m_old - m_new) whenever the max grows, so scores are never
-// stored and any context length works. Scores are scaled by 1/sqrt(HEAD_DIM).
+// stored and any context length works. Scores are scaled by 1/sqrt(HEAD_DIM). With a
+// WINDOW (sliding-window layers), position p attends to rows p+1-WINDOW..=p only.
+// MAX_VEC4 (registers per head) is set to HEAD_DIM / 4 when the pipeline is made.
 // Query head h reads KV head h / (N_HEAD / N_HEAD_KV) (llama.cpp's grouping).
 
 struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
@@ -11,6 +13,7 @@ struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 override N_HEAD: u32;
 override N_HEAD_KV: u32;
 override HEAD_DIM: u32; // a multiple of 4, at most 4 * MAX_VEC4
+override WINDOW: u32 = 0u; // 0: every earlier position
 
 const WG: u32 = 64u;
 const MAX_VEC4: u32 = 32u;
@@ -41,9 +44,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     for (var c = 0u; c < d4; c++) { q[c] = q_in[q_base + c] * scale; }
 
     let n_keys = step.pos + t + 1u;
+    var first = 0u;
+    if (WINDOW > 0u && n_keys > WINDOW) { first = n_keys - WINDOW; }
     var m = NEG_INF;
     var l = 0.0;
-    for (var key = 0u; key < n_keys; key++) {
+    for (var key = first; key < n_keys; key++) {
         let kb = key * kv_dim4 + kv_off;
         var s4 = vec4<f32>(0.0);
         for (var c = 0u; c < d4; c++) { s4 += q[c] * k_cache[kb + c]; }

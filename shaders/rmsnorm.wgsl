@@ -1,11 +1,13 @@
 // RMSNorm, one invocation per token (barrier-free: a workgroup reduction would pay for
 // barriers, which cost more than a serial sum on CPU WebGPU implementations):
-// y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * w  (llama.cpp's order: scale, then weight).
+// y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * w  (llama.cpp's order: scale, then weight);
+// with ADD, y[t] += that instead (a norm of a block's output before its residual add).
 
 struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 
 override DIM: u32;
 override EPS: f32 = 1e-5;
+override ADD: bool = false;
 
 const WG: u32 = 64u;
 
@@ -23,5 +25,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var ss = 0.0;
     for (var j = 0u; j < DIM; j++) { let v = x[base + j]; ss += v * v; }
     let scale = 1.0 / sqrt(ss / f32(DIM) + EPS);
-    for (var j = 0u; j < DIM; j++) { y[base + j] = x[base + j] * scale * w[j]; }
+    for (var j = 0u; j < DIM; j++) {
+        let v = x[base + j] * scale * w[j];
+        if (ADD) { y[base + j] += v; } else { y[base + j] = v; }
+    }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::model::arch::Role;
+use crate::model::arch::{FfnActivation, Role};
 use crate::model::rope::rope_row;
 use crate::model::{ModelConfig, RopeStyle};
 
@@ -83,6 +83,20 @@ pub fn silu_mul(g: &[f32], u: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// GELU, tanh approximation: `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+}
+
+/// `act(g) * u` elementwise: the gated FFN's hidden values.
+pub fn gated(act: FfnActivation, g: &[f32], u: &[f32]) -> Vec<f32> {
+    match act {
+        FfnActivation::Silu => silu_mul(g, u),
+        FfnActivation::GeluTanh => g.iter().zip(u).map(|(g, u)| gelu_tanh(*g) * u).collect(),
+    }
+}
+
 /// Index of the largest value; ties go to the lowest index. `None` for an empty slice.
 pub fn argmax(x: &[f32]) -> Option<usize> {
     let mut best: Option<(usize, f32)> = None;
@@ -120,9 +134,17 @@ impl Heads {
     }
 }
 
+/// The cache positions a query at `pos` attends to: all before it and itself, or with a
+/// sliding `window` the last `window` of them.
+pub fn visible_keys(pos: usize, window: Option<usize>) -> std::ops::Range<usize> {
+    let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+    first..pos + 1
+}
+
 /// Causal grouped-query attention of `n` query rows at positions `pos..pos+n`.
 /// q [n, n_head * head_dim] (already rotated); k_cache, v_cache [>= pos+n, n_head_kv *
-/// head_dim] (rotated keys). Query head h reads KV head h / (n_head / n_head_kv).
+/// head_dim] (rotated keys). Query head h reads KV head h / (n_head / n_head_kv). With a
+/// sliding `window`, each query sees only the last `window` positions.
 /// Returns [n, n_head * head_dim].
 pub fn attention(
     q: &[f32],
@@ -130,6 +152,7 @@ pub fn attention(
     v_cache: &[f32],
     pos: usize,
     heads: Heads,
+    window: Option<usize>,
 ) -> Vec<f32> {
     let Heads {
         n_head, head_dim, ..
@@ -139,12 +162,13 @@ pub fn attention(
     let scale = heads.scale();
     let mut out = vec![0.0; q.len()];
     for (t, qt) in q.chunks_exact(q_dim).enumerate() {
-        let n_keys = pos + t + 1;
+        let keys = visible_keys(pos + t, window);
         for h in 0..n_head {
             let qh = &qt[h * head_dim..(h + 1) * head_dim];
             let kv_off = heads.kv_offset(h);
-            // scores [n_keys]
-            let mut scores: Vec<f32> = (0..n_keys)
+            // scores [visible keys]
+            let mut scores: Vec<f32> = keys
+                .clone()
                 .map(|p| {
                     let kp = &k_cache[p * kv_dim + kv_off..p * kv_dim + kv_off + head_dim];
                     qh.iter().zip(kp).map(|(a, b)| a * b).sum::<f32>() * scale
@@ -152,7 +176,7 @@ pub fn attention(
                 .collect();
             softmax(&mut scores);
             let oh = &mut out[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
-            for (p, a) in scores.iter().enumerate() {
+            for (p, a) in keys.clone().zip(&scores) {
                 let vp = &v_cache[p * kv_dim + kv_off..p * kv_dim + kv_off + head_dim];
                 for (o, v) in oh.iter_mut().zip(vp) {
                     *o += a * v;
@@ -255,6 +279,20 @@ impl ReferenceModel {
             .iter()
             .flat_map(|&t| embd[t as usize * dim..(t as usize + 1) * dim].to_vec())
             .collect();
+        if c.embedding_scale {
+            let scale = (dim as f32).sqrt();
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
+        // Gemma 3: the attention's and the FFN's outputs are normed before the residual add.
+        let post_norm = |y: Vec<f32>, w: &[f32]| -> Vec<f32> {
+            match c.post_norms {
+                true => y
+                    .chunks_exact(dim)
+                    .flat_map(|r| rmsnorm(r, w, c.norm_eps))
+                    .collect(),
+                false => y,
+            }
+        };
         for l in 0..c.n_layer {
             // xb [n, dim]
             let xb: Vec<f32> = x
@@ -281,19 +319,20 @@ impl ReferenceModel {
                 head_norm(&mut q, self.lw(l, Role::AttnQNorm), c.norm_eps);
                 head_norm(&mut k, self.lw(l, Role::AttnKNorm), c.norm_eps);
             }
+            let theta = c.layer_rope_theta(l);
             for t in 0..n {
                 rope(
                     &mut q[t * c.q_dim()..(t + 1) * c.q_dim()],
                     c.head_dim,
                     pos + t,
-                    c.rope_theta,
+                    theta,
                     c.rope_style,
                 );
                 rope(
                     &mut k[t * kv_dim..(t + 1) * kv_dim],
                     c.head_dim,
                     pos + t,
-                    c.rope_theta,
+                    theta,
                     c.rope_style,
                 );
             }
@@ -303,8 +342,10 @@ impl ReferenceModel {
             self.v_cache[l].truncate(pos * kv_dim);
             self.v_cache[l].extend_from_slice(&v);
             // att [n, q_dim]
-            let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads);
+            let window = c.layer_window(l);
+            let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads, window);
             let o = matmul(&att, self.lw(l, Role::AttnOutput), c.q_dim());
+            let o = post_norm(o, self.lw(l, Role::AttnPostNorm));
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
 
             let xb: Vec<f32> = x
@@ -314,8 +355,9 @@ impl ReferenceModel {
             // gate, up [n, n_ff]
             let gate = matmul(&xb, self.lw(l, Role::FfnGate), dim);
             let up = matmul(&xb, self.lw(l, Role::FfnUp), dim);
-            let hidden = silu_mul(&gate, &up);
+            let hidden = gated(c.ffn_activation, &gate, &up);
             let down = matmul(&hidden, self.lw(l, Role::FfnDown), c.n_ff);
+            let down = post_norm(down, self.lw(l, Role::FfnPostNorm));
             x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
         }
         let head = if c.tied_embeddings {

@@ -105,7 +105,7 @@ fn uniform_structs_match_wgsl() {
             residual: true,
             bias: true,
         },
-        Epilogue::Glu,
+        Epilogue::Glu { gelu: false },
         Epilogue::RopeKv {
             heads: HEADS,
             pairwise: true,
@@ -393,7 +393,7 @@ fn check_glu((shape, lanes): (KernelShape, u32), dtype: DType, per_invocation: u
     let spec = LinearSpec {
         k,
         n_out: ff,
-        epilogue: Epilogue::Glu,
+        epilogue: Epilogue::Glu { gelu: false },
     };
     let tokens = LinearTokens::All { per_invocation };
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
@@ -546,7 +546,7 @@ fn paired_epilogues_match_reference() {
     let spec = LinearSpec {
         k: 96,
         n_out: 37,
-        epilogue: Epilogue::Glu,
+        epilogue: Epilogue::Glu { gelu: false },
     };
     let ctx = gpu_context();
     assert!(block(Linear::new(&ctx, spec, GpuFormat::Q4_0, LinearTokens::Last)).is_err());

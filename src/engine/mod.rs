@@ -164,6 +164,11 @@ impl Engine {
         self.prompt_tokens(&(text + answer_start), true)
     }
 
+    /// The BOS token, when the model asks for it at the start of every prompt.
+    pub fn bos_added(&self) -> Option<u32> {
+        self.add_bos.then(|| self.tokenizer.bos_id()).flatten()
+    }
+
     /// Token ids of a raw text prompt (BOS added if the model asks for it).
     pub fn prompt_tokens(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
         let mut ids = self.tokenizer.encode(text, parse_special)?;

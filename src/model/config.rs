@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::formats::{Metadata, TensorInfo};
-use crate::model::arch::{Arch, Dims, ModelTensor, Role};
+use crate::model::arch::{Arch, Dims, FfnActivation, ModelTensor, Role};
 use crate::model::rope::RopeStyle;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,9 +31,29 @@ pub struct ModelConfig {
     pub tied_embeddings: bool,
     /// Q, K and V projections carry biases (Qwen2).
     pub qkv_bias: bool,
-    /// Query and key heads are RMS-normalized before rope (Qwen3).
+    /// Query and key heads are RMS-normalized before rope (Qwen3, Gemma 3).
     #[serde(default)]
     pub qk_norm: bool,
+    /// What gates the FFN (SiLU, or GELU for Gemma).
+    #[serde(default)]
+    pub ffn_activation: FfnActivation,
+    /// The attention's and the FFN's outputs are RMS-normalized before their residual adds
+    /// (Gemma 3).
+    #[serde(default)]
+    pub post_norms: bool,
+    /// The token embedding is scaled by √n_embd (Gemma).
+    #[serde(default)]
+    pub embedding_scale: bool,
+    /// Local layers attend to the last `sliding_window` positions (their own included);
+    /// 0: every layer is global.
+    #[serde(default)]
+    pub sliding_window: usize,
+    /// With a sliding window, every `global_every`-th layer is global.
+    #[serde(default)]
+    pub global_every: usize,
+    /// The rope base of the local layers.
+    #[serde(default)]
+    pub rope_theta_local: f32,
 }
 
 impl ModelConfig {
@@ -43,6 +63,34 @@ impl ModelConfig {
 
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
+    }
+
+    /// The window of layer `l` when it is a local (sliding-window) layer.
+    pub fn layer_window(&self, l: usize) -> Option<usize> {
+        let local = self.sliding_window > 0
+            && self.global_every > 0
+            && l % self.global_every < self.global_every - 1;
+        local.then_some(self.sliding_window)
+    }
+
+    /// The rope base of layer `l`.
+    pub fn layer_rope_theta(&self, l: usize) -> f32 {
+        match self.layer_window(l) {
+            Some(_) => self.rope_theta_local,
+            None => self.rope_theta,
+        }
+    }
+
+    /// The distinct rope bases of the layers (one table each), in first-use order.
+    pub fn rope_thetas(&self) -> Vec<f32> {
+        let mut out: Vec<f32> = Vec::new();
+        for l in 0..self.n_layer {
+            let theta = self.layer_rope_theta(l);
+            if !out.contains(&theta) {
+                out.push(theta);
+            }
+        }
+        out
     }
 
     /// What the architecture's table reads of this config.
@@ -133,7 +181,7 @@ impl ModelConfig {
                 .and_then(|t| t.shape.first().copied())
                 .ok_or_else(|| Error::MissingTensor(named(Role::TokEmbd).into()))?
         };
-        let config = ModelConfig {
+        let mut config = ModelConfig {
             arch,
             name: metadata.opt_str("general.name")?.map(str::to_string),
             n_vocab,
@@ -151,7 +199,26 @@ impl ModelConfig {
             tied_embeddings: find(Role::LmHead).is_none(),
             qkv_bias: table.qkv_bias,
             qk_norm: table.qk_norm,
+            ffn_activation: table.ffn_activation,
+            post_norms: table.post_norms,
+            embedding_scale: table.embedding_scale,
+            sliding_window: 0,
+            global_every: 0,
+            rope_theta_local: rope_theta,
         };
+        if let Some(defaults) = table.sliding_window {
+            if let Some(w) = metadata.opt_u64(&key("attention.sliding_window"))? {
+                config.sliding_window = to_usize(&key("attention.sliding_window"), w)?;
+            }
+            config.global_every = match metadata.opt_u64(&key("attention.sliding_window_pattern"))? {
+                Some(n) => to_usize(&key("attention.sliding_window_pattern"), n)?,
+                None => defaults.global_every,
+            };
+            config.rope_theta_local = match metadata.opt_f64(&key("rope.freq_base_swa"))? {
+                Some(theta) => theta as f32,
+                None => defaults.rope_theta_local,
+            };
+        }
         config.validate()?;
         Ok(config)
     }
@@ -187,10 +254,18 @@ impl ModelConfig {
                 self.head_dim
             )));
         }
-        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+        let local = (self.sliding_window > 0).then_some(self.rope_theta_local);
+        for theta in std::iter::once(self.rope_theta).chain(local) {
+            if !(theta.is_finite() && theta > 0.0) {
+                return Err(Error::InvalidConfig(format!(
+                    "rope base {theta} is not a positive number"
+                )));
+            }
+        }
+        if self.sliding_window > MAX_CTX || self.global_every > MAX_LAYERS {
             return Err(Error::InvalidConfig(format!(
-                "rope_theta {} is not a positive number",
-                self.rope_theta
+                "sliding window {} every {} layers is beyond any model",
+                self.sliding_window, self.global_every
             )));
         }
         if !(self.norm_eps.is_finite() && self.norm_eps >= 0.0 && self.norm_eps < 1.0) {

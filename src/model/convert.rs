@@ -261,6 +261,15 @@ pub fn write_hf_folder(
             }
             _ => values,
         };
+        // Gemma's checkpoints store norm weights without the 1 its GGUF files hold.
+        let offset = config.arch.table().hf_norm_offset;
+        let values = match slot.role.is_norm() && offset != 0.0 {
+            true => values
+                .iter()
+                .map(|v| half::f16::from_f32(v.to_f32() - offset))
+                .collect(),
+            false => values,
+        };
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         file.seek(SeekFrom::Start(data_start + slot.offset))
             .and_then(|_| file.write_all(&bytes))

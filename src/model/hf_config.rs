@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::formats::hf::{field, parse_object};
 use crate::formats::{DType, MetaValue, Metadata};
-use crate::model::arch::Arch;
+use crate::model::arch::{Arch, FfnActivation};
 use crate::model::config::ModelConfig;
 use crate::model::rope::RopeStyle;
 
@@ -64,6 +64,33 @@ fn arch_of(map: &Map<String, Value>) -> Result<Arch> {
     }
 }
 
+/// How often a global layer comes, from `layer_types` (transformers' per-layer list of
+/// "sliding_attention" and "full_attention"), when that list follows one period.
+fn global_every_of(map: &Map<String, Value>, n_layer: usize) -> Result<Option<usize>> {
+    let Some(types) = field(map, "layer_types").and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    let global: Vec<bool> = types
+        .iter()
+        .map(|t| t.as_str() == Some("full_attention"))
+        .collect();
+    let Some(first) = global.iter().position(|&g| g) else {
+        return Ok(None);
+    };
+    let every = first + 1;
+    let periodic = global.len() == n_layer
+        && global
+            .iter()
+            .enumerate()
+            .all(|(l, &g)| g == (l % every == every - 1));
+    if !periodic {
+        return Err(Error::UnsupportedFeature(
+            "layer_types without a regular pattern of global layers (config.json)".into(),
+        ));
+    }
+    Ok(Some(every))
+}
+
 /// The configuration described by a Hugging Face `config.json`.
 pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
     let map = parse_object(config_json, "config.json")?;
@@ -88,7 +115,8 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         None if n_head > 0 => n_embd / n_head,
         None => 0,
     };
-    let config = ModelConfig {
+    let table = arch.table();
+    let mut config = ModelConfig {
         arch,
         name: field(&map, "_name_or_path")
             .and_then(Value::as_str)
@@ -106,11 +134,37 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         // Hugging Face checkpoints keep Q/K in the rotate-half layout.
         rope_style: RopeStyle::RotateHalf,
         norm_eps: opt_f64(&map, "rms_norm_eps")?.unwrap_or(1e-6) as f32,
-        // transformers' Llama, Mistral and Qwen2 configs all default to untied.
-        tied_embeddings: opt_bool(&map, "tie_word_embeddings")?.unwrap_or(false),
-        qkv_bias: arch.table().qkv_bias,
-        qk_norm: arch.table().qk_norm,
+        tied_embeddings: opt_bool(&map, "tie_word_embeddings")?
+            .unwrap_or(table.hf_tied_by_default),
+        qkv_bias: table.qkv_bias,
+        qk_norm: table.qk_norm,
+        ffn_activation: table.ffn_activation,
+        post_norms: table.post_norms,
+        embedding_scale: table.embedding_scale,
+        sliding_window: 0,
+        global_every: 0,
+        rope_theta_local: 0.0,
     };
+    if let Some(defaults) = table.sliding_window {
+        config.sliding_window = opt_usize(&map, "sliding_window")?.unwrap_or(0);
+        config.global_every = match opt_usize(&map, "sliding_window_pattern")? {
+            Some(n) => n,
+            None => global_every_of(&map, config.n_layer)?.unwrap_or(defaults.global_every),
+        };
+        config.rope_theta_local = opt_f64(&map, "rope_local_base_freq")?
+            .map_or(defaults.rope_theta_local, |v| v as f32);
+    }
+    if let Some(act) = field(&map, "hidden_activation").and_then(Value::as_str) {
+        let expected = match config.ffn_activation {
+            FfnActivation::Silu => "silu",
+            FfnActivation::GeluTanh => "gelu_pytorch_tanh",
+        };
+        if act != expected {
+            return Err(Error::UnsupportedFeature(format!(
+                "hidden_activation '{act}' (config.json; this architecture runs '{expected}')"
+            )));
+        }
+    }
     config.validate()?;
     Ok(config)
 }

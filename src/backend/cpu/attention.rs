@@ -4,16 +4,18 @@
 //! the step.
 
 use super::matrix::dot;
-use crate::reference::{softmax, Heads};
+use crate::reference::{softmax, visible_keys, Heads};
 
 /// `softmax(q kᵀ / √d) v` for the `n` tokens of `q` (`[n, n_head × head_dim]`) at positions
-/// `pos..pos + n`, each attending to cache positions up to its own.
+/// `pos..pos + n`, each attending to cache positions up to its own (the last `window` of
+/// them in a sliding-window layer).
 pub fn attention(
     q: &[f32],
     k_cache: &[f32],
     v_cache: &[f32],
     pos: usize,
     heads: Heads,
+    window: Option<usize>,
 ) -> Vec<f32> {
     let Heads {
         n_head, head_dim, ..
@@ -22,14 +24,15 @@ pub fn attention(
     let mut out = vec![0.0; q.len()];
     let head = |i: usize, (qh, oh): (&[f32], &mut [f32])| {
         let (t, h) = (i / n_head, i % n_head);
-        let n_keys = pos + t + 1;
+        let keys = visible_keys(pos + t, window);
         let kv_off = heads.kv_offset(h);
         let at = |p: usize| p * kv_dim + kv_off..p * kv_dim + kv_off + head_dim;
-        let mut scores: Vec<f32> = (0..n_keys)
+        let mut scores: Vec<f32> = keys
+            .clone()
             .map(|p| dot(qh, &k_cache[at(p)]) * scale)
             .collect();
         softmax(&mut scores);
-        for (p, a) in scores.iter().enumerate() {
+        for (p, a) in keys.zip(&scores) {
             for (o, v) in oh.iter_mut().zip(&v_cache[at(p)]) {
                 *o += a * v;
             }

@@ -7,7 +7,7 @@
 //! Per layer, with `x` the residual stream [n, dim]:
 //! `xb = rmsnorm(x)`, `q, k, v = xb · W{q,k,v}ᵀ (+ b)`, (Qwen3: rmsnorm of each q and k
 //! head,) rope on q and k, k and v into the
-//! cache, `x += attention(q, cache) · Woᵀ`, `xb = rmsnorm(x)`,
+//! cache, `x += attention(q, cache) · Woᵀ` (Gemma 3: normed first), `xb = rmsnorm(x)`,
 //! `x += (silu(xb · Wgateᵀ) · (xb · Wupᵀ)) · Wdownᵀ`; then `logits = rmsnorm(x) · Wheadᵀ`.
 
 mod attention;
@@ -24,7 +24,7 @@ use crate::model::arch::Role;
 use crate::model::forward::{check_context, check_request, ForwardOutput, ForwardResult};
 use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
-use crate::reference::{head_norm, rmsnorm, rope, silu_mul, Heads};
+use crate::reference::{gated, head_norm, rmsnorm, rope, Heads};
 use attention::attention;
 
 /// How the CPU backend's products treat activations.
@@ -326,10 +326,23 @@ impl CpuModel {
         for (row, &t) in x.chunks_exact_mut(dim).zip(tokens) {
             embd.row(t as usize, row)?;
         }
+        if c.embedding_scale {
+            let scale = (dim as f32).sqrt();
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
         let norm = |x: &[f32], w: &[f32]| -> Vec<f32> {
             x.chunks_exact(dim)
                 .flat_map(|r| rmsnorm(r, w, c.norm_eps))
                 .collect()
+        };
+        // Gemma 3 norms the attention's and the FFN's outputs before the residual add.
+        let add_output = |x: &mut [f32], y: Vec<f32>, post_norm: Result<&[f32]>| -> Result<()> {
+            let y = match c.post_norms {
+                true => norm(&y, post_norm?),
+                false => y,
+            };
+            x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
+            Ok(())
         };
         for l in 0..c.n_layer {
             let layer = Some(l);
@@ -352,27 +365,29 @@ impl CpuModel {
                 head_norm(&mut q, self.vector(Role::AttnQNorm, layer)?, c.norm_eps);
                 head_norm(&mut k, self.vector(Role::AttnKNorm, layer)?, c.norm_eps);
             }
+            let theta = c.layer_rope_theta(l);
             for t in 0..n {
                 let p = pos + t;
                 let qt = &mut q[t * q_dim..(t + 1) * q_dim];
-                rope(qt, c.head_dim, p, c.rope_theta, c.rope_style);
+                rope(qt, c.head_dim, p, theta, c.rope_style);
                 let kt = &mut k[t * kv_dim..(t + 1) * kv_dim];
-                rope(kt, c.head_dim, p, c.rope_theta, c.rope_style);
+                rope(kt, c.head_dim, p, theta, c.rope_style);
             }
             // caches [pos + n, kv_dim]
             self.k_cache[l].truncate(pos * kv_dim);
             self.k_cache[l].extend_from_slice(&k);
             self.v_cache[l].truncate(pos * kv_dim);
             self.v_cache[l].extend_from_slice(&v);
-            let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads);
+            let window = c.layer_window(l);
+            let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads, window);
             let o = self.product(Role::AttnOutput, layer, &att, n)?;
-            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+            add_output(&mut x, o, self.vector(Role::AttnPostNorm, layer))?;
 
             let xb = norm(&x, self.vector(Role::FfnNorm, layer)?);
             let [gate, up] = self.products([Role::FfnGate, Role::FfnUp], layer, &xb, n)?;
-            let act = silu_mul(&gate, &up);
+            let act = gated(c.ffn_activation, &gate, &up);
             let down = self.product(Role::FfnDown, layer, &act, n)?;
-            x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+            add_output(&mut x, down, self.vector(Role::FfnPostNorm, layer))?;
         }
         let head = if c.tied_embeddings {
             Role::TokEmbd

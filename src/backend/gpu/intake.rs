@@ -168,6 +168,8 @@ enum Target {
     QkvBias(usize, usize),
     /// The query (`.1` = 0) or key (`.1` = head_dim) head norm of layer `.0`.
     QkNorm(usize, usize),
+    AttnPostNorm(usize),
+    FfnPostNorm(usize),
 }
 
 /// One layer's weights.
@@ -182,6 +184,9 @@ pub(super) struct LayerWeights {
     /// [dim, q_dim]
     pub wo: Weight,
     pub ffn_norm: GpuVector,
+    /// [dim] each: the norms of the attention's and the FFN's outputs (Gemma 3).
+    pub attn_post_norm: Option<GpuVector>,
+    pub ffn_post_norm: Option<GpuVector>,
     /// [2 n_ff, dim]: Wgate, Wup stacked (paired for SwiGLU where possible).
     pub gate_up: Weight,
     /// [dim, n_ff]
@@ -332,6 +337,10 @@ impl GpuModelBuilder {
                 targets.insert(name("attn_k.bias"), Target::QkvBias(l, q));
                 targets.insert(name("attn_v.bias"), Target::QkvBias(l, q + kv));
             }
+            if c.post_norms {
+                targets.insert(name("post_attention_norm.weight"), Target::AttnPostNorm(l));
+                targets.insert(name("post_ffw_norm.weight"), Target::FfnPostNorm(l));
+            }
             if c.qk_norm {
                 targets.insert(name("attn_q_norm.weight"), Target::QkNorm(l, 0));
                 targets.insert(name("attn_k_norm.weight"), Target::QkNorm(l, c.head_dim));
@@ -347,6 +356,12 @@ impl GpuModelBuilder {
                     .then(|| GpuVector::new(ctx, &name("attn_qk_norm.weight"), 2 * c.head_dim)),
                 wo,
                 ffn_norm: GpuVector::new(ctx, &name("ffn_norm.weight"), dim),
+                attn_post_norm: c
+                    .post_norms
+                    .then(|| GpuVector::new(ctx, &name("post_attention_norm.weight"), dim)),
+                ffn_post_norm: c
+                    .post_norms
+                    .then(|| GpuVector::new(ctx, &name("post_ffw_norm.weight"), dim)),
                 gate_up,
                 down,
             });
@@ -423,6 +438,16 @@ impl GpuModelBuilder {
                     write_vector(ctx, b, vector_at(at), &t)?
                 }
             }
+            Target::AttnPostNorm(l) => {
+                if let Some(w) = &self.layer(l)?.attn_post_norm {
+                    write_vector(ctx, w, vector_at(0), &t)?
+                }
+            }
+            Target::FfnPostNorm(l) => {
+                if let Some(w) = &self.layer(l)?.ffn_post_norm {
+                    write_vector(ctx, w, vector_at(0), &t)?
+                }
+            }
             Target::QkNorm(l, at) => {
                 if let Some(w) = &self.layer(l)?.qk_norm {
                     write_vector(ctx, w, vector_at(at), &t)?
@@ -466,6 +491,8 @@ impl GpuModelBuilder {
                     + vec(&l.ffn_norm)
                     + l.qkv_bias.as_ref().map_or(0, vec)
                     + l.qk_norm.as_ref().map_or(0, vec)
+                    + l.attn_post_norm.as_ref().map_or(0, vec)
+                    + l.ffn_post_norm.as_ref().map_or(0, vec)
                     + l.qkv.gpu_bytes()
                     + l.wo.gpu_bytes()
                     + l.gate_up.gpu_bytes()

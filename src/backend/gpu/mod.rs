@@ -39,6 +39,7 @@ use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, RowLayout};
 use crate::model::forward::{check_context, check_request};
 use crate::model::rope::rope_table;
+use crate::model::arch::FfnActivation;
 use crate::model::{ModelConfig, RopeStyle};
 
 pub use intake::GpuModelBuilder;
@@ -110,20 +111,37 @@ pub struct DecodeCost {
 struct Kernels {
     embed: Embedding,
     norm: RmsNorm,
+    /// The norm of a block's output added into the residual stream (Gemma 3).
+    post_norm: Option<RmsNorm>,
     linear: LinearPipelines,
     /// Only where some product is not paired (`intake`).
     silu_mul: Option<SiluMul>,
     rope: Option<Rope>,
     attention: Attention,
+    /// The sliding-window layers' attention.
+    local_attention: Option<Attention>,
     argmax: Argmax,
 }
 
 impl Kernels {
+    /// The attention of a global or a local (sliding-window) layer.
+    fn layer_attention(&self, local: bool) -> &Attention {
+        match (local, &self.local_attention) {
+            (true, Some(kernel)) => kernel,
+            _ => &self.attention,
+        }
+    }
+
     /// Compute pipelines compiled: the linear ones, one each for embed, norm and
-    /// attention, rope and silu·mul where needed, and the argmax's two passes.
+    /// attention, the optional ones where needed, and the argmax's two passes.
     fn pipelines(&self) -> usize {
-        let optional = usize::from(self.silu_mul.is_some()) + usize::from(self.rope.is_some());
-        self.linear.len() + 3 + optional + 2
+        let optional = [
+            self.silu_mul.is_some(),
+            self.rope.is_some(),
+            self.post_norm.is_some(),
+            self.local_attention.is_some(),
+        ];
+        self.linear.len() + 3 + optional.into_iter().filter(|&o| o).count() + 2
     }
 }
 
@@ -134,11 +152,17 @@ struct LayerBinds {
     /// The rope kernel, where the Q|K|V product is not paired.
     rope: Option<wgpu::BindGroup>,
     attention: wgpu::BindGroup,
+    /// The layer attends to a sliding window (`Kernels::local_attention`).
+    local: bool,
     wo: LinearBinds,
+    /// x += rmsnorm(attention output), where the model norms it (Gemma 3).
+    attn_post_norm: Option<wgpu::BindGroup>,
     gate_up: LinearBinds,
     /// The silu·mul kernel, where the gate|up product is not paired.
     silu_mul: Option<wgpu::BindGroup>,
     down: LinearBinds,
+    /// x += rmsnorm(FFN output), where the model norms it.
+    ffn_post_norm: Option<wgpu::BindGroup>,
 }
 
 /// Activations and readback buffers, allocated once.
@@ -201,9 +225,11 @@ impl Specs {
             },
         };
         let (dim, ff, q_dim) = (c.n_embd, c.n_ff, c.q_dim());
+        // Outputs normed before their residual add are written out for the norm kernel.
+        let residual = !c.post_norms;
         Self {
-            wo: rows(q_dim, dim, true),
-            down: rows(ff, dim, true),
+            wo: rows(q_dim, dim, residual),
+            down: rows(ff, dim, residual),
             head: rows(dim, c.n_vocab, false),
             config: c.clone(),
         }
@@ -250,7 +276,9 @@ impl Specs {
             RowLayout::Pairs => LinearSpec {
                 k: dim,
                 n_out: ff,
-                epilogue: Epilogue::Glu,
+                epilogue: Epilogue::Glu {
+                    gelu: self.config.ffn_activation == FfnActivation::GeluTanh,
+                },
             },
         }
     }
@@ -300,12 +328,23 @@ impl GpuModel {
             weights.iter().any(|l| w(l).layout == RowLayout::Rows)
         };
         let (unpaired_qkv, unpaired_gate_up) = (unpaired(|l| &l.qkv), unpaired(|l| &l.gate_up));
+        let embed_scale = if c.embedding_scale {
+            (dim as f32).sqrt()
+        } else {
+            1.0
+        };
+        let gelu = c.ffn_activation == FfnActivation::GeluTanh;
+        let any_local = (0..c.n_layer).any(|l| c.layer_window(l).is_some());
         let kernels = Kernels {
-            embed: Embedding::new(&ctx, dim, embd.format).await?,
-            norm: RmsNorm::new(&ctx, dim, eps).await?,
+            embed: Embedding::new(&ctx, dim, embd.format, embed_scale).await?,
+            norm: RmsNorm::new(&ctx, dim, eps, false).await?,
+            post_norm: match c.post_norms {
+                true => Some(RmsNorm::new(&ctx, dim, eps, true).await?),
+                false => None,
+            },
             linear,
             silu_mul: match unpaired_gate_up {
-                true => Some(SiluMul::new(&ctx, ff).await?),
+                true => Some(SiluMul::new(&ctx, ff, gelu).await?),
                 false => None,
             },
             rope: match unpaired_qkv {
@@ -315,7 +354,11 @@ impl GpuModel {
                 }
                 false => None,
             },
-            attention: Attention::new(&ctx, heads).await?,
+            attention: Attention::new(&ctx, heads, None).await?,
+            local_attention: match any_local {
+                true => Some(Attention::new(&ctx, heads, Some(c.sliding_window)).await?),
+                false => None,
+            },
             argmax: Argmax::new(&ctx, c.n_vocab).await?,
         };
 
@@ -333,14 +376,22 @@ impl GpuModel {
         let logits = ctx.storage("logits [batch, vocab]", f32s(batch * c.n_vocab));
         let scratch = ctx.storage("argmax scratch", kernels.argmax.scratch_bytes());
         let result = ctx.storage("argmax result", 4);
-        let table: Vec<f32> = rope_table(c.rope_theta, c.head_dim, n_ctx)
+        // One table per rope base (Gemma 3's local layers have their own).
+        let rope_tables: Vec<(f32, wgpu::Buffer)> = c
+            .rope_thetas()
             .into_iter()
-            .flatten()
+            .map(|theta| {
+                let table: Vec<f32> = rope_table(theta, c.head_dim, n_ctx)
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let label = format!("rope cos/sin [n_ctx, head_dim/2], base {theta}");
+                (theta, ctx.storage_init(&label, bytemuck::cast_slice(&table)))
+            })
             .collect();
-        let rope_table = ctx.storage_init(
-            "rope cos/sin [n_ctx, head_dim/2]",
-            bytemuck::cast_slice(&table),
-        );
+        let proj = c
+            .post_norms
+            .then(|| ctx.storage("block output [batch, dim]", f32s(batch * dim)));
         let logits_staging = ctx.staging("logits readback", f32s(batch * c.n_vocab));
         let result_staging = ctx.staging("argmax readback", 4);
 
@@ -356,6 +407,12 @@ impl GpuModel {
                 let mut caches = Vec::new();
                 let mut layers = Vec::new();
                 for (l, w) in weights.iter().enumerate() {
+                    let theta = c.layer_rope_theta(l);
+                    let rope_table = rope_tables
+                        .iter()
+                        .find(|(t, _)| *t == theta)
+                        .map(|(_, b)| b)
+                        .ok_or_else(|| Error::Gpu(format!("no rope table for base {theta}")))?;
                     let k_cache = ctx.storage(
                         &format!("blk.{l} K cache [n_ctx, kv_dim]"),
                         f32s(n_ctx * kv_dim),
@@ -370,7 +427,7 @@ impl GpuModel {
                             LinearOut::RopeKv {
                                 q: &q,
                                 bias,
-                                cos_sin: &rope_table,
+                                cos_sin: rope_table,
                                 k_cache: &k_cache,
                                 v_cache: &v_cache,
                             },
@@ -383,7 +440,7 @@ impl GpuModel {
                                 &RopeBindings {
                                     step: &step,
                                     qkv,
-                                    cos_sin: &rope_table,
+                                    cos_sin: rope_table,
                                     k_cache: &k_cache,
                                     v_cache: &v_cache,
                                     q: &q,
@@ -401,15 +458,30 @@ impl GpuModel {
                         ),
                         (RowLayout::Rows, ..) => return Err(missing()),
                     };
+                    // Where a block's output is normed, its product writes `proj` and the
+                    // norm adds it into x.
+                    let block_out = proj.as_ref().unwrap_or(&x);
+                    let post_norm = |v: &Option<crate::gpu::GpuVector>| -> Result<_> {
+                        match (&k.post_norm, &proj, v) {
+                            (Some(kernel), Some(proj), Some(v)) => {
+                                Ok(Some(kernel.bind(&ctx, &step, proj, &v.buffer, &x)?))
+                            }
+                            (None, None, None) => Ok(None),
+                            _ => Err(Error::Gpu("a post-norm lacks its kernel or weight".into())),
+                        }
+                    };
                     layers.push(LayerBinds {
                         attn_norm: k.norm.bind(&ctx, &step, &x, &w.attn_norm.buffer, &xb)?,
+                        local: c.layer_window(l).is_some(),
+                        attn_post_norm: post_norm(&w.attn_post_norm)?,
+                        ffn_post_norm: post_norm(&w.ffn_post_norm)?,
                         ffn_norm: k.norm.bind(&ctx, &step, &x, &w.ffn_norm.buffer, &xb)?,
                         qkv: lin(specs.qkv(w.qkv.layout), &w.qkv, &xb, qkv_out)?,
                         rope,
                         attention: k
-                            .attention
+                            .layer_attention(c.layer_window(l).is_some())
                             .bind(&ctx, &step, &q, &k_cache, &v_cache, &att)?,
-                        wo: lin(specs.wo, &w.wo, &att, rows(&x, None))?,
+                        wo: lin(specs.wo, &w.wo, &att, rows(block_out, None))?,
                         gate_up: lin(
                             specs.gate_up(w.gate_up.layout),
                             &w.gate_up,
@@ -417,7 +489,7 @@ impl GpuModel {
                             gate_up_out,
                         )?,
                         silu_mul,
-                        down: lin(specs.down, &w.down, &act, rows(&x, None))?,
+                        down: lin(specs.down, &w.down, &act, rows(block_out, None))?,
                     });
                     caches.push(k_cache);
                     caches.push(v_cache);
@@ -434,7 +506,9 @@ impl GpuModel {
             })
             .await??;
 
-        let mut activations = vec![x, xb, q, att, act, scratch, rope_table];
+        let mut activations = vec![x, xb, q, att, act, scratch];
+        activations.extend(rope_tables.into_iter().map(|(_, b)| b));
+        activations.extend(proj);
         activations.extend(qkv);
         activations.extend(hidden);
         activations.extend(caches);
@@ -603,8 +677,13 @@ impl GpuModel {
                 rope.dispatch(pass, bind, n);
                 count += 1;
             }
-            k.attention.dispatch(pass, &l.attention, n);
+            k.layer_attention(l.local)
+                .dispatch(pass, &l.attention, n);
             count += 1 + l.wo.record(pass, n, decode);
+            if let (Some(bind), Some(post_norm)) = (&l.attn_post_norm, &k.post_norm) {
+                post_norm.dispatch(pass, bind, n);
+                count += 1;
+            }
             k.norm.dispatch(pass, &l.ffn_norm, n);
             count += 1 + l.gate_up.record(pass, n, decode);
             if let (Some(bind), Some(silu_mul)) = (&l.silu_mul, &k.silu_mul) {
@@ -612,6 +691,10 @@ impl GpuModel {
                 count += 1;
             }
             count += l.down.record(pass, n, decode);
+            if let (Some(bind), Some(post_norm)) = (&l.ffn_post_norm, &k.post_norm) {
+                post_norm.dispatch(pass, bind, n);
+                count += 1;
+            }
         }
         if head {
             k.norm.dispatch(pass, &self.final_norm, n);

@@ -1,5 +1,6 @@
 //! `shaders/attention.wgsl`: causal grouped-query attention over the KV cache with an
-//! online softmax, one invocation per (token, query head), barrier-free.
+//! online softmax, one invocation per (token, query head), barrier-free; optionally over a
+//! sliding window. The shader's register arrays are sized to the head when it compiles.
 
 use super::rope::Heads;
 use super::{constant, Kernel, Slot};
@@ -8,8 +9,10 @@ use crate::gpu::context::GpuContext;
 
 pub(super) const SOURCE: &str = include_str!("../../../shaders/attention.wgsl");
 
-/// Largest head dimension the kernel holds in registers (`4 * MAX_VEC4` in the shader).
-pub const MAX_HEAD_DIM: usize = 128;
+/// Largest head dimension the kernel holds in registers (Gemma 3's 256).
+pub const MAX_HEAD_DIM: usize = 256;
+/// The line of the shader that sizes the register arrays.
+const MAX_VEC4_LINE: &str = "const MAX_VEC4: u32 = 32u;";
 
 /// Invocations per workgroup (`WG` in the shader).
 const INVOCATIONS_PER_GROUP: u32 = 64;
@@ -20,7 +23,8 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub async fn new(ctx: &GpuContext, heads: Heads) -> Result<Self> {
+    /// `window`: attend to the last `window` positions only (a sliding-window layer).
+    pub async fn new(ctx: &GpuContext, heads: Heads, window: Option<usize>) -> Result<Self> {
         if heads.head_dim == 0
             || heads.head_dim > MAX_HEAD_DIM
             || !heads.head_dim.is_multiple_of(4)
@@ -36,10 +40,22 @@ impl Attention {
             ("N_HEAD", constant(heads.n_head)),
             ("N_HEAD_KV", constant(heads.n_head_kv)),
             ("HEAD_DIM", constant(heads.head_dim)),
+            ("WINDOW", constant(window.unwrap_or(0))),
         ];
         let label = format!(
-            "attention[h{}/{}x{}]",
-            heads.n_head, heads.n_head_kv, heads.head_dim
+            "attention[h{}/{}x{}{}]",
+            heads.n_head,
+            heads.n_head_kv,
+            heads.head_dim,
+            window.map_or(String::new(), |w| format!(" window {w}"))
+        );
+        if !SOURCE.contains(MAX_VEC4_LINE) {
+            return Err(Error::Gpu("attention.wgsl no longer sizes MAX_VEC4".into()));
+        }
+        let source = SOURCE.replacen(
+            MAX_VEC4_LINE,
+            &format!("const MAX_VEC4: u32 = {}u;", heads.head_dim / 4),
+            1,
         );
         let slots = [
             Slot::Uniform,
@@ -49,7 +65,7 @@ impl Attention {
             Slot::ReadWrite,
         ];
         Ok(Self {
-            kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &constants).await?,
+            kernel: Kernel::new(ctx, &label, &source, "main", &slots, &constants).await?,
             heads,
         })
     }

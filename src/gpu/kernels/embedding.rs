@@ -17,7 +17,8 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    pub async fn new(ctx: &GpuContext, dim: usize, format: GpuFormat) -> Result<Self> {
+    /// `scale` multiplies every value gathered (1 but for Gemma's √dim).
+    pub async fn new(ctx: &GpuContext, dim: usize, format: GpuFormat, scale: f32) -> Result<Self> {
         format.check_cols("token embedding", dim)?;
         let label = format!("embedding[{} dim{dim}]", format.name());
         let source = with_format(SOURCE, format);
@@ -29,7 +30,7 @@ impl Embedding {
                 &source,
                 "main",
                 &slots,
-                &[("DIM", constant(dim))],
+                &[("DIM", constant(dim)), ("SCALE", f64::from(scale))],
             )
             .await?,
             dim,

@@ -25,8 +25,8 @@ pub fn source(format: GpuFormat, epilogue: Epilogue) -> String {
 pub enum Epilogue {
     /// `Y[t, row] = acc (+ bias[row]) (+ Y[t, row] when residual)`.
     Rows { residual: bool, bias: bool },
-    /// Gate|up pairs: `act[t, p] = silu(gate) · up`.
-    Glu,
+    /// Gate|up pairs: `act[t, p] = silu(gate) · up`, or with `gelu` GELU (tanh) of gate.
+    Glu { gelu: bool },
     /// Q|K|V pairs: bias, rotary embedding of Q and K, K and V into the KV cache.
     RopeKv {
         heads: Heads,
@@ -40,7 +40,7 @@ impl Epilogue {
     fn source(self) -> &'static str {
         match self {
             Epilogue::Rows { .. } => ROWS,
-            Epilogue::Glu => GLU,
+            Epilogue::Glu { .. } => GLU,
             Epilogue::RopeKv { .. } => ROPE_KV,
         }
     }
@@ -57,7 +57,7 @@ impl Epilogue {
     fn slots(self) -> &'static [Slot] {
         match self {
             Epilogue::Rows { .. } => &[Slot::ReadWrite, Slot::Read],
-            Epilogue::Glu => &[Slot::ReadWrite],
+            Epilogue::Glu { .. } => &[Slot::ReadWrite],
             Epilogue::RopeKv { .. } => &[
                 Slot::ReadWrite,
                 Slot::Read,
@@ -71,7 +71,7 @@ impl Epilogue {
     fn has_bias(self) -> bool {
         match self {
             Epilogue::Rows { bias, .. } | Epilogue::RopeKv { bias, .. } => bias,
-            Epilogue::Glu => false,
+            Epilogue::Glu { .. } => false,
         }
     }
 
@@ -82,7 +82,10 @@ impl Epilogue {
                 ("RESIDUAL", f64::from(u8::from(residual))),
                 ("HAS_BIAS", f64::from(u8::from(bias))),
             ],
-            Epilogue::Glu => vec![("N_OUT", constant(n_out))],
+            Epilogue::Glu { gelu } => vec![
+                ("N_OUT", constant(n_out)),
+                ("GELU", f64::from(u8::from(gelu))),
+            ],
             Epilogue::RopeKv {
                 heads,
                 pairwise,
@@ -104,7 +107,8 @@ impl Epilogue {
                 if bias { "+bias" } else { "" },
                 if residual { "+residual" } else { "" }
             ),
-            Epilogue::Glu => "+swiglu".into(),
+            Epilogue::Glu { gelu: false } => "+swiglu".into(),
+            Epilogue::Glu { gelu: true } => "+geglu".into(),
             Epilogue::RopeKv { bias, .. } => {
                 format!("{}+rope+kv", if bias { "+bias" } else { "" })
             }
@@ -263,7 +267,7 @@ impl Linear {
             (Epilogue::Rows { .. }, LinearOut::Rows { y, bias: bb }) => {
                 buffers.extend([y, bias(bb)?])
             }
-            (Epilogue::Glu, LinearOut::Glu { act }) => buffers.push(act),
+            (Epilogue::Glu { .. }, LinearOut::Glu { act }) => buffers.push(act),
             (
                 Epilogue::RopeKv { .. },
                 LinearOut::RopeKv {

@@ -1,4 +1,5 @@
-//! `shaders/rmsnorm.wgsl`: y[t] = x[t] / rms(x[t]) * w, one invocation per token (barrier-free).
+//! `shaders/rmsnorm.wgsl`: y[t] = x[t] / rms(x[t]) * w (or y[t] += that), one invocation per
+//! token (barrier-free).
 
 use super::{constant, Kernel, Slot};
 use crate::error::Result;
@@ -14,9 +15,14 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
-    pub async fn new(ctx: &GpuContext, dim: usize, eps: f32) -> Result<Self> {
-        let constants = [("DIM", constant(dim)), ("EPS", f64::from(eps))];
-        let label = format!("rmsnorm[dim{dim}]");
+    /// `add`: add the normed rows to `y` instead of storing them.
+    pub async fn new(ctx: &GpuContext, dim: usize, eps: f32, add: bool) -> Result<Self> {
+        let constants = [
+            ("DIM", constant(dim)),
+            ("EPS", f64::from(eps)),
+            ("ADD", f64::from(u8::from(add))),
+        ];
+        let label = format!("rmsnorm[dim{dim}{}]", if add { " add" } else { "" });
         let slots = [Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite];
         Ok(Self {
             kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &constants).await?,

@@ -16,12 +16,14 @@ pub struct SiluMul {
 }
 
 impl SiluMul {
-    pub async fn new(ctx: &GpuContext, ff: usize) -> Result<Self> {
-        let label = format!("silu_mul[ff{ff}]");
+    /// `gelu`: GELU (tanh) instead of SiLU.
+    pub async fn new(ctx: &GpuContext, ff: usize, gelu: bool) -> Result<Self> {
+        let act = if gelu { "gelu" } else { "silu" };
+        let label = format!("{act}_mul[ff{ff}]");
         let slots = [Slot::Uniform, Slot::Read, Slot::ReadWrite];
+        let constants = [("FF", constant(ff)), ("GELU", f64::from(u8::from(gelu)))];
         Ok(Self {
-            kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &[("FF", constant(ff))])
-                .await?,
+            kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &constants).await?,
             ff,
         })
     }

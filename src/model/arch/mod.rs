@@ -11,6 +11,7 @@
 
 mod llama;
 mod qwen2;
+mod gemma3;
 mod qwen3;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,9 @@ architectures! {
     Qwen2 => qwen2::TABLE,
     /// Qwen3: like Llama plus an RMSNorm over each query and key head before rope.
     Qwen3 => qwen3::TABLE,
+    /// Gemma 3: query/key head norms, norms after attention and FFN, a GELU-gated FFN,
+    /// the embedding scaled by √dim, and sliding-window layers with their own rope base.
+    Gemma3 => gemma3::TABLE,
 }
 
 impl Arch {
@@ -89,11 +93,45 @@ pub struct ArchTable {
     pub qkv_bias: bool,
     /// Each query and key head is RMS-normalized (weights of one head's size) before rope.
     pub qk_norm: bool,
+    /// What gates the FFN's up projection.
+    pub ffn_activation: FfnActivation,
+    /// The attention's and the FFN's outputs are RMS-normalized before the residual add.
+    pub post_norms: bool,
+    /// The token embedding is multiplied by √n_embd before the first block.
+    pub embedding_scale: bool,
+    /// Layers attend to a sliding window: (window size and rope base when the GGUF file
+    /// does not give them,) every `n`-th layer is global, the others local.
+    pub sliding_window: Option<SlidingWindowDefaults>,
+    /// Added to every RMSNorm weight of a Hugging Face checkpoint (Gemma stores `w - 1`;
+    /// llama.cpp's converter adds the 1 into GGUF files).
+    pub hf_norm_offset: f32,
+    /// What config.json's `tie_word_embeddings` means when absent (transformers' default
+    /// for this architecture).
+    pub hf_tied_by_default: bool,
     /// What comes before the layer number in a block tensor's Hugging Face name.
     pub hf_layer_prefix: &'static str,
     /// Every tensor, in the order files and checks list them: the input's, one block's,
     /// the output's.
     pub tensors: &'static [TensorSpec],
+}
+
+/// The nonlinearity of a gated FFN: `act(x · Wgateᵀ) · (x · Wupᵀ)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum FfnActivation {
+    /// `x · sigmoid(x)` (SwiGLU).
+    #[default]
+    Silu,
+    /// GELU, tanh approximation (GeGLU; `gelu_pytorch_tanh`).
+    GeluTanh,
+}
+
+/// An architecture's sliding-window attention, where files leave parts unsaid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlidingWindowDefaults {
+    /// Every `global_every`-th layer (counting from 1) attends to the whole context.
+    pub global_every: usize,
+    /// The rope base of the local layers.
+    pub rope_theta_local: f32,
 }
 
 /// What a tensor does in the network, whatever a file calls it.
@@ -111,13 +149,33 @@ pub enum Role {
     AttnQNorm,
     AttnKNorm,
     AttnOutput,
+    /// RMSNorm weight of the attention's output, before the residual add (Gemma 3).
+    AttnPostNorm,
     FfnNorm,
     FfnGate,
     FfnUp,
     FfnDown,
+    /// RMSNorm weight of the FFN's output, before the residual add (Gemma 3).
+    FfnPostNorm,
     OutputNorm,
     /// The LM head (GGUF `output.weight`).
     LmHead,
+}
+
+impl Role {
+    /// An RMSNorm weight (a vector that scales normalized values).
+    pub fn is_norm(self) -> bool {
+        matches!(
+            self,
+            Role::AttnNorm
+                | Role::AttnQNorm
+                | Role::AttnKNorm
+                | Role::AttnPostNorm
+                | Role::FfnNorm
+                | Role::FfnPostNorm
+                | Role::OutputNorm
+        )
+    }
 }
 
 /// Where a tensor sits: before the blocks, in every block, or after them.
@@ -241,6 +299,18 @@ impl ArchTable {
         }
         out.extend(scoped(Scope::Output).map(whole));
         out
+    }
+
+    /// The role of a canonical (GGUF) tensor name.
+    pub fn role_of(&self, gguf: &str) -> Option<Role> {
+        let rest = gguf
+            .strip_prefix(GGUF_LAYER_PREFIX)
+            .and_then(|r| r.split_once('.'))
+            .map_or(gguf, |(_, rest)| rest);
+        self.tensors
+            .iter()
+            .find(|s| s.gguf == rest || s.gguf == gguf)
+            .map(|s| s.role)
     }
 
     /// The row of `role`, if the architecture has such a tensor.

@@ -6,7 +6,7 @@
 use super::Presence::{Always, Untied};
 use super::Role::*;
 use super::Scope::{Block, Input, Output};
-use super::{spec, ArchTable};
+use super::{spec, ArchTable, FfnActivation};
 use crate::model::rope::RopeStyle;
 
 #[rustfmt::skip]
@@ -18,6 +18,12 @@ pub const TABLE: ArchTable = ArchTable {
     gguf_rope: RopeStyle::RotateHalf,
     qkv_bias: false,
     qk_norm: true,
+    ffn_activation: FfnActivation::Silu,
+    post_norms: false,
+    embedding_scale: false,
+    sliding_window: None,
+    hf_norm_offset: 0.0,
+    hf_tied_by_default: false,
     hf_layer_prefix: "model.layers.",
     tensors: &[
         spec(TokEmbd,    Input,  "token_embd.weight",  "model.embed_tokens.weight",       |c| vec![c.n_vocab, c.n_embd], Always),

@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 use crate::error::{Error, Result};
 use crate::formats::hf::{HfTokenizerConfig, ShardIndex};
 use crate::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
-use crate::formats::{DType, Metadata, TensorInfo};
+use crate::formats::{DType, Metadata, Tensor, TensorInfo};
+use crate::model::arch::Role;
 use crate::model::config::ModelConfig;
 use crate::model::header::ModelHeader;
 use crate::model::hf_config as hf;
@@ -178,8 +179,13 @@ impl HfSource {
                     }
                 }
                 SafetensorsEvent::Tensor(mut t) => {
-                    if let Some(name) = self.config.arch.table().hf_to_gguf(&t.name) {
+                    let table = self.config.arch.table();
+                    if let Some(name) = table.hf_to_gguf(&t.name) {
                         t.name = name;
+                        let norm = table.role_of(&t.name).is_some_and(Role::is_norm);
+                        if norm && table.hf_norm_offset != 0.0 {
+                            t = offset_values(t, table.hf_norm_offset)?;
+                        }
                         out.push(LoadEvent::Tensor(t));
                     }
                 }
@@ -238,6 +244,17 @@ impl HfSource {
             None => Ok(()),
         }
     }
+}
+
+/// `t` as f32 values with `offset` added to each (Gemma's norm weights are stored as
+/// `w - 1`; GGUF files and the backends hold `w`).
+fn offset_values(t: Tensor, offset: f32) -> Result<Tensor> {
+    let values = crate::formats::quant::dequantize_f32(&t)?;
+    Ok(Tensor {
+        dtype: DType::F32,
+        data: values.iter().flat_map(|v| (v + offset).to_le_bytes()).collect(),
+        ..t
+    })
 }
 
 fn needs_index() -> Error {

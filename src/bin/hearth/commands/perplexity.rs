@@ -2,7 +2,8 @@
 //! tokenized (no BOS, special tokens not parsed) and cut into consecutive windows of `ctx`
 //! tokens (the remainder dropped); each window starts from an empty cache; every token of a
 //! window after the first is scored by its negative log-likelihood under the full softmax;
-//! ppl = exp(mean NLL). `--stepwise` computes each window one token at a time, as decoding
+//! ppl = exp(mean NLL). A model that adds BOS has each window's first token replaced by BOS,
+//! as llama.cpp's perplexity tool does. `--stepwise` computes each window one token at a time, as decoding
 //! does, instead of as one prompt.
 
 use std::path::Path;
@@ -22,6 +23,7 @@ pub async fn perplexity(
     let mut engine = load::engine(model, Some(ctx), backend).await?;
     let tokens = engine.tokenizer().encode(&text, false)?;
     let n_vocab = engine.info().config.n_vocab;
+    let bos = engine.bos_added();
     if ctx < 2 {
         return Err(Error::InvalidRequest("--ctx must be at least 2".into()));
     }
@@ -36,7 +38,11 @@ pub async fn perplexity(
     let mut nll_sum = 0.0f64;
     let mut scored = 0usize;
     for w in 0..windows {
-        let window = &tokens[w * ctx..(w + 1) * ctx];
+        let mut window = tokens[w * ctx..(w + 1) * ctx].to_vec();
+        if let Some(bos) = bos {
+            window[0] = bos;
+        }
+        let window = window.as_slice();
         let logits = if stepwise {
             engine.logits_stepwise(window).await?
         } else {
