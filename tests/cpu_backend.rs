@@ -11,6 +11,7 @@ use hearth::backend::cpu::{check_fits, memory_needed, Activations, CpuModelBuild
 use hearth::backend::Backend;
 use hearth::formats::gguf::read_gguf_header;
 use hearth::formats::{quant, DType, Tensor};
+use hearth::model::arch::FfnActivation;
 use hearth::model::forward::{ForwardOutput, ForwardResult};
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::reference::ReferenceModel;
@@ -44,6 +45,12 @@ fn config(n_embd: usize, qkv_bias: bool) -> ModelConfig {
         tied_embeddings: !qkv_bias,
         qkv_bias,
         qk_norm: false,
+        ffn_activation: FfnActivation::Silu,
+        post_norms: false,
+        embedding_scale: false,
+        sliding_window: 0,
+        global_every: 0,
+        rope_theta_local: 10000.0,
     }
 }
 

@@ -13,6 +13,7 @@ use hearth::backend::gpu::{ForwardOutput, ForwardResult, GpuModel, GpuModelBuild
 use hearth::formats::{DType, Tensor};
 use hearth::gpu::formats::gpu_values;
 use hearth::gpu::KernelShape;
+use hearth::model::arch::FfnActivation;
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::reference::ReferenceModel;
 
@@ -41,6 +42,12 @@ fn config(head_dim: usize, rope_style: RopeStyle, qkv_bias: bool) -> ModelConfig
         tied_embeddings: false,
         qkv_bias,
         qk_norm: false,
+        ffn_activation: FfnActivation::Silu,
+        post_norms: false,
+        embedding_scale: false,
+        sliding_window: 0,
+        global_every: 0,
+        rope_theta_local: 10000.0,
     }
 }
 

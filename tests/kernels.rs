@@ -15,6 +15,7 @@ use hearth::gpu::kernels::{
 };
 use hearth::gpu::params::Step;
 use hearth::gpu::{GpuContext, GpuFormat, GpuMatrix, KernelShape, RowLayout, RowMap};
+use hearth::model::arch::FfnActivation;
 use hearth::model::RopeStyle;
 use hearth::reference;
 
@@ -553,15 +554,22 @@ fn paired_epilogues_match_reference() {
 }
 
 #[test]
-fn silu_mul_matches_reference() {
+fn silu_mul_and_gelu_mul_match_reference() {
+    for act in [FfnActivation::Silu, FfnActivation::GeluTanh] {
+        gated_matches_reference(act);
+    }
+}
+
+fn gated_matches_reference(act: FfnActivation) {
     let ctx = gpu_context();
     let (n, ff) = (5, 130);
     let gu: Vec<f32> = random_vec(n * 2 * ff, 16).iter().map(|v| v * 8.0).collect();
     let want: Vec<f32> = gu
         .chunks_exact(2 * ff)
-        .flat_map(|r| reference::silu_mul(&r[..ff], &r[ff..]))
+        .flat_map(|r| reference::gated(act, &r[..ff], &r[ff..]))
         .collect();
-    let kernel = block(SiluMul::new(&ctx, ff)).unwrap();
+    let gelu = act == FfnActivation::GeluTanh;
+    let kernel = block(SiluMul::new(&ctx, ff, gelu)).unwrap();
     let (step_buf, gu_buf, out) = (
         step(&ctx, 0, n),
         buffer(&ctx, "gate|up", &gu),
@@ -571,34 +579,39 @@ fn silu_mul_matches_reference() {
     run(&ctx, |pass| kernel.dispatch(pass, &g, n));
     let got = block(ctx.read_f32(&out, n * ff)).unwrap();
     let diff = max_abs_diff(&got, &want);
-    assert!(diff <= SILU_MUL_TOL, "max diff {diff}");
+    assert!(diff <= SILU_MUL_TOL, "{act:?}: max diff {diff}");
 }
 
 #[test]
-fn rmsnorm_matches_reference() {
+fn rmsnorm_matches_reference_stored_and_added() {
     let ctx = gpu_context();
     let (n, dim) = (5, 130);
     let x = random_vec(n * dim, 7);
     let w = random_vec(dim, 8);
-    let want: Vec<f32> = x
+    let y0 = random_vec(n * dim, 9);
+    let normed: Vec<f32> = x
         .chunks_exact(dim)
         .flat_map(|r| reference::rmsnorm(r, &w, EPS))
         .collect();
-    let kernel = block(RmsNorm::new(&ctx, dim, EPS)).unwrap();
-    let (xb, wb, yb) = (
-        buffer(&ctx, "x", &x),
-        buffer(&ctx, "w", &w),
-        ctx.storage("y", (n * dim * 4) as u64),
-    );
-    let step_buf = step(&ctx, 0, n);
-    let g = kernel.bind(&ctx, &step_buf, &xb, &wb, &yb).unwrap();
-    run(&ctx, |pass| kernel.dispatch(pass, &g, n));
-    let got = block(ctx.read_f32(&yb, n * dim)).unwrap();
-    assert!(
-        max_abs_diff(&got, &want) <= RMSNORM_TOL,
-        "diff {}",
-        max_abs_diff(&got, &want)
-    );
+    for add in [false, true] {
+        // Added: y (the residual stream) += the normed rows.
+        let want: Vec<f32> = match add {
+            true => normed.iter().zip(&y0).map(|(a, b)| a + b).collect(),
+            false => normed.clone(),
+        };
+        let kernel = block(RmsNorm::new(&ctx, dim, EPS, add)).unwrap();
+        let (xb, wb, yb) = (
+            buffer(&ctx, "x", &x),
+            buffer(&ctx, "w", &w),
+            buffer(&ctx, "y", &y0),
+        );
+        let step_buf = step(&ctx, 0, n);
+        let g = kernel.bind(&ctx, &step_buf, &xb, &wb, &yb).unwrap();
+        run(&ctx, |pass| kernel.dispatch(pass, &g, n));
+        let got = block(ctx.read_f32(&yb, n * dim)).unwrap();
+        let diff = max_abs_diff(&got, &want);
+        assert!(diff <= RMSNORM_TOL, "add {add}: diff {diff}");
+    }
 }
 
 const HEADS: Heads = Heads {
@@ -679,14 +692,38 @@ fn rope_and_kv_store_match_reference_in_both_styles_with_and_without_qk_norm() {
 }
 
 #[test]
-fn attention_matches_reference_with_partly_filled_cache() {
+fn attention_matches_reference_with_partly_filled_cache_and_windows() {
     let ctx = gpu_context();
-    let (q_dim, kv_dim) = (
-        HEADS.n_head * HEADS.head_dim,
-        HEADS.n_head_kv * HEADS.head_dim,
-    );
     let n_ctx = 100;
-    let kernel = block(Attention::new(&ctx, HEADS)).unwrap();
+    // Whole context and a sliding window of 6; head_dim 64 and Gemma 3's 256.
+    let wide = Heads {
+        n_head: 4,
+        n_head_kv: 1,
+        head_dim: 256,
+    };
+    let cases = [
+        (HEADS, None),
+        (HEADS, Some(6)),
+        (wide, None),
+        (wide, Some(6)),
+    ];
+    for (heads, window) in cases {
+        attention_matches_reference(&ctx, heads, window, n_ctx);
+    }
+}
+
+fn attention_matches_reference(
+    ctx: &GpuContext,
+    heads: Heads,
+    window: Option<usize>,
+    n_ctx: usize,
+) {
+    let ctx = ctx.clone();
+    let (q_dim, kv_dim) = (
+        heads.n_head * heads.head_dim,
+        heads.n_head_kv * heads.head_dim,
+    );
+    let kernel = block(Attention::new(&ctx, heads, window)).unwrap();
     // (pos, n): one query at 0; a prefill chunk crossing the 64-key block; decode at 70.
     for (pos, n) in [(0, 1), (60, 5), (70, 1), (0, 7)] {
         let q = random_vec(n * q_dim, 10 + pos as u64);
@@ -699,10 +736,11 @@ fn attention_matches_reference_with_partly_filled_cache() {
             &v,
             pos,
             reference::Heads {
-                n_head: HEADS.n_head,
-                n_head_kv: HEADS.n_head_kv,
-                head_dim: HEADS.head_dim,
+                n_head: heads.n_head,
+                n_head_kv: heads.n_head_kv,
+                head_dim: heads.head_dim,
             },
+            window,
         );
         let (q_buf, k_buf, v_buf) = (
             buffer(&ctx, "q", &q),
@@ -717,7 +755,10 @@ fn attention_matches_reference_with_partly_filled_cache() {
         run(&ctx, |pass| kernel.dispatch(pass, &g, n));
         let got = block(ctx.read_f32(&out, n * q_dim)).unwrap();
         let diff = max_abs_diff(&got, &want);
-        assert!(diff <= ATTENTION_TOL, "pos {pos} n {n}: max diff {diff}");
+        assert!(
+            diff <= ATTENTION_TOL,
+            "{heads:?} window {window:?} pos {pos} n {n}: max diff {diff}"
+        );
     }
 }
 
@@ -729,7 +770,9 @@ fn embedding_gathers_from_sharded_table() {
         let (table, table_ref) = weight(&ctx, dtype, vocab, dim, 32, 13);
         assert_eq!(table.shards.len(), 3);
         let tokens: [u32; 6] = [0, 79, 32, 31, 41, 70];
-        let kernel = block(Embedding::new(&ctx, dim, table.format)).unwrap();
+        // Scaled as Gemma's embedding is (by √dim there).
+        let scale = 1.5;
+        let kernel = block(Embedding::new(&ctx, dim, table.format, scale)).unwrap();
         let tok_buf = ctx.storage_init("tokens", bytemuck::cast_slice(&tokens));
         let x = ctx.storage("x", (tokens.len() * dim * 4) as u64);
         let groups: Vec<_> = table
@@ -750,6 +793,7 @@ fn embedding_gathers_from_sharded_table() {
         let want: Vec<f32> = tokens
             .iter()
             .flat_map(|&t| table_ref[t as usize * dim..(t as usize + 1) * dim].to_vec())
+            .map(|v| v * scale)
             .collect();
         // Decoded as ggml does; a fused multiply-add may round the last bit differently.
         let diff = max_abs_diff(&got, &want);

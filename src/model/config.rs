@@ -210,10 +210,11 @@ impl ModelConfig {
             if let Some(w) = metadata.opt_u64(&key("attention.sliding_window"))? {
                 config.sliding_window = to_usize(&key("attention.sliding_window"), w)?;
             }
-            config.global_every = match metadata.opt_u64(&key("attention.sliding_window_pattern"))? {
-                Some(n) => to_usize(&key("attention.sliding_window_pattern"), n)?,
-                None => defaults.global_every,
-            };
+            config.global_every =
+                match metadata.opt_u64(&key("attention.sliding_window_pattern"))? {
+                    Some(n) => to_usize(&key("attention.sliding_window_pattern"), n)?,
+                    None => defaults.global_every,
+                };
             config.rope_theta_local = match metadata.opt_f64(&key("rope.freq_base_swa"))? {
                 Some(theta) => theta as f32,
                 None => defaults.rope_theta_local,

@@ -134,8 +134,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         // Hugging Face checkpoints keep Q/K in the rotate-half layout.
         rope_style: RopeStyle::RotateHalf,
         norm_eps: opt_f64(&map, "rms_norm_eps")?.unwrap_or(1e-6) as f32,
-        tied_embeddings: opt_bool(&map, "tie_word_embeddings")?
-            .unwrap_or(table.hf_tied_by_default),
+        tied_embeddings: opt_bool(&map, "tie_word_embeddings")?.unwrap_or(table.hf_tied_by_default),
         qkv_bias: table.qkv_bias,
         qk_norm: table.qk_norm,
         ffn_activation: table.ffn_activation,
@@ -151,8 +150,8 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
             Some(n) => n,
             None => global_every_of(&map, config.n_layer)?.unwrap_or(defaults.global_every),
         };
-        config.rope_theta_local = opt_f64(&map, "rope_local_base_freq")?
-            .map_or(defaults.rope_theta_local, |v| v as f32);
+        config.rope_theta_local =
+            opt_f64(&map, "rope_local_base_freq")?.map_or(defaults.rope_theta_local, |v| v as f32);
     }
     if let Some(act) = field(&map, "hidden_activation").and_then(Value::as_str) {
         let expected = match config.ffn_activation {

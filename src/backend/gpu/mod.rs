@@ -37,9 +37,9 @@ use crate::gpu::kernels::{
 };
 use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, RowLayout};
+use crate::model::arch::FfnActivation;
 use crate::model::forward::{check_context, check_request};
 use crate::model::rope::rope_table;
-use crate::model::arch::FfnActivation;
 use crate::model::{ModelConfig, RopeStyle};
 
 pub use intake::GpuModelBuilder;
@@ -386,7 +386,10 @@ impl GpuModel {
                     .flatten()
                     .collect();
                 let label = format!("rope cos/sin [n_ctx, head_dim/2], base {theta}");
-                (theta, ctx.storage_init(&label, bytemuck::cast_slice(&table)))
+                (
+                    theta,
+                    ctx.storage_init(&label, bytemuck::cast_slice(&table)),
+                )
             })
             .collect();
         let proj = c
@@ -677,8 +680,7 @@ impl GpuModel {
                 rope.dispatch(pass, bind, n);
                 count += 1;
             }
-            k.layer_attention(l.local)
-                .dispatch(pass, &l.attention, n);
+            k.layer_attention(l.local).dispatch(pass, &l.attention, n);
             count += 1 + l.wo.record(pass, n, decode);
             if let (Some(bind), Some(post_norm)) = (&l.attn_post_norm, &k.post_norm) {
                 post_norm.dispatch(pass, bind, n);

@@ -9,9 +9,9 @@
 //!
 //! Adding an architecture is one file here plus one line in the `architectures!` list.
 
+mod gemma3;
 mod llama;
 mod qwen2;
-mod gemma3;
 mod qwen3;
 
 use serde::{Deserialize, Serialize};

@@ -252,7 +252,10 @@ fn offset_values(t: Tensor, offset: f32) -> Result<Tensor> {
     let values = crate::formats::quant::dequantize_f32(&t)?;
     Ok(Tensor {
         dtype: DType::F32,
-        data: values.iter().flat_map(|v| (v + offset).to_le_bytes()).collect(),
+        data: values
+            .iter()
+            .flat_map(|v| (v + offset).to_le_bytes())
+            .collect(),
         ..t
     })
 }
