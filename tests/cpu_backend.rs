@@ -17,7 +17,7 @@ use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::reference::ReferenceModel;
 use hearth::Error;
 use model_support::{
-    check_chat_greedy, check_raw_greedy, load_engine_on, RealModel, QWEN_05B, SMOLLM2,
+    check_chat_greedy, check_raw_greedy, load_engine_on, RealModel, GEMMA3, QWEN_05B, SMOLLM2,
 };
 
 /// The same f32 arithmetic as the reference, in another order (threads, blocks).
@@ -155,8 +155,8 @@ fn int16_dot(dtype: DType) -> bool {
     matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
 }
 
-/// SmolLM2 and Qwen2.5-Coder-0.5B on the CPU backend: llama.cpp's greedy continuations
-/// (chat and raw prompts) under the fixture's near-tie rule.
+/// A real model on the CPU backend: llama.cpp's greedy continuations (chat and raw
+/// prompts) under the fixture's near-tie rule.
 fn real_model_greedy(model: &RealModel, activations: Activations) {
     let mut engine = load_engine_on(&model.path(), Some(1024), Backend::Cpu(activations));
     assert_eq!(engine.info().backend.kind, "cpu");
@@ -180,6 +180,12 @@ fn smollm2_on_cpu_with_f32_activations_matches_llama_cpp_greedy() {
 #[test]
 fn qwen_on_cpu_with_int16_activations_matches_llama_cpp_greedy() {
     real_model_greedy(&QWEN_05B, Activations::Int16);
+}
+
+#[test]
+fn gemma3_on_cpu_matches_llama_cpp_greedy() {
+    // Its Q8_0 embedding is also its LM head: the integer dot covers the largest product.
+    real_model_greedy(&GEMMA3, Activations::Int16);
 }
 
 #[test]

@@ -93,6 +93,10 @@ fn tensors(c: &ModelConfig, up: DType) -> Vec<Tensor> {
         add(n("ffn_gate.weight"), DType::Q8_0, ff, d);
         add(n("ffn_up.weight"), up, ff, d);
         add(n("ffn_down.weight"), DType::Q8_0, d, ff);
+        if c.post_norms {
+            add(n("post_attention_norm.weight"), DType::F32, 1, d);
+            add(n("post_ffw_norm.weight"), DType::F32, 1, d);
+        }
     }
     add("output_norm.weight".into(), DType::F32, 1, d);
     add("output.weight".into(), DType::F16, c.n_vocab, d);
@@ -171,4 +175,25 @@ fn qk_norm_heads_match_reference() {
         ..config(32, RopeStyle::RotateHalf, false)
     };
     check(c, DType::Q8_0, 9);
+}
+
+#[test]
+fn gemma3_layers_match_reference() {
+    // Gemma 3's parts: head norms, the √dim embedding scale, GeGLU, post-norms added into
+    // x, and local layers (window 4, their own rope base) before every other global one —
+    // 11 tokens cross the window. Per layer: norm, Q|K and V, rope, attention, output,
+    // post-norm, norm, gate|up, down, post-norm.
+    let c = ModelConfig {
+        arch: Arch::Gemma3,
+        qk_norm: true,
+        ffn_activation: FfnActivation::GeluTanh,
+        post_norms: true,
+        embedding_scale: true,
+        sliding_window: 4,
+        global_every: 2,
+        rope_theta: 1_000_000.0,
+        rope_theta_local: 10_000.0,
+        ..config(32, RopeStyle::RotateHalf, false)
+    };
+    check(c, DType::Q8_0, 11);
 }

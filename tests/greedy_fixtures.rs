@@ -1,7 +1,8 @@
 //! Tier 2: the real models on the GPU against llama.cpp's outputs: chat prompts byte- and
 //! token-identical, greedy continuations token-identical under the fixture's near-tie rule,
-//! last-token logits close. SmolLM2-135M-Instruct (GGUF Q4_1, kept as Q4_1 on the GPU) and
-//! Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M: Q4_K, Q5_0, Q6_K, Q8_0 kept as they are).
+//! last-token logits close. SmolLM2-135M-Instruct (GGUF Q4_1, kept as Q4_1 on the GPU),
+//! Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M: Q4_K, Q5_0, Q6_K, Q8_0 kept as they are) and
+//! Gemma 3 270M (base, Q4_K_M; raw prompts start with the BOS it adds).
 
 mod model_support;
 
@@ -107,4 +108,26 @@ fn qwen_raw_greedy_matches_llama_cpp() {
 #[test]
 fn qwen_last_logits_match_llama_cpp_top20() {
     last_logits_match_top20(&QWEN_05B);
+}
+
+#[test]
+fn gemma3_tokenizes_like_llama_cpp() {
+    // The fixture's ids have no BOS (the model adds it to prompts, not to tokenizations).
+    let fx = GEMMA3.fixture();
+    let engine = GEMMA3.engine().lock().unwrap();
+    for case in fx["tokenize"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let ours = engine.tokenizer().encode(text, true).unwrap();
+        assert_eq!(ours, ids(&case["ids"]), "{text:?}");
+    }
+}
+
+#[test]
+fn gemma3_raw_greedy_matches_llama_cpp() {
+    raw_greedy(&GEMMA3);
+}
+
+#[test]
+fn gemma3_last_logits_match_llama_cpp_top20() {
+    last_logits_match_top20(&GEMMA3);
 }

@@ -29,6 +29,12 @@ pub const QWEN_05B: RealModel = RealModel {
     fixture: "tests/fixtures/qwen2.5-coder-0.5b-instruct-q4_k_m.json",
 };
 
+/// Gemma 3 270M (base) Q4_K_M: a 262k vocabulary, head_dim 256, sliding-window layers.
+pub const GEMMA3: RealModel = RealModel {
+    file: "models/gemma-3-270m-q4_k_m.gguf",
+    fixture: "tests/fixtures/gemma-3-270m-q4_k_m.json",
+};
+
 impl RealModel {
     pub fn path(&self) -> PathBuf {
         let p = repo_path(self.file);
@@ -49,10 +55,11 @@ impl RealModel {
     pub fn engine(&self) -> &'static Mutex<Engine> {
         static SMOLLM2_ENGINE: OnceLock<Mutex<Engine>> = OnceLock::new();
         static QWEN_ENGINE: OnceLock<Mutex<Engine>> = OnceLock::new();
-        let cell = if self.file == QWEN_05B.file {
-            &QWEN_ENGINE
-        } else {
-            &SMOLLM2_ENGINE
+        static GEMMA_ENGINE: OnceLock<Mutex<Engine>> = OnceLock::new();
+        let cell = match self.file {
+            f if f == QWEN_05B.file => &QWEN_ENGINE,
+            f if f == GEMMA3.file => &GEMMA_ENGINE,
+            _ => &SMOLLM2_ENGINE,
         };
         cell.get_or_init(|| Mutex::new(load_engine(&self.path(), Some(1024))))
     }
