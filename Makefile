@@ -19,7 +19,7 @@ test-tools: web-tools
 	scripts/install-test-tools.sh
 
 models:
-	scripts/fetch-models.sh smollm2 qwen2.5-coder llama-cpp-models
+	scripts/fetch-models.sh smollm2 qwen2.5-coder gemma3-270m llama-cpp-models
 
 test-native: test-tools models
 	HEARTH_REQUIRE_GPU=1 cargo test
@@ -32,6 +32,8 @@ test-models: test-tools web
 	cargo build --release --bin hearth
 	scripts/check-perplexity.py models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
 		tests/fixtures/qwen2.5-coder-0.5b-instruct-q4_k_m.json 0.001
+	scripts/check-perplexity.py models/gemma-3-270m-q4_k_m.gguf \
+		tests/fixtures/gemma-3-270m-q4_k_m.json 0.001
 	node tests/e2e/run.mjs --models
 
 ## Beyond CI: the remote backend (Engine.connect, Engine.load's fallback) against llama.cpp's

@@ -107,6 +107,36 @@ FAMILIES = {
         template="meta-llama-Llama-3.2-3B-Instruct.jinja",
         seed=5,
     ),
+    # Gemma 3's layout with a window of 8 on every other layer, so that the 60-token prompts
+    # cross it; head_dim 256 as in the real models.
+    "gemma3": dict(
+        arch="gemma3",
+        hf_class="Gemma3ForCausalLM",
+        model_type="gemma3_text",
+        n_embd=128,
+        n_layer=4,
+        n_head=2,
+        n_head_kv=1,
+        head_dim=256,
+        n_ff=256,
+        rope_theta=1000000.0,
+        rope_theta_local=10000.0,
+        sliding_window=8,
+        global_every=2,
+        eps=1e-6,
+        tied=True,
+        qk_norm=True,
+        gemma=True,
+        permute_qk=False,
+        pre="llama-bpe",
+        split=LLAMA3_SPLIT,
+        add_bos=True,
+        specials=["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"],
+        bos="<bos>",
+        eos="<eos>",
+        template="google-gemma-2-2b-it.jinja",
+        seed=7,
+    ),
 }
 
 N_MERGES = 120
@@ -172,11 +202,16 @@ def f16_values(rng, shape, std):
 
 
 def weights(f, n_vocab, rng):
-    """The model's tensors by Hugging Face name, as float16 arrays (HF layout)."""
+    """The model's tensors by Hugging Face name, as float16 arrays (HF layout). Gemma's
+    checkpoints store each norm weight as w - 1 (GGUF files hold w): those are multiples of
+    1/256, so that both are exact in float16."""
     d, q, kv, ff = f["n_embd"], f["n_head"] * f["head_dim"], f["n_head_kv"] * f["head_dim"], f["n_ff"]
-    norm = lambda n: (1.0 + 0.2 * rng.standard_normal(n)).astype(np.float16)
+    if f.get("gemma"):
+        norm = lambda n: (np.round(0.2 * rng.standard_normal(n) * 256) / 256).astype(np.float16)
+    else:
+        norm = lambda n: (1.0 + 0.2 * rng.standard_normal(n)).astype(np.float16)
     # Logits of a few units either way: decisive greedy steps, neither flat nor saturated.
-    w = {"model.embed_tokens.weight": f16_values(rng, (n_vocab, d), 0.35)}
+    w = {"model.embed_tokens.weight": f16_values(rng, (n_vocab, d), 0.1 if f.get("gemma") else 0.35)}
     for l in range(f["n_layer"]):
         p = f"model.layers.{l}."
         w[p + "input_layernorm.weight"] = norm(d)
@@ -187,7 +222,14 @@ def weights(f, n_vocab, rng):
             w[p + "self_attn.q_norm.weight"] = norm(f["head_dim"])
             w[p + "self_attn.k_norm.weight"] = norm(f["head_dim"])
         w[p + "self_attn.o_proj.weight"] = f16_values(rng, (d, q), OUT_SCALE * q ** -0.5)
-        w[p + "post_attention_layernorm.weight"] = norm(d)
+        if f.get("gemma"):
+            # Post-norms near 4 (as trained Gemmas have large ones): the blocks' outputs
+            # outweigh the scaled embedding that the tied head would otherwise echo.
+            w[p + "post_attention_layernorm.weight"] = norm(d) + np.float16(3)
+            w[p + "pre_feedforward_layernorm.weight"] = norm(d)
+            w[p + "post_feedforward_layernorm.weight"] = norm(d) + np.float16(3)
+        else:
+            w[p + "post_attention_layernorm.weight"] = norm(d)
         w[p + "mlp.gate_proj.weight"] = f16_values(rng, (ff, d), d ** -0.5)
         w[p + "mlp.up_proj.weight"] = f16_values(rng, (ff, d), d ** -0.5)
         w[p + "mlp.down_proj.weight"] = f16_values(rng, (d, ff), OUT_SCALE * ff ** -0.5)
@@ -219,9 +261,20 @@ def permute(w, n_head):
             .swapaxes(1, 2).reshape(w.shape))
 
 
+GEMMA_GGUF_NAMES = dict(GGUF_NAMES) | {
+    "post_attention_layernorm.weight": "post_attention_norm.weight",
+    "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+    "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
+}
+
+
 def gguf_tensors(f, hf):
+    """GGUF names and layout; Gemma's norms get their 1 added (as llama.cpp's converter)."""
+    names = GEMMA_GGUF_NAMES if f.get("gemma") else dict(GGUF_NAMES)
     out = {}
     for name, value in hf.items():
+        if f.get("gemma") and name.endswith("norm.weight"):
+            value = (value.astype(np.float32) + 1).astype(np.float16)
         if name == "model.embed_tokens.weight":
             out["token_embd.weight"] = value
         elif name == "model.norm.weight":
@@ -230,7 +283,7 @@ def gguf_tensors(f, hf):
             out["output.weight"] = value
         else:
             layer, rest = name[len("model.layers."):].split(".", 1)
-            gname = dict(GGUF_NAMES)[rest]
+            gname = names[rest]
             if f["permute_qk"] and rest == "self_attn.q_proj.weight":
                 value = permute(value, f["n_head"])
             if f["permute_qk"] and rest == "self_attn.k_proj.weight":
@@ -253,6 +306,9 @@ def write_gguf(path, f, tokens, merges, tensors, dtype, template):
     w.add_rope_dimension_count(f["head_dim"])
     w.add_rope_freq_base(f["rope_theta"])
     w.add_layer_norm_rms_eps(f["eps"])
+    if "sliding_window" in f:
+        w.add_sliding_window(f["sliding_window"])
+        w.add_sliding_window_pattern(f["global_every"])
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre(f["pre"])
     w.add_token_list(tokens)
@@ -310,6 +366,15 @@ def write_hf(folder, f, tokens, merges, hf, template):
         "eos_token_id": tokens.index(f["eos"]),
         "torch_dtype": "float16",
     }
+    if f.get("gemma"):
+        config |= {
+            "hidden_activation": "gelu_pytorch_tanh",
+            "sliding_window": f["sliding_window"],
+            "layer_types": ["full_attention" if (l + 1) % f["global_every"] == 0
+                            else "sliding_attention" for l in range(f["n_layer"])],
+            "rope_local_base_freq": f["rope_theta_local"],
+            "query_pre_attn_scalar": f["head_dim"],
+        }
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     added = [{"id": n_plain + i, "content": s, "single_word": False, "lstrip": False,
               "rstrip": False, "normalized": False, "special": True}

@@ -89,7 +89,6 @@ fn check_engine(label: &str, engine: &mut Engine, r: &Value) {
 fn check_family(family: &str) {
     let r = reference(family);
     let conversation: Vec<ChatMessage> = serde_json::from_value(serde_json::json!([
-        {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello."},
         {"role": "user", "content": "The capital of France?"},
@@ -111,6 +110,11 @@ fn check_family(family: &str) {
 #[test]
 fn qwen3_matches_llama_cpp_from_gguf_and_hf_on_gpu_and_cpu() {
     check_family("qwen3");
+}
+
+#[test]
+fn gemma3_matches_llama_cpp_from_gguf_and_hf_on_gpu_and_cpu() {
+    check_family("gemma3");
 }
 
 #[test]

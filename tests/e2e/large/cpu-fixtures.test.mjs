@@ -1,6 +1,6 @@
 // Beyond CI (`make test-models`): in a Chromium that has no WebGPU adapter (started without
-// the flag that gives headless Chromium on Linux one), backend "auto" runs SmolLM2-135M Q4_1
-// and Qwen2.5-Coder-0.5B Q4_K_M on the CPU backend, on every processor, and every chat and
+// the flag that gives headless Chromium on Linux one), backend "auto" runs SmolLM2-135M Q4_1,
+// Qwen2.5-Coder-0.5B Q4_K_M and Gemma 3 270M Q4_K_M on the CPU backend, on every processor, and every chat and
 // raw case of llama.cpp's fixtures gives its greedy tokens (all of them, up to 48; a
 // divergence only at a near-tie step) from prompts of the fixture's token counts.
 
@@ -13,6 +13,7 @@ import { LOAD_TIMEOUT_MS, REPO, compareGreedy, startHarness } from "../harness.m
 const MODELS = [
   ["models/SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-q4_1.json"],
   ["models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.json"],
+  ["models/gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q4_k_m.json"],
 ];
 
 let harness;
