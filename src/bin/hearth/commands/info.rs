@@ -127,6 +127,20 @@ fn print_config(c: &ModelConfig) {
     println!("tied embed:    {}", c.tied_embeddings);
     println!("qkv bias:      {}", c.qkv_bias);
     println!("qk norm:       {}", c.qk_norm);
+    println!("ffn:           {:?}-gated", c.ffn_activation);
+    if c.post_norms {
+        println!("post norms:    attention and FFN outputs normed before the residual add");
+    }
+    if c.embedding_scale {
+        println!("embedding:     scaled by √{}", c.n_embd);
+    }
+    if c.sliding_window > 0 {
+        let local = (0..c.n_layer).filter(|&l| c.layer_window(l).is_some()).count();
+        println!(
+            "attention:     {local} of {} layers local (window {}, rope theta {}), every {}th global",
+            c.n_layer, c.sliding_window, c.rope_theta_local, c.global_every
+        );
+    }
 }
 
 fn print_tensor_types(tensors: &[TensorInfo]) {
