@@ -105,6 +105,9 @@ FAMILIES = {
         bos="<|begin_of_text|>",
         eos="<|eot_id|>",
         template="meta-llama-Llama-3.2-3B-Instruct.jinja",
+        # Llama 3.2's rope scaling: config.json's parameters, rope_freqs.weight in GGUF.
+        llama3_rope=dict(factor=32.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                         original_max_position_embeddings=8192),
         seed=5,
     ),
     # Gemma 3's layout with a window of 8 on every other layer, so that the 60-token prompts
@@ -292,6 +295,27 @@ def gguf_tensors(f, hf):
     return out
 
 
+def llama3_rope_freqs(f):
+    """rope_freqs.weight as llama.cpp's converter computes it (LlamaModel.generate_extra_tensors)."""
+    r = f["llama3_rope"]
+    base, dim = f["rope_theta"], f["head_dim"]
+    freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+    low_wavelen = r["original_max_position_embeddings"] / r["low_freq_factor"]
+    high_wavelen = r["original_max_position_embeddings"] / r["high_freq_factor"]
+    factors = []
+    for freq in freqs:
+        wavelen = 2 * np.pi / freq
+        if wavelen < high_wavelen:
+            factors.append(1)
+        elif wavelen > low_wavelen:
+            factors.append(r["factor"])
+        else:
+            smooth = ((r["original_max_position_embeddings"] / wavelen - r["low_freq_factor"])
+                      / (r["high_freq_factor"] - r["low_freq_factor"]))
+            factors.append(1 / ((1 - smooth) / r["factor"] + smooth))
+    return np.array(factors, dtype=np.float32)
+
+
 def write_gguf(path, f, tokens, merges, tensors, dtype, template):
     w = gguf.GGUFWriter(str(path), f["arch"])
     w.add_name(f"synthetic {f['arch']}")
@@ -319,6 +343,8 @@ def write_gguf(path, f, tokens, merges, tensors, dtype, template):
     w.add_eos_token_id(tokens.index(f["eos"]))
     w.add_add_bos_token(f["add_bos"])
     w.add_chat_template(template)
+    if "llama3_rope" in f:
+        w.add_tensor("rope_freqs.weight", llama3_rope_freqs(f))
     for name, value in tensors.items():
         w.add_tensor(name, value.astype(dtype))
     w.write_header_to_file()
@@ -366,6 +392,8 @@ def write_hf(folder, f, tokens, merges, hf, template):
         "eos_token_id": tokens.index(f["eos"]),
         "torch_dtype": "float16",
     }
+    if "llama3_rope" in f:
+        config["rope_scaling"] = {"rope_type": "llama3", **f["llama3_rope"]}
     if f.get("gemma"):
         config |= {
             "hidden_activation": "gelu_pytorch_tanh",

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::model::arch::{FfnActivation, Role};
-use crate::model::rope::rope_row;
+use crate::model::rope::{RopeFrequencies, RopeScaling};
 use crate::model::{ModelConfig, RopeStyle};
 
 /// The table lives beside the model; re-exported because the GPU forward pass and the kernel
@@ -36,8 +36,19 @@ pub fn head_norm(x: &mut [f32], w: &[f32], eps: f32) {
 /// Rotates every head of `x` [n_heads * head_dim] in place for position `pos`.
 /// Pairwise rotates (2i, 2i+1); RotateHalf rotates (i, i + head_dim/2).
 pub fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta: f32, style: RopeStyle) {
+    rope_with(x, head_dim, pos, &RopeFrequencies::plain(theta, head_dim), style);
+}
+
+/// [`rope`] with the frequencies of a (possibly scaled) rope.
+pub fn rope_with(
+    x: &mut [f32],
+    head_dim: usize,
+    pos: usize,
+    freqs: &RopeFrequencies,
+    style: RopeStyle,
+) {
     let half = head_dim / 2;
-    let row = rope_row(theta, head_dim, pos);
+    let row = freqs.row(pos);
     for head in x.chunks_exact_mut(head_dim) {
         for (i, [c, s]) in row.iter().enumerate() {
             let (ia, ib) = match style {
@@ -293,6 +304,9 @@ impl ReferenceModel {
                 false => y,
             }
         };
+        // Global and local (sliding-window) layers' rope.
+        let factors = (c.rope_scaling == RopeScaling::FreqFactors).then(|| self.w(Role::RopeFreqs));
+        let ropes = [c.rope(false, factors)?, c.rope(true, None)?];
         for l in 0..c.n_layer {
             // xb [n, dim]
             let xb: Vec<f32> = x
@@ -319,20 +333,20 @@ impl ReferenceModel {
                 head_norm(&mut q, self.lw(l, Role::AttnQNorm), c.norm_eps);
                 head_norm(&mut k, self.lw(l, Role::AttnKNorm), c.norm_eps);
             }
-            let theta = c.layer_rope_theta(l);
+            let freqs = &ropes[usize::from(c.layer_window(l).is_some())];
             for t in 0..n {
-                rope(
+                rope_with(
                     &mut q[t * c.q_dim()..(t + 1) * c.q_dim()],
                     c.head_dim,
                     pos + t,
-                    theta,
+                    freqs,
                     c.rope_style,
                 );
-                rope(
+                rope_with(
                     &mut k[t * kv_dim..(t + 1) * kv_dim],
                     c.head_dim,
                     pos + t,
-                    theta,
+                    freqs,
                     c.rope_style,
                 );
             }

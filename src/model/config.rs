@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::formats::{Metadata, TensorInfo};
 use crate::model::arch::{Arch, Dims, FfnActivation, ModelTensor, Role};
-use crate::model::rope::RopeStyle;
+use crate::model::rope::{RopeFrequencies, RopeScaling, RopeStyle};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -54,6 +54,9 @@ pub struct ModelConfig {
     /// The rope base of the local layers.
     #[serde(default)]
     pub rope_theta_local: f32,
+    /// How the global layers' rope is stretched.
+    #[serde(default)]
+    pub rope_scaling: RopeScaling,
 }
 
 impl ModelConfig {
@@ -73,24 +76,15 @@ impl ModelConfig {
         local.then_some(self.sliding_window)
     }
 
-    /// The rope base of layer `l`.
-    pub fn layer_rope_theta(&self, l: usize) -> f32 {
-        match self.layer_window(l) {
-            Some(_) => self.rope_theta_local,
-            None => self.rope_theta,
-        }
-    }
-
-    /// The distinct rope bases of the layers (one table each), in first-use order.
-    pub fn rope_thetas(&self) -> Vec<f32> {
-        let mut out: Vec<f32> = Vec::new();
-        for l in 0..self.n_layer {
-            let theta = self.layer_rope_theta(l);
-            if !out.contains(&theta) {
-                out.push(theta);
+    /// The rope of a local (sliding-window) or a global layer: local layers have a base of
+    /// their own and no scaling. `factors`: the file's `rope_freqs.weight`, if it has one.
+    pub fn rope(&self, local: bool, factors: Option<&[f32]>) -> Result<RopeFrequencies> {
+        match local {
+            true => Ok(RopeFrequencies::plain(self.rope_theta_local, self.head_dim)),
+            false => {
+                RopeFrequencies::scaled(self.rope_theta, self.head_dim, self.rope_scaling, factors)
             }
         }
-        out
     }
 
     /// What the architecture's table reads of this config.
@@ -105,6 +99,7 @@ impl ModelConfig {
             n_ff: self.n_ff,
             qkv_bias: self.qkv_bias,
             tied_embeddings: self.tied_embeddings,
+            rope_freqs: self.rope_scaling == RopeScaling::FreqFactors,
         }
     }
 
@@ -151,19 +146,21 @@ impl ModelConfig {
         let rope_theta = metadata
             .opt_f64(&key("rope.freq_base"))?
             .unwrap_or(10_000.0) as f32;
-        // Scaled rope would run as plain rope and answer wrongly: refused until supported.
-        if let Some(kind) = metadata.opt_str(&key("rope.scaling.type"))? {
-            if kind != "none" {
-                return Err(Error::UnsupportedFeature(format!(
-                    "rope scaling '{kind}' ({arch_name}.rope.scaling.type)"
-                )));
+        let n_ctx_train_key = key("context_length");
+        let rope_scaling = gguf_rope_scaling(metadata, &key, &n_ctx_train_key)?;
+        let stored_factors = tensors.iter().any(|t| t.name == ROPE_FREQS_TENSOR);
+        let rope_scaling = match (rope_scaling, stored_factors) {
+            (scaling, false) => scaling,
+            (RopeScaling::None, true) if table.spec(Role::RopeFreqs).is_some() => {
+                RopeScaling::FreqFactors
             }
-        }
-        if tensors.iter().any(|t| t.name == ROPE_FREQS_TENSOR) {
-            return Err(Error::UnsupportedFeature(format!(
-                "rope frequency factors ({ROPE_FREQS_TENSOR}: Llama 3.1-style rope scaling)"
-            )));
-        }
+            (_, true) => {
+                return Err(Error::UnsupportedFeature(format!(
+                    "rope frequency factors ({ROPE_FREQS_TENSOR}) in a {arch_name} model or \
+                     beside another rope scaling"
+                )))
+            }
+        };
         let norm_eps = metadata.f64(&key("attention.layer_norm_rms_epsilon"))? as f32;
         let head_dim = match (
             metadata.opt_u64(&key("attention.key_length"))?,
@@ -205,6 +202,7 @@ impl ModelConfig {
             sliding_window: 0,
             global_every: 0,
             rope_theta_local: rope_theta,
+            rope_scaling,
         };
         if let Some(defaults) = table.sliding_window {
             if let Some(w) = metadata.opt_u64(&key("attention.sliding_window"))? {
@@ -277,6 +275,46 @@ impl ModelConfig {
         }
         Ok(())
     }
+}
+
+/// The rope scaling of a GGUF file (`<arch>.rope.scaling.*`, as llama.cpp reads them).
+fn gguf_rope_scaling(
+    metadata: &Metadata,
+    key: &dyn Fn(&str) -> String,
+    n_ctx_train_key: &str,
+) -> Result<RopeScaling> {
+    let Some(kind) = metadata.opt_str(&key("rope.scaling.type"))? else {
+        return Ok(RopeScaling::None);
+    };
+    let factor = || -> Result<f32> {
+        let factor = metadata.f64(&key("rope.scaling.factor"))? as f32;
+        match factor.is_finite() && factor >= 1.0 {
+            true => Ok(factor),
+            false => Err(Error::InvalidConfig(format!("rope scaling factor {factor}"))),
+        }
+    };
+    Ok(match kind {
+        "none" => RopeScaling::None,
+        "linear" => RopeScaling::Linear { factor: factor()? },
+        "yarn" => RopeScaling::Yarn {
+            factor: factor()?,
+            original_context: match metadata.opt_u64(&key("rope.scaling.original_context_length"))? {
+                Some(n) => to_usize(&key("rope.scaling.original_context_length"), n)?,
+                None => metadata.usize(n_ctx_train_key)?,
+            },
+            beta_fast: metadata
+                .opt_f64(&key("rope.scaling.yarn_beta_fast"))?
+                .unwrap_or(32.0) as f32,
+            beta_slow: metadata
+                .opt_f64(&key("rope.scaling.yarn_beta_slow"))?
+                .unwrap_or(1.0) as f32,
+        },
+        other => {
+            return Err(Error::UnsupportedFeature(format!(
+                "rope scaling '{other}' (rope.scaling.type)"
+            )))
+        }
+    })
 }
 
 fn to_usize(key: &str, v: u64) -> Result<usize> {

@@ -175,6 +175,13 @@ pub fn write_hf_folder(
 
     let io = |p: &std::path::Path, e: std::io::Error| Error::Io(format!("{}: {e}", p.display()));
     let config = &header.config;
+    // config.json has no way to say these; refused rather than written as plain rope.
+    if config.rope_scaling != crate::model::rope::RopeScaling::None {
+        return Err(Error::UnsupportedFeature(format!(
+            "converting a model with rope scaling ({:?}) to a Hugging Face folder",
+            config.rope_scaling
+        )));
+    }
     std::fs::create_dir_all(outdir).map_err(|e| io(outdir, e))?;
     let write_json = |name: &str, value: &Value| -> Result<()> {
         let path = outdir.join(name);

@@ -9,7 +9,7 @@ use crate::formats::hf::{field, parse_object};
 use crate::formats::{DType, MetaValue, Metadata};
 use crate::model::arch::{Arch, FfnActivation};
 use crate::model::config::ModelConfig;
-use crate::model::rope::RopeStyle;
+use crate::model::rope::{RopeScaling, RopeStyle};
 
 fn opt_usize(map: &Map<String, Value>, key: &str) -> Result<Option<usize>> {
     match field(map, key) {
@@ -64,6 +64,47 @@ fn arch_of(map: &Map<String, Value>) -> Result<Arch> {
     }
 }
 
+/// config.json's `rope_scaling` (transformers names the kind `rope_type`, older files
+/// `type`; "default" is none).
+fn hf_rope_scaling(scaling: &Map<String, Value>, n_ctx_train: usize) -> Result<RopeScaling> {
+    let kind = field(scaling, "rope_type")
+        .or_else(|| field(scaling, "type"))
+        .and_then(Value::as_str)
+        .unwrap_or("unnamed");
+    let number = |key: &str| -> Result<Option<f32>> { Ok(opt_f64(scaling, key)?.map(|v| v as f32)) };
+    let factor = || -> Result<f32> {
+        match number("factor")? {
+            Some(f) if f.is_finite() && f >= 1.0 => Ok(f),
+            Some(f) => Err(Error::InvalidConfig(format!("rope scaling factor {f}"))),
+            None => Err(Error::MissingKey("rope_scaling.factor".into())),
+        }
+    };
+    let original = || -> Result<usize> {
+        Ok(opt_usize(scaling, "original_max_position_embeddings")?.unwrap_or(n_ctx_train))
+    };
+    Ok(match kind {
+        "default" => RopeScaling::None,
+        "linear" => RopeScaling::Linear { factor: factor()? },
+        "yarn" => RopeScaling::Yarn {
+            factor: factor()?,
+            original_context: original()?,
+            beta_fast: number("beta_fast")?.unwrap_or(32.0),
+            beta_slow: number("beta_slow")?.unwrap_or(1.0),
+        },
+        "llama3" => RopeScaling::Llama3 {
+            factor: factor()?,
+            low_freq_factor: number("low_freq_factor")?.unwrap_or(1.0),
+            high_freq_factor: number("high_freq_factor")?.unwrap_or(4.0),
+            original_context: original()?,
+        },
+        other => {
+            return Err(Error::UnsupportedFeature(format!(
+                "rope scaling '{other}' (config.json rope_scaling)"
+            )))
+        }
+    })
+}
+
 /// How often a global layer comes, from `layer_types` (transformers' per-layer list of
 /// "sliding_attention" and "full_attention"), when that list follows one period.
 fn global_every_of(map: &Map<String, Value>, n_layer: usize) -> Result<Option<usize>> {
@@ -97,19 +138,17 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
     let arch = arch_of(&map)?;
     let n_embd = req_usize(&map, "hidden_size")?;
     let n_head = req_usize(&map, "num_attention_heads")?;
-    if let Some(scaling) = field(&map, "rope_scaling") {
-        // transformers names the kind `rope_type` (older files: `type`); "default" is none.
-        let kind = scaling
-            .get("rope_type")
-            .or_else(|| scaling.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("unnamed");
-        if kind != "default" {
-            return Err(Error::UnsupportedFeature(format!(
-                "rope scaling '{kind}' (config.json rope_scaling)"
-            )));
+    let n_ctx_train = req_usize(&map, "max_position_embeddings")?;
+    let rope_scaling = match field(&map, "rope_scaling") {
+        Some(Value::Object(scaling)) => hf_rope_scaling(scaling, n_ctx_train)?,
+        Some(Value::Null) | None => RopeScaling::None,
+        Some(_) => {
+            return Err(Error::WrongType {
+                key: "rope_scaling".into(),
+                expected: "object",
+            })
         }
-    }
+    };
     let head_dim = match opt_usize(&map, "head_dim")? {
         Some(d) => d,
         None if n_head > 0 => n_embd / n_head,
@@ -129,7 +168,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         n_head_kv: opt_usize(&map, "num_key_value_heads")?.unwrap_or(n_head),
         head_dim,
         n_ff: req_usize(&map, "intermediate_size")?,
-        n_ctx_train: req_usize(&map, "max_position_embeddings")?,
+        n_ctx_train,
         rope_theta: opt_f64(&map, "rope_theta")?.unwrap_or(10_000.0) as f32,
         // Hugging Face checkpoints keep Q/K in the rotate-half layout.
         rope_style: RopeStyle::RotateHalf,
@@ -143,6 +182,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         sliding_window: 0,
         global_every: 0,
         rope_theta_local: 0.0,
+        rope_scaling,
     };
     if let Some(defaults) = table.sliding_window {
         config.sliding_window = opt_usize(&map, "sliding_window")?.unwrap_or(0);

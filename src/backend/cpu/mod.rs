@@ -24,7 +24,8 @@ use crate::model::arch::Role;
 use crate::model::forward::{check_context, check_request, ForwardOutput, ForwardResult};
 use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
-use crate::reference::{gated, head_norm, rmsnorm, rope, Heads};
+use crate::model::rope::RopeScaling;
+use crate::reference::{gated, head_norm, rmsnorm, rope_with, Heads};
 use attention::attention;
 
 /// How the CPU backend's products treat activations.
@@ -344,6 +345,12 @@ impl CpuModel {
             x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
             Ok(())
         };
+        let factors = match c.rope_scaling {
+            RopeScaling::FreqFactors => Some(self.vector(Role::RopeFreqs, None)?),
+            _ => None,
+        };
+        // Global and local (sliding-window) layers' rope.
+        let ropes = [c.rope(false, factors)?, c.rope(true, None)?];
         for l in 0..c.n_layer {
             let layer = Some(l);
             let xb = norm(&x, self.vector(Role::AttnNorm, layer)?);
@@ -365,13 +372,13 @@ impl CpuModel {
                 head_norm(&mut q, self.vector(Role::AttnQNorm, layer)?, c.norm_eps);
                 head_norm(&mut k, self.vector(Role::AttnKNorm, layer)?, c.norm_eps);
             }
-            let theta = c.layer_rope_theta(l);
+            let freqs = &ropes[usize::from(c.layer_window(l).is_some())];
             for t in 0..n {
                 let p = pos + t;
                 let qt = &mut q[t * q_dim..(t + 1) * q_dim];
-                rope(qt, c.head_dim, p, theta, c.rope_style);
+                rope_with(qt, c.head_dim, p, freqs, c.rope_style);
                 let kt = &mut k[t * kv_dim..(t + 1) * kv_dim];
-                rope(kt, c.head_dim, p, theta, c.rope_style);
+                rope_with(kt, c.head_dim, p, freqs, c.rope_style);
             }
             // caches [pos + n, kv_dim]
             self.k_cache[l].truncate(pos * kv_dim);

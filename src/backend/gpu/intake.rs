@@ -170,6 +170,8 @@ enum Target {
     QkNorm(usize, usize),
     AttnPostNorm(usize),
     FfnPostNorm(usize),
+    /// The file's rope frequency factors, read back to build the rope table.
+    RopeFreqs,
 }
 
 /// One layer's weights.
@@ -208,6 +210,8 @@ pub struct GpuModelBuilder {
     pub(super) output: Option<Weight>,
     pub(super) output_norm: GpuVector,
     pub(super) layers: Vec<LayerWeights>,
+    /// `rope_freqs.weight`, when the model's rope uses the file's factors.
+    pub(super) rope_freqs: Option<Vec<f32>>,
 }
 
 impl GpuModelBuilder {
@@ -393,6 +397,7 @@ impl GpuModelBuilder {
             )?)
         };
         targets.insert("output_norm.weight".into(), Target::OutputNorm);
+        targets.insert("rope_freqs.weight".into(), Target::RopeFreqs);
         Ok(Self {
             ctx: ctx.clone(),
             config: config.clone(),
@@ -406,6 +411,7 @@ impl GpuModelBuilder {
             output,
             output_norm: GpuVector::new(ctx, "output_norm.weight", dim),
             layers,
+            rope_freqs: None,
         })
     }
 
@@ -437,6 +443,10 @@ impl GpuModelBuilder {
                 if let Some(b) = &self.layer(l)?.qkv_bias {
                     write_vector(ctx, b, vector_at(at), &t)?
                 }
+            }
+            Target::RopeFreqs => {
+                let values = crate::formats::quant::dequantize_f32(&t)?;
+                self.rope_freqs.get_or_insert_with(Vec::new).extend(values);
             }
             Target::AttnPostNorm(l) => {
                 if let Some(w) = &self.layer(l)?.attn_post_norm {

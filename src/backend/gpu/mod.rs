@@ -39,7 +39,6 @@ use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, RowLayout};
 use crate::model::arch::FfnActivation;
 use crate::model::forward::{check_context, check_request};
-use crate::model::rope::rope_table;
 use crate::model::{ModelConfig, RopeStyle};
 
 pub use intake::GpuModelBuilder;
@@ -376,22 +375,19 @@ impl GpuModel {
         let logits = ctx.storage("logits [batch, vocab]", f32s(batch * c.n_vocab));
         let scratch = ctx.storage("argmax scratch", kernels.argmax.scratch_bytes());
         let result = ctx.storage("argmax result", 4);
-        // One table per rope base (Gemma 3's local layers have their own).
-        let rope_tables: Vec<(f32, wgpu::Buffer)> = c
-            .rope_thetas()
-            .into_iter()
-            .map(|theta| {
-                let table: Vec<f32> = rope_table(theta, c.head_dim, n_ctx)
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                let label = format!("rope cos/sin [n_ctx, head_dim/2], base {theta}");
-                (
-                    theta,
-                    ctx.storage_init(&label, bytemuck::cast_slice(&table)),
-                )
-            })
-            .collect();
+        // The global layers' rope table, and the local layers' (Gemma 3's have their own
+        // base) where there are any.
+        let rope_table = |local: bool| -> Result<wgpu::Buffer> {
+            let freqs = c.rope(local, b.rope_freqs.as_deref())?;
+            let table: Vec<f32> = freqs.table(n_ctx).into_iter().flatten().collect();
+            let which = if local { "local" } else { "global" };
+            let label = format!("rope cos/sin [n_ctx, head_dim/2], {which} layers");
+            Ok(ctx.storage_init(&label, bytemuck::cast_slice(&table)))
+        };
+        let mut rope_tables = vec![rope_table(false)?];
+        if any_local {
+            rope_tables.push(rope_table(true)?);
+        }
         let proj = c
             .post_norms
             .then(|| ctx.storage("block output [batch, dim]", f32s(batch * dim)));
@@ -410,12 +406,8 @@ impl GpuModel {
                 let mut caches = Vec::new();
                 let mut layers = Vec::new();
                 for (l, w) in weights.iter().enumerate() {
-                    let theta = c.layer_rope_theta(l);
-                    let rope_table = rope_tables
-                        .iter()
-                        .find(|(t, _)| *t == theta)
-                        .map(|(_, b)| b)
-                        .ok_or_else(|| Error::Gpu(format!("no rope table for base {theta}")))?;
+                    let local = c.layer_window(l).is_some();
+                    let rope_table = &rope_tables[usize::from(local).min(rope_tables.len() - 1)];
                     let k_cache = ctx.storage(
                         &format!("blk.{l} K cache [n_ctx, kv_dim]"),
                         f32s(n_ctx * kv_dim),
@@ -510,7 +502,7 @@ impl GpuModel {
             .await??;
 
         let mut activations = vec![x, xb, q, att, act, scratch];
-        activations.extend(rope_tables.into_iter().map(|(_, b)| b));
+        activations.extend(rope_tables);
         activations.extend(proj);
         activations.extend(qkv);
         activations.extend(hidden);

@@ -2,7 +2,7 @@
 //! a SiLU-gated FFN. llama.cpp's converter permutes Q/K rows so that GGUF files rotate
 //! adjacent pairs.
 
-use super::Presence::{Always, Untied};
+use super::Presence::{Always, RopeFreqs as StoredRopeFreqs, Untied};
 use super::Role::*;
 use super::Scope::{Block, Input, Output};
 use super::{spec, ArchTable, FfnActivation};
@@ -35,6 +35,7 @@ pub const TABLE: ArchTable = ArchTable {
         spec(FfnGate,    Block,  "ffn_gate.weight",    "mlp.gate_proj.weight",            |c| vec![c.n_ff, c.n_embd], Always),
         spec(FfnUp,      Block,  "ffn_up.weight",      "mlp.up_proj.weight",              |c| vec![c.n_ff, c.n_embd], Always),
         spec(FfnDown,    Block,  "ffn_down.weight",    "mlp.down_proj.weight",            |c| vec![c.n_embd, c.n_ff], Always),
+        spec(RopeFreqs,  Output, "rope_freqs.weight",  "",                                |c| vec![c.head_dim / 2], StoredRopeFreqs),
         spec(OutputNorm, Output, "output_norm.weight", "model.norm.weight",               |c| vec![c.n_embd], Always),
         spec(LmHead,     Output, "output.weight",      "lm_head.weight",                  |c| vec![c.n_vocab, c.n_embd], Untied),
     ],

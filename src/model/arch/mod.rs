@@ -160,6 +160,8 @@ pub enum Role {
     OutputNorm,
     /// The LM head (GGUF `output.weight`).
     LmHead,
+    /// Per-dimension rope frequency divisors (GGUF `rope_freqs.weight`, Llama 3.1+).
+    RopeFreqs,
 }
 
 impl Role {
@@ -194,6 +196,8 @@ pub enum Presence {
     QkvBias,
     /// Only when the LM head is not tied to the token embedding.
     Untied,
+    /// Only when the file stores rope frequency factors.
+    RopeFreqs,
 }
 
 impl Presence {
@@ -202,6 +206,7 @@ impl Presence {
             Presence::Always => true,
             Presence::QkvBias => dims.qkv_bias,
             Presence::Untied => !dims.tied_embeddings,
+            Presence::RopeFreqs => dims.rope_freqs,
         }
     }
 }
@@ -221,6 +226,8 @@ pub struct Dims {
     pub n_ff: usize,
     pub qkv_bias: bool,
     pub tied_embeddings: bool,
+    /// The file stores `rope_freqs.weight`.
+    pub rope_freqs: bool,
 }
 
 /// One row of an architecture's table.
@@ -384,6 +391,7 @@ mod tests {
             n_ff: 16,
             qkv_bias: arch.table().qkv_bias,
             tied_embeddings: false,
+            rope_freqs: false,
         }
     }
 
