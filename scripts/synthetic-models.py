@@ -80,6 +80,9 @@ FAMILIES = {
         bos="<|endoftext|>",
         eos="<|im_end|>",
         template="Qwen-Qwen3-0.6B.jinja",
+        # YaRN as Qwen's long-context configs have it (a small original context, so that
+        # the blend between interpolated and original frequencies falls inside the head).
+        yarn=dict(factor=4.0, original_max_position_embeddings=64),
         seed=3,
     ),
     "llama3": dict(
@@ -330,6 +333,10 @@ def write_gguf(path, f, tokens, merges, tensors, dtype, template):
     w.add_rope_dimension_count(f["head_dim"])
     w.add_rope_freq_base(f["rope_theta"])
     w.add_layer_norm_rms_eps(f["eps"])
+    if "yarn" in f:
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        w.add_rope_scaling_factor(f["yarn"]["factor"])
+        w.add_rope_scaling_orig_ctx_len(f["yarn"]["original_max_position_embeddings"])
     if "sliding_window" in f:
         w.add_sliding_window(f["sliding_window"])
         w.add_sliding_window_pattern(f["global_every"])
@@ -394,6 +401,8 @@ def write_hf(folder, f, tokens, merges, hf, template):
     }
     if "llama3_rope" in f:
         config["rope_scaling"] = {"rope_type": "llama3", **f["llama3_rope"]}
+    if "yarn" in f:
+        config["rope_scaling"] = {"type": "yarn", **f["yarn"]}
     if f.get("gemma"):
         config |= {
             "hidden_activation": "gelu_pytorch_tanh",

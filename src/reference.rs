@@ -36,7 +36,13 @@ pub fn head_norm(x: &mut [f32], w: &[f32], eps: f32) {
 /// Rotates every head of `x` [n_heads * head_dim] in place for position `pos`.
 /// Pairwise rotates (2i, 2i+1); RotateHalf rotates (i, i + head_dim/2).
 pub fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta: f32, style: RopeStyle) {
-    rope_with(x, head_dim, pos, &RopeFrequencies::plain(theta, head_dim), style);
+    rope_with(
+        x,
+        head_dim,
+        pos,
+        &RopeFrequencies::plain(theta, head_dim),
+        style,
+    );
 }
 
 /// [`rope`] with the frequencies of a (possibly scaled) rope.

@@ -290,7 +290,9 @@ fn gguf_rope_scaling(
         let factor = metadata.f64(&key("rope.scaling.factor"))? as f32;
         match factor.is_finite() && factor >= 1.0 {
             true => Ok(factor),
-            false => Err(Error::InvalidConfig(format!("rope scaling factor {factor}"))),
+            false => Err(Error::InvalidConfig(format!(
+                "rope scaling factor {factor}"
+            ))),
         }
     };
     Ok(match kind {
@@ -298,7 +300,9 @@ fn gguf_rope_scaling(
         "linear" => RopeScaling::Linear { factor: factor()? },
         "yarn" => RopeScaling::Yarn {
             factor: factor()?,
-            original_context: match metadata.opt_u64(&key("rope.scaling.original_context_length"))? {
+            original_context: match metadata
+                .opt_u64(&key("rope.scaling.original_context_length"))?
+            {
                 Some(n) => to_usize(&key("rope.scaling.original_context_length"), n)?,
                 None => metadata.usize(n_ctx_train_key)?,
             },

@@ -71,7 +71,8 @@ fn hf_rope_scaling(scaling: &Map<String, Value>, n_ctx_train: usize) -> Result<R
         .or_else(|| field(scaling, "type"))
         .and_then(Value::as_str)
         .unwrap_or("unnamed");
-    let number = |key: &str| -> Result<Option<f32>> { Ok(opt_f64(scaling, key)?.map(|v| v as f32)) };
+    let number =
+        |key: &str| -> Result<Option<f32>> { Ok(opt_f64(scaling, key)?.map(|v| v as f32)) };
     let factor = || -> Result<f32> {
         match number("factor")? {
             Some(f) if f.is_finite() && f >= 1.0 => Ok(f),

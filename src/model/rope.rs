@@ -88,7 +88,8 @@ impl RopeFrequencies {
                 // ggml_rope_yarn_corr_dims and rope_yarn_ramp, in f64.
                 let corr_dim = |n_rot: f32| {
                     head_dim as f64
-                        * (original_context as f64 / (f64::from(n_rot) * 2.0 * std::f64::consts::PI))
+                        * (original_context as f64
+                            / (f64::from(n_rot) * 2.0 * std::f64::consts::PI))
                             .ln()
                         / (2.0 * f64::from(theta).ln())
                 };

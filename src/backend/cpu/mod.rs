@@ -22,9 +22,9 @@ use crate::error::{Error, Result};
 use crate::formats::{quant, Tensor, TensorInfo};
 use crate::model::arch::Role;
 use crate::model::forward::{check_context, check_request, ForwardOutput, ForwardResult};
+use crate::model::rope::RopeScaling;
 use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
-use crate::model::rope::RopeScaling;
 use crate::reference::{gated, head_norm, rmsnorm, rope_with, Heads};
 use attention::attention;
 

@@ -135,7 +135,9 @@ fn print_config(c: &ModelConfig) {
         println!("embedding:     scaled by √{}", c.n_embd);
     }
     if c.sliding_window > 0 {
-        let local = (0..c.n_layer).filter(|&l| c.layer_window(l).is_some()).count();
+        let local = (0..c.n_layer)
+            .filter(|&l| c.layer_window(l).is_some())
+            .count();
         println!(
             "attention:     {local} of {} layers local (window {}, rope theta {}), every {}th global",
             c.n_layer, c.sliding_window, c.rope_theta_local, c.global_every
