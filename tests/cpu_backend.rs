@@ -13,6 +13,7 @@ use hearth::formats::gguf::read_gguf_header;
 use hearth::formats::{quant, DType, Tensor};
 use hearth::model::arch::FfnActivation;
 use hearth::model::forward::{ForwardOutput, ForwardResult};
+use hearth::model::rope::RopeScaling;
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::reference::ReferenceModel;
 use hearth::Error;
@@ -51,6 +52,7 @@ fn config(n_embd: usize, qkv_bias: bool) -> ModelConfig {
         sliding_window: 0,
         global_every: 0,
         rope_theta_local: 10000.0,
+        rope_scaling: RopeScaling::None,
     }
 }
 

@@ -14,6 +14,7 @@ use hearth::formats::{DType, Tensor};
 use hearth::gpu::formats::gpu_values;
 use hearth::gpu::KernelShape;
 use hearth::model::arch::FfnActivation;
+use hearth::model::rope::RopeScaling;
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::reference::ReferenceModel;
 
@@ -48,6 +49,7 @@ fn config(head_dim: usize, rope_style: RopeStyle, qkv_bias: bool) -> ModelConfig
         sliding_window: 0,
         global_every: 0,
         rope_theta_local: 10000.0,
+        rope_scaling: RopeScaling::None,
     }
 }
 
