@@ -6,6 +6,7 @@ mod formats_common;
 use formats_common::*;
 use hearth::formats::gguf::{GgufEvent, GgufHeader, GgufReader};
 use hearth::formats::{DType, MetaValue, StringArray, Tensor};
+use hearth::model::rope::RopeScaling;
 use hearth::model::{Arch, ModelConfig, RopeStyle};
 use hearth::Error;
 
@@ -554,30 +555,76 @@ fn unknown_architecture() {
     );
 }
 
-/// A GGUF with scaled rope (a scaling type, or Llama 3.1's frequency factors tensor) is
-/// refused by name rather than run as plain rope.
+/// A GGUF's rope scaling is read by kind (linear, YaRN with llama.cpp's defaults, Llama 3.1's
+/// frequency factors tensor); a kind hearth does not know, or factors beside another kind,
+/// is refused by name rather than run as plain rope.
 #[test]
-fn gguf_rope_scaling_is_refused() {
+fn gguf_rope_scaling_is_read_or_refused_by_kind() {
     let (header, _) = read_all(&tiny_llama().build()).unwrap();
-    let mut metadata = header.metadata.clone();
-    metadata.insert("llama.rope.scaling.type", MetaValue::String("none".into()));
-    assert!(ModelConfig::from_gguf(&metadata, &header.tensors).is_ok());
-    metadata.insert("llama.rope.scaling.type", MetaValue::String("yarn".into()));
-    let e = ModelConfig::from_gguf(&metadata, &header.tensors).unwrap_err();
+    let with = |kind: &str, extra: &[(&str, MetaValue)]| {
+        let mut metadata = header.metadata.clone();
+        metadata.insert("llama.rope.scaling.type", MetaValue::String(kind.into()));
+        for (key, value) in extra {
+            metadata.insert(*key, value.clone());
+        }
+        ModelConfig::from_gguf(&metadata, &header.tensors)
+    };
+    let factor = ("llama.rope.scaling.factor", MetaValue::F32(4.0));
+    assert_eq!(with("none", &[]).unwrap().rope_scaling, RopeScaling::None);
+    assert_eq!(
+        with("linear", &[factor.clone()]).unwrap().rope_scaling,
+        RopeScaling::Linear { factor: 4.0 }
+    );
+    let original = (
+        "llama.rope.scaling.original_context_length",
+        MetaValue::U32(64),
+    );
+    assert_eq!(
+        with("yarn", &[factor.clone(), original])
+            .unwrap()
+            .rope_scaling,
+        RopeScaling::Yarn {
+            factor: 4.0,
+            original_context: 64,
+            beta_fast: 32.0,
+            beta_slow: 1.0
+        }
+    );
+    let e = with("yarn", &[]).unwrap_err();
     assert!(
-        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("rope scaling 'yarn'")),
+        matches!(e, Error::MissingKey(ref k) if k == "llama.rope.scaling.factor"),
         "{e:?}"
     );
+    let e = with("longrope", &[factor]).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("rope scaling 'longrope'")),
+        "{e:?}"
+    );
+    assert_eq!(e.code(), "unsupported_feature");
+
     let mut tensors = header.tensors.clone();
     let mut freqs = tensors[0].clone();
     freqs.name = "rope_freqs.weight".into();
     tensors.push(freqs);
-    let e = ModelConfig::from_gguf(&header.metadata, &tensors).unwrap_err();
+    let config = ModelConfig::from_gguf(&header.metadata, &tensors).unwrap();
+    assert_eq!(config.rope_scaling, RopeScaling::FreqFactors);
+    let needed = config.tensors();
+    let stored = needed
+        .iter()
+        .find(|t| t.name == "rope_freqs.weight")
+        .unwrap();
+    assert_eq!(stored.shape, vec![config.head_dim / 2]);
+    let mut metadata = header.metadata.clone();
+    metadata.insert(
+        "llama.rope.scaling.type",
+        MetaValue::String("linear".into()),
+    );
+    metadata.insert("llama.rope.scaling.factor", MetaValue::F32(2.0));
+    let e = ModelConfig::from_gguf(&metadata, &tensors).unwrap_err();
     assert!(
         matches!(e, Error::UnsupportedFeature(ref m) if m.contains("rope_freqs.weight")),
         "{e:?}"
     );
-    assert_eq!(e.code(), "unsupported_feature");
 }
 
 #[test]

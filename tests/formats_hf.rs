@@ -8,6 +8,7 @@ use hearth::formats::{DType, MetaValue, Tensor};
 use hearth::model::convert::{permute_rows, unpermute_rows, write_hf_folder};
 use hearth::model::hf_config::config_from_hf;
 use hearth::model::loader::{load_path, LoadEvent, ModelLoader};
+use hearth::model::rope::RopeScaling;
 use hearth::model::ModelHeader;
 use hearth::model::{Arch, RopeStyle};
 use hearth::Error;
@@ -215,29 +216,66 @@ fn hf_config_errors() {
     assert!(matches!(e, Error::InvalidConfig(_)), "{e:?}");
 }
 
-/// Rope scaling would run as plain rope and answer wrongly: every kind but transformers'
-/// "default" is a typed refusal naming it.
+/// config.json's rope scaling is read by kind (transformers' names, `rope_type` or the older
+/// `type`); a kind hearth does not know is a typed refusal naming it, never plain rope.
 #[test]
-fn rope_scaling_is_refused_by_kind() {
-    for (scaling, refused) in [
-        ("null", None),
-        (r#"{"rope_type": "default"}"#, None),
-        (r#"{"rope_type": "llama3", "factor": 32.0}"#, Some("llama3")),
-        (r#"{"type": "linear", "factor": 2.0}"#, Some("linear")),
-        (r#"{"rope_type": "yarn", "factor": 4.0}"#, Some("yarn")),
+fn rope_scaling_is_read_or_refused_by_kind() {
+    let llama3 = RopeScaling::Llama3 {
+        factor: 32.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_context: 8192,
+    };
+    let yarn = RopeScaling::Yarn {
+        factor: 4.0,
+        original_context: 32768,
+        beta_fast: 32.0,
+        beta_slow: 1.0,
+    };
+    for (scaling, expected) in [
+        ("null", Ok(RopeScaling::None)),
+        (r#"{"rope_type": "default"}"#, Ok(RopeScaling::None)),
+        (
+            r#"{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}"#,
+            Ok(llama3),
+        ),
+        (
+            r#"{"type": "linear", "factor": 2.0}"#,
+            Ok(RopeScaling::Linear { factor: 2.0 }),
+        ),
+        (
+            r#"{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}"#,
+            Ok(yarn),
+        ),
+        (
+            r#"{"rope_type": "longrope", "factor": 4.0}"#,
+            Err("longrope"),
+        ),
+        (r#"{"rope_type": "dynamic", "factor": 2.0}"#, Err("dynamic")),
     ] {
         let json = TINY_HF_CONFIG.replace(
             r#""rope_scaling": null"#,
             &format!(r#""rope_scaling": {scaling}"#),
         );
-        match (config_from_hf(json.as_bytes()), refused) {
-            (Ok(_), None) => {}
-            (Err(Error::UnsupportedFeature(m)), Some(kind)) => {
+        match (config_from_hf(json.as_bytes()), expected) {
+            (Ok(c), Ok(want)) => assert_eq!(c.rope_scaling, want, "{scaling}"),
+            (Err(Error::UnsupportedFeature(m)), Err(kind)) => {
                 assert!(m.contains(&format!("rope scaling '{kind}'")), "{m}")
             }
             (other, _) => panic!("{scaling}: {other:?}"),
         }
     }
+    // A kind that needs a factor and has none.
+    let json = TINY_HF_CONFIG.replace(
+        r#""rope_scaling": null"#,
+        r#""rope_scaling": {"rope_type": "linear"}"#,
+    );
+    let e = config_from_hf(json.as_bytes()).unwrap_err();
+    assert!(
+        matches!(e, Error::MissingKey(ref k) if k == "rope_scaling.factor"),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -185,6 +185,8 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         rope_theta_local: 0.0,
         rope_scaling,
     };
+    // Without local layers, every layer's rope base is the one (as from GGUF).
+    config.rope_theta_local = config.rope_theta;
     if let Some(defaults) = table.sliding_window {
         config.sliding_window = opt_usize(&map, "sliding_window")?.unwrap_or(0);
         config.global_every = match opt_usize(&map, "sliding_window_pattern")? {
