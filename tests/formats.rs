@@ -572,7 +572,9 @@ fn gguf_rope_scaling_is_read_or_refused_by_kind() {
     let factor = ("llama.rope.scaling.factor", MetaValue::F32(4.0));
     assert_eq!(with("none", &[]).unwrap().rope_scaling, RopeScaling::None);
     assert_eq!(
-        with("linear", std::slice::from_ref(&factor)).unwrap().rope_scaling,
+        with("linear", std::slice::from_ref(&factor))
+            .unwrap()
+            .rope_scaling,
         RopeScaling::Linear { factor: 4.0 }
     );
     let original = (
