@@ -32,7 +32,7 @@ with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
     if llama_cpp.llama_model_quantize(model.encode(), f32.encode(), params) != 0:
         sys.exit(f"llama.cpp could not dequantize {model}")
     llm = llama_cpp.Llama(model_path=f32, n_ctx=ctx, n_batch=ctx, logits_all=True,
-                          n_threads=os.cpu_count(), verbose=False,
+                          n_threads=int(os.environ.get("THREADS", os.cpu_count())), verbose=False,
                           type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
     tokens = llm.tokenize(open(text_file, "rb").read(), add_bos=False, special=False)
     add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token") == "true"
