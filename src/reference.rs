@@ -297,7 +297,7 @@ impl ReferenceModel {
             .flat_map(|&t| embd[t as usize * dim..(t as usize + 1) * dim].to_vec())
             .collect();
         if c.embedding_scale {
-            let scale = (dim as f32).sqrt();
+            let scale = c.embedding_multiplier();
             x.iter_mut().for_each(|v| *v *= scale);
         }
         // Gemma 3: the attention's and the FFN's outputs are normed before the residual add.

@@ -76,6 +76,15 @@ impl ModelConfig {
         local.then_some(self.sliding_window)
     }
 
+    /// What the token embedding is multiplied by before the first block: √n_embd for
+    /// Gemma, 1 otherwise.
+    pub fn embedding_multiplier(&self) -> f32 {
+        match self.embedding_scale {
+            true => (self.n_embd as f32).sqrt(),
+            false => 1.0,
+        }
+    }
+
     /// The rope of a local (sliding-window) or a global layer: local layers have a base of
     /// their own and no scaling. `factors`: the file's `rope_freqs.weight`, if it has one.
     pub fn rope(&self, local: bool, factors: Option<&[f32]>) -> Result<RopeFrequencies> {

@@ -156,6 +156,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         None => 0,
     };
     let table = arch.table();
+    let rope_theta = opt_f64(&map, "rope_theta")?.unwrap_or(10_000.0) as f32;
     let mut config = ModelConfig {
         arch,
         name: field(&map, "_name_or_path")
@@ -170,7 +171,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         head_dim,
         n_ff: req_usize(&map, "intermediate_size")?,
         n_ctx_train,
-        rope_theta: opt_f64(&map, "rope_theta")?.unwrap_or(10_000.0) as f32,
+        rope_theta,
         // Hugging Face checkpoints keep Q/K in the rotate-half layout.
         rope_style: RopeStyle::RotateHalf,
         norm_eps: opt_f64(&map, "rms_norm_eps")?.unwrap_or(1e-6) as f32,
@@ -182,11 +183,10 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         embedding_scale: table.embedding_scale,
         sliding_window: 0,
         global_every: 0,
-        rope_theta_local: 0.0,
+        // Without local layers, every layer's rope base is the one (as from GGUF).
+        rope_theta_local: rope_theta,
         rope_scaling,
     };
-    // Without local layers, every layer's rope base is the one (as from GGUF).
-    config.rope_theta_local = config.rope_theta;
     if let Some(defaults) = table.sliding_window {
         config.sliding_window = opt_usize(&map, "sliding_window")?.unwrap_or(0);
         config.global_every = match opt_usize(&map, "sliding_window_pattern")? {

@@ -192,8 +192,3 @@ fn llama3_factors(
 pub fn rope_table(theta: f32, head_dim: usize, n_ctx: usize) -> Vec<[f32; 2]> {
     RopeFrequencies::plain(theta, head_dim).table(n_ctx)
 }
-
-/// One position's row of [`rope_table`]: `[head_dim / 2]` of `(cos, sin)`.
-pub fn rope_row(theta: f32, head_dim: usize, pos: usize) -> Vec<[f32; 2]> {
-    RopeFrequencies::plain(theta, head_dim).row(pos)
-}

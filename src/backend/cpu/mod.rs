@@ -328,7 +328,7 @@ impl CpuModel {
             embd.row(t as usize, row)?;
         }
         if c.embedding_scale {
-            let scale = (dim as f32).sqrt();
+            let scale = c.embedding_multiplier();
             x.iter_mut().for_each(|v| *v *= scale);
         }
         let norm = |x: &[f32], w: &[f32]| -> Vec<f32> {

@@ -327,11 +327,7 @@ impl GpuModel {
             weights.iter().any(|l| w(l).layout == RowLayout::Rows)
         };
         let (unpaired_qkv, unpaired_gate_up) = (unpaired(|l| &l.qkv), unpaired(|l| &l.gate_up));
-        let embed_scale = if c.embedding_scale {
-            (dim as f32).sqrt()
-        } else {
-            1.0
-        };
+        let embed_scale = c.embedding_multiplier();
         let gelu = c.ffn_activation == FfnActivation::GeluTanh;
         let any_local = (0..c.n_layer).any(|l| c.layer_window(l).is_some());
         let kernels = Kernels {
