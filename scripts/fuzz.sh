@@ -58,7 +58,11 @@ python3 scripts/fuzz-seeds.py fuzz/corpus "${models[@]}" "${seed_args[@]}"
 
 # Debug assertions: integer overflow in a parser is a crash, not a wrapped size.
 fuzz_flags=(--debug-assertions)
-cargo +nightly fuzz build "${fuzz_flags[@]}"
+# One target at a time: the sanitized binaries are large, and linking them two at a time
+# doubles the peak memory and scratch disk of the build.
+for target in "${targets[@]}"; do
+  cargo +nightly fuzz build "${fuzz_flags[@]}" "$target"
+done
 
 failed=()
 summary=()
