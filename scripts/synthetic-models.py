@@ -57,6 +57,13 @@ TEXTS = [
     " leading space and 'quotes' don't matter",
 ]
 
+N_MERGES = 120
+# The blocks' outputs outweigh the token's own embedding in the residual stream, so that a
+# tied head does not just predict the input token again.
+OUT_SCALE = 3.0
+CONTEXT = 256
+GREEDY_TOKENS = 40
+
 FAMILIES = {
     "qwen3": dict(
         arch="qwen3",
@@ -143,14 +150,41 @@ FAMILIES = {
         template="google-gemma-2-2b-it.jinja",
         seed=7,
     ),
+    # Phi-3's fused Q|K|V and gate|up tensors, head_dim 96 (3072 / 32 as in Phi-3-mini)
+    # and LongRoPE: the 256-token context exceeds the original 64, so the long factors
+    # apply, with cos and sin scaled by sqrt(1 + ln 4 / ln 64).
+    "phi3": dict(
+        arch="phi3",
+        hf_class="Phi3ForCausalLM",
+        model_type="phi3",
+        n_embd=192,
+        n_layer=2,
+        n_head=2,
+        n_head_kv=1,
+        head_dim=96,
+        n_ff=256,
+        rope_theta=10000.0,
+        eps=1e-5,
+        tied=False,
+        qk_norm=False,
+        fused=True,
+        permute_qk=False,
+        pre="llama-bpe",
+        split=LLAMA3_SPLIT,
+        add_bos=False,
+        # Phi-3's vocabulary has SentencePiece's three (llama.cpp looks them up by name).
+        specials=["<unk>", "<s>", "</s>", "<|endoftext|>", "<|system|>", "<|user|>",
+                  "<|assistant|>", "<|end|>"],
+        # As Phi-3's tokenizer.json: special tokens take the whitespace after them.
+        rstrip_specials=True,
+        bos="<|endoftext|>",
+        eos="<|end|>",
+        template="microsoft-Phi-3.5-mini-instruct.jinja",
+        longrope=dict(original_max_position_embeddings=64, sliding_window=CONTEXT - 1),
+        seed=11,
+    ),
 }
 
-N_MERGES = 120
-# The blocks' outputs outweigh the token's own embedding in the residual stream, so that a
-# tied head does not just predict the input token again.
-OUT_SCALE = 3.0
-CONTEXT = 256
-GREEDY_TOKENS = 40
 
 
 def bytes_to_unicode():
@@ -276,7 +310,7 @@ GEMMA_GGUF_NAMES = dict(GGUF_NAMES) | {
 
 def gguf_tensors(f, hf):
     """GGUF names and layout; Gemma's norms get their 1 added (as llama.cpp's converter)."""
-    names = GEMMA_GGUF_NAMES if f.get("gemma") else dict(GGUF_NAMES)
+    names = GEMMA_GGUF_NAMES if f.get("gemma") else PHI3_GGUF_NAMES if f.get("fused") else dict(GGUF_NAMES)
     out = {}
     for name, value in hf.items():
         if f.get("gemma") and name.endswith("norm.weight"):
@@ -296,6 +330,48 @@ def gguf_tensors(f, hf):
                 value = permute(value, f["n_head_kv"])
             out[f"blk.{layer}.{gname}"] = value
     return out
+
+
+def fuse(f, hf):
+    """Phi-3's checkpoint layout: Q|K|V stacked into qkv_proj, gate|up into gate_up_proj."""
+    out = {}
+    for name, value in hf.items():
+        p, _, rest = name.rpartition("self_attn.")
+        if rest in ("k_proj.weight", "v_proj.weight") or name.endswith("mlp.up_proj.weight"):
+            continue
+        if rest == "q_proj.weight":
+            out[p + "self_attn.qkv_proj.weight"] = np.concatenate(
+                [hf[p + "self_attn.q_proj.weight"], hf[p + "self_attn.k_proj.weight"],
+                 hf[p + "self_attn.v_proj.weight"]])
+        elif name.endswith("mlp.gate_proj.weight"):
+            p = name[: -len("gate_proj.weight")]
+            out[p + "gate_up_proj.weight"] = np.concatenate(
+                [hf[p + "gate_proj.weight"], hf[p + "up_proj.weight"]])
+        else:
+            out[name] = value
+    return out
+
+
+PHI3_GGUF_NAMES = dict(GGUF_NAMES) | {
+    "self_attn.qkv_proj.weight": "attn_qkv.weight",
+    "mlp.gate_up_proj.weight": "ffn_up.weight",
+}
+
+
+def longrope_factors(f):
+    """LongRoPE's per-dimension divisors, as Phi-3's configs have them: short ones near 1,
+    long ones growing from 1 to about 40 across the head (multiples of 1/64: exact in f32
+    and in JSON)."""
+    n = f["head_dim"] // 2
+    t = np.arange(n) / (n - 1)
+    short = np.round((1.0 + 0.2 * t) * 64) / 64
+    long = np.round((1.0 + 39.0 * t ** 2) * 64) / 64
+    return [float(x) for x in long], [float(x) for x in short]
+
+
+def longrope_attn_factor(f):
+    scale = CONTEXT / f["longrope"]["original_max_position_embeddings"]
+    return float(np.sqrt(1 + np.log(scale) / np.log(f["longrope"]["original_max_position_embeddings"])))
 
 
 def llama3_rope_freqs(f):
@@ -328,8 +404,9 @@ def write_gguf(path, f, tokens, merges, tensors, dtype, template):
     w.add_feed_forward_length(f["n_ff"])
     w.add_head_count(f["n_head"])
     w.add_head_count_kv(f["n_head_kv"])
-    w.add_key_length(f["head_dim"])
-    w.add_value_length(f["head_dim"])
+    if not f.get("fused"):  # Phi-3's converter writes neither: n_embd / n_head
+        w.add_key_length(f["head_dim"])
+        w.add_value_length(f["head_dim"])
     w.add_rope_dimension_count(f["head_dim"])
     w.add_rope_freq_base(f["rope_theta"])
     w.add_layer_norm_rms_eps(f["eps"])
@@ -337,6 +414,15 @@ def write_gguf(path, f, tokens, merges, tensors, dtype, template):
         w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
         w.add_rope_scaling_factor(f["yarn"]["factor"])
         w.add_rope_scaling_orig_ctx_len(f["yarn"]["original_max_position_embeddings"])
+    if "longrope" in f:
+        # As Phi3MiniModel writes it: the original context, the magnitude, both factor
+        # sets, and the sliding window that llama.cpp then leaves unused.
+        w.add_rope_scaling_orig_ctx_len(f["longrope"]["original_max_position_embeddings"])
+        w.add_rope_scaling_attn_factors(longrope_attn_factor(f))
+        w.add_sliding_window(f["longrope"]["sliding_window"])
+        long, short = longrope_factors(f)
+        w.add_tensor("rope_factors_long.weight", np.array(long, dtype=np.float32))
+        w.add_tensor("rope_factors_short.weight", np.array(short, dtype=np.float32))
     if "sliding_window" in f:
         w.add_sliding_window(f["sliding_window"])
         w.add_sliding_window_pattern(f["global_every"])
@@ -403,6 +489,12 @@ def write_hf(folder, f, tokens, merges, hf, template):
         config["rope_scaling"] = {"rope_type": "llama3", **f["llama3_rope"]}
     if "yarn" in f:
         config["rope_scaling"] = {"type": "yarn", **f["yarn"]}
+    if "longrope" in f:
+        long, short = longrope_factors(f)
+        config["rope_scaling"] = {"type": "longrope", "long_factor": long, "short_factor": short}
+        config["original_max_position_embeddings"] = f["longrope"]["original_max_position_embeddings"]
+        config["sliding_window"] = f["longrope"]["sliding_window"]
+        del config["head_dim"], config["attention_bias"]
     if f.get("gemma"):
         config |= {
             "hidden_activation": "gelu_pytorch_tanh",
@@ -413,8 +505,10 @@ def write_hf(folder, f, tokens, merges, hf, template):
             "query_pre_attn_scalar": f["head_dim"],
         }
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    def rstrip(s):
+        return f.get("rstrip_specials", False) and s not in ("<unk>", "<s>", "<|endoftext|>")
     added = [{"id": n_plain + i, "content": s, "single_word": False, "lstrip": False,
-              "rstrip": False, "normalized": False, "special": True}
+              "rstrip": rstrip(s), "normalized": False, "special": True}
              for i, s in enumerate(f["specials"])]
     post = None
     if f["add_bos"]:
@@ -462,11 +556,15 @@ def write_hf(folder, f, tokens, merges, hf, template):
 def reference(f32_path, f, tokens):
     # An f32 KV cache (llama.cpp's default is f16), so that every activation stays f32.
     llm = llama_cpp.Llama(model_path=str(f32_path), n_ctx=CONTEXT, n_batch=CONTEXT,
-                          logits_all=True, n_threads=2, verbose=False,
+                          logits_all=True, n_threads=2, verbose=bool(os.environ.get("VERBOSE")),
                           type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
     specials = {tokens.index(s) for s in f["specials"]}
     tokenized = [{"text": t, "ids": llm.tokenize(t.encode(), add_bos=False, special=False)}
                  for t in TEXTS]
+    # A chat turn with the family's special tokens parsed (whitespace after them included).
+    sp = f["specials"]
+    chat = f"{sp[-3]}\nThe capital of France?{sp[-1]}\n {sp[-2]}\n"
+    special = {"text": chat, "ids": llm.tokenize(chat.encode(), add_bos=False, special=True)}
     rng = np.random.default_rng(f["seed"] + 1000)
     n_plain = len(tokens) - len(f["specials"])
     prompts = [tokenized[0]["ids"], tokenized[1]["ids"],
@@ -491,7 +589,7 @@ def reference(f32_path, f, tokens):
             logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
         cases.append({"prompt_ids": prompt, "last_logits": [round(float(x), 6) for x in last],
                       "greedy_ids": greedy, "top2_margins": margins})
-    return {"tokenize": tokenized, "cases": cases}
+    return {"tokenize": tokenized, "tokenize_special": special, "cases": cases}
 
 
 def build(name, f):
@@ -502,6 +600,8 @@ def build(name, f):
     template = (ROOT / "models" / "llama.cpp" / "templates" / f["template"]).read_text()
     rng = np.random.default_rng(f["seed"])
     hf = weights(f, len(tokens), rng)
+    if f.get("fused"):
+        hf = fuse(f, hf)
     tensors = gguf_tensors(f, hf)
     write_gguf(folder / "model.gguf", f, tokens, merges, tensors, np.float16, template)
     write_hf(folder / "hf", f, tokens, merges, hf, template)

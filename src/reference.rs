@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::model::arch::{FfnActivation, Role};
-use crate::model::rope::{RopeFrequencies, RopeScaling};
+use crate::model::rope::RopeFrequencies;
 use crate::model::{ModelConfig, RopeStyle};
 
 /// The table lives beside the model; re-exported because the GPU forward pass and the kernel
@@ -311,7 +311,8 @@ impl ReferenceModel {
             }
         };
         // Global and local (sliding-window) layers' rope.
-        let factors = (c.rope_scaling == RopeScaling::FreqFactors).then(|| self.w(Role::RopeFreqs));
+        // The reference runs at the context the model was trained for.
+        let factors = c.rope_factors_role(c.n_ctx_train).map(|role| self.w(role));
         let ropes = [c.rope(false, factors)?, c.rope(true, None)?];
         for l in 0..c.n_layer {
             // xb [n, dim]

@@ -627,6 +627,37 @@ fn gguf_rope_scaling_is_read_or_refused_by_kind() {
         matches!(e, Error::UnsupportedFeature(ref m) if m.contains("rope_freqs.weight")),
         "{e:?}"
     );
+    // LongRoPE's factors belong to Phi-3; a llama file with them is refused, as is a
+    // magnitude without LongRoPE and rope over part of each head.
+    let mut tensors = header.tensors.clone();
+    let mut long = tensors[0].clone();
+    long.name = "rope_factors_long.weight".into();
+    tensors.push(long);
+    let e = ModelConfig::from_gguf(&header.metadata, &tensors).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("rope_factors_long")),
+        "{e:?}"
+    );
+    let mut metadata = header.metadata.clone();
+    metadata.insert("llama.rope.scaling.attn_factor", MetaValue::F32(1.2));
+    let e = ModelConfig::from_gguf(&metadata, &header.tensors).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("attn_factor")),
+        "{e:?}"
+    );
+    let mut metadata = header.metadata.clone();
+    let head_dim = ModelConfig::from_gguf(&metadata, &header.tensors)
+        .unwrap()
+        .head_dim;
+    metadata.insert(
+        "llama.rope.dimension_count",
+        MetaValue::U32(head_dim as u32 / 2),
+    );
+    let e = ModelConfig::from_gguf(&metadata, &header.tensors).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("partial rotary")),
+        "{e:?}"
+    );
 }
 
 #[test]

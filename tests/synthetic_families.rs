@@ -2,7 +2,9 @@
 //! models (`scripts/synthetic-models.py` wrote them and ran llama.cpp on them): each
 //! family from its GGUF file and from its Hugging Face folder, on the GPU and on the CPU
 //! backend — tokenization, last-token logits within 1e-3 of the largest logit, and greedy
-//! continuations token for token under the fixtures' near-tie rule.
+//! continuations token for token under the fixtures' near-tie rule. Phi-3's files stack
+//! Q|K|V and gate|up, and its rope is LongRoPE's (the long factors, for a context beyond
+//! the original one).
 
 mod model_support;
 
@@ -48,6 +50,16 @@ fn check_engine(label: &str, engine: &mut Engine, r: &Value) {
         let text = t["text"].as_str().unwrap();
         let ours = engine.tokenizer().encode(text, false).unwrap();
         assert_eq!(ours, ids(&t["ids"]), "{label}: tokens of {text:?}");
+    }
+    // Special tokens parsed, with the whitespace Phi-3's take after them.
+    if let Some(t) = r.get("tokenize_special") {
+        let text = t["text"].as_str().unwrap();
+        let ours = engine.tokenizer().encode(text, true).unwrap();
+        assert_eq!(
+            ours,
+            ids(&t["ids"]),
+            "{label}: tokens of {text:?}, specials parsed"
+        );
     }
     // The first case's prompt is the first text, with BOS where the model adds it.
     let first = r["tokenize"][0]["text"].as_str().unwrap();
@@ -120,4 +132,9 @@ fn gemma3_matches_llama_cpp_from_gguf_and_hf_on_gpu_and_cpu() {
 #[test]
 fn llama3_matches_llama_cpp_from_gguf_and_hf_on_gpu_and_cpu() {
     check_family("llama3");
+}
+
+#[test]
+fn phi3_matches_llama_cpp_from_gguf_and_hf_on_gpu_and_cpu() {
+    check_family("phi3");
 }

@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod quant;
 pub mod safetensors;
 mod tensor_stream;
+pub use tensor_stream::PIECE_ROW_MULTIPLE;
 
 pub use metadata::{MetaValue, Metadata, StringArray};
 

@@ -86,13 +86,30 @@ impl ModelConfig {
     }
 
     /// The rope of a local (sliding-window) or a global layer: local layers have a base of
-    /// their own and no scaling. `factors`: the file's `rope_freqs.weight`, if it has one.
+    /// their own and no scaling. `factors`: the model's tensor of role
+    /// [`ModelConfig::rope_factors_role`], if it has one.
     pub fn rope(&self, local: bool, factors: Option<&[f32]>) -> Result<RopeFrequencies> {
         match local {
             true => Ok(RopeFrequencies::plain(self.rope_theta_local, self.head_dim)),
             false => {
                 RopeFrequencies::scaled(self.rope_theta, self.head_dim, self.rope_scaling, factors)
             }
+        }
+    }
+
+    /// The tensor that holds the global layers' per-dimension rope divisors for a context
+    /// of `n_ctx` positions: `rope_freqs`, or LongRoPE's long factors when the context
+    /// exceeds the original one and its short factors otherwise (llama.cpp's choice).
+    pub fn rope_factors_role(&self, n_ctx: usize) -> Option<Role> {
+        match self.rope_scaling {
+            RopeScaling::FreqFactors => Some(Role::RopeFreqs),
+            RopeScaling::LongRope {
+                original_context, ..
+            } => Some(match n_ctx > original_context {
+                true => Role::RopeFactorsLong,
+                false => Role::RopeFactorsShort,
+            }),
+            _ => None,
         }
     }
 
@@ -109,6 +126,7 @@ impl ModelConfig {
             qkv_bias: self.qkv_bias,
             tied_embeddings: self.tied_embeddings,
             rope_freqs: self.rope_scaling == RopeScaling::FreqFactors,
+            long_rope: matches!(self.rope_scaling, RopeScaling::LongRope { .. }),
         }
     }
 
@@ -129,6 +147,9 @@ const MAX_FF: usize = 1 << 18;
 const MAX_CTX: usize = 1 << 24;
 /// Per-dimension rope frequency factors (llama.cpp writes Llama 3.1+'s rope scaling so).
 const ROPE_FREQS_TENSOR: &str = "rope_freqs.weight";
+/// LongRoPE's factors for long contexts (llama.cpp writes Phi-3's rope scaling so, with
+/// `rope_factors_short.weight` beside it).
+const ROPE_FACTORS_LONG_TENSOR: &str = "rope_factors_long.weight";
 
 impl ModelConfig {
     /// The configuration described by GGUF metadata. `tensors` supplies what metadata may
@@ -157,29 +178,62 @@ impl ModelConfig {
             .unwrap_or(10_000.0) as f32;
         let n_ctx_train_key = key("context_length");
         let rope_scaling = gguf_rope_scaling(metadata, &key, &n_ctx_train_key)?;
-        let stored_factors = tensors.iter().any(|t| t.name == ROPE_FREQS_TENSOR);
-        let rope_scaling = match (rope_scaling, stored_factors) {
-            (scaling, false) => scaling,
-            (RopeScaling::None, true) if table.spec(Role::RopeFreqs).is_some() => {
+        let stored = |name: &str| tensors.iter().any(|t| t.name == name);
+        let attn_factor = metadata.opt_f64(&key("rope.scaling.attn_factor"))?;
+        let rope_scaling = match (
+            rope_scaling,
+            stored(ROPE_FREQS_TENSOR),
+            stored(ROPE_FACTORS_LONG_TENSOR),
+        ) {
+            (scaling, false, false) => scaling,
+            (RopeScaling::None, true, false) if table.spec(Role::RopeFreqs).is_some() => {
                 RopeScaling::FreqFactors
             }
-            (_, true) => {
+            (RopeScaling::None, false, true) if table.spec(Role::RopeFactorsLong).is_some() => {
+                RopeScaling::LongRope {
+                    original_context: match metadata
+                        .opt_u64(&key("rope.scaling.original_context_length"))?
+                    {
+                        Some(n) => to_usize(&key("rope.scaling.original_context_length"), n)?,
+                        None => n_ctx_train,
+                    },
+                    attn_factor: attn_factor.unwrap_or(1.0) as f32,
+                }
+            }
+            _ => {
                 return Err(Error::UnsupportedFeature(format!(
-                    "rope frequency factors ({ROPE_FREQS_TENSOR}) in a {arch_name} model or \
-                     beside another rope scaling"
+                    "rope frequency factors ({ROPE_FREQS_TENSOR} or \
+                     {ROPE_FACTORS_LONG_TENSOR}) in a {arch_name} model or beside another \
+                     rope scaling"
                 )))
             }
         };
+        // Only LongRoPE is known to scale cos and sin by a factor of the file's.
+        if !matches!(rope_scaling, RopeScaling::LongRope { .. })
+            && attn_factor.is_some_and(|f| f != 1.0)
+        {
+            return Err(Error::UnsupportedFeature(format!(
+                "{} with {rope_scaling:?} rope",
+                key("rope.scaling.attn_factor")
+            )));
+        }
         let norm_eps = metadata.f64(&key("attention.layer_norm_rms_epsilon"))? as f32;
-        let head_dim = match (
-            metadata.opt_u64(&key("attention.key_length"))?,
-            metadata.opt_u64(&key("rope.dimension_count"))?,
-        ) {
-            (Some(v), _) => to_usize(&key("attention.key_length"), v)?,
-            (None, Some(v)) => to_usize(&key("rope.dimension_count"), v)?,
-            (None, None) if n_head > 0 => n_embd / n_head,
-            (None, None) => 0,
+        // As llama.cpp: the head size is `key_length`, else n_embd / n_head; rope turns
+        // `rope.dimension_count` of its dimensions, all of them unless the file says less.
+        let head_dim = match metadata.opt_u64(&key("attention.key_length"))? {
+            Some(v) => to_usize(&key("attention.key_length"), v)?,
+            None if n_head > 0 => n_embd / n_head,
+            None => 0,
         };
+        if let Some(rotated) = metadata.opt_u64(&key("rope.dimension_count"))? {
+            if rotated != head_dim as u64 {
+                return Err(Error::UnsupportedFeature(format!(
+                    "partial rotary embedding: rope turns {rotated} of each head's \
+                     {head_dim} dimensions ({})",
+                    key("rope.dimension_count")
+                )));
+            }
+        }
         let n_vocab = if metadata.contains("tokenizer.ggml.tokens") {
             metadata.array_len("tokenizer.ggml.tokens")?
         } else {

@@ -206,22 +206,53 @@ pub fn write_hf_folder(
     let mut entries = Map::new();
     entries.insert("__metadata__".into(), json!({"format": "pt"}));
     let mut offset = 0u64;
+    let (table, dims) = (config.arch.table(), config.dims());
+    // A fused tensor's entry (Phi-3's qkv_proj, gate_up_proj) is laid out at its first
+    // part; each part is written at its rows within it.
+    let mut fused_at: HashMap<String, u64> = HashMap::new();
     for t in config.tensors() {
         let bytes = t.shape.iter().product::<usize>() as u64 * 2;
-        entries.insert(
-            t.hf_name,
-            json!({"dtype": "F16", "shape": t.shape, "data_offsets": [offset, offset + bytes]}),
-        );
+        let row_bytes = t.shape.last().copied().unwrap_or(1) as u64 * 2;
+        let at = match (table.fused_part_of(t.role, &dims), t.layer) {
+            (Some((f, before)), Some(layer)) => {
+                let name = format!("{}{layer}.{}", table.hf_layer_prefix, f.hf);
+                let start = match fused_at.get(&name) {
+                    Some(&start) => start,
+                    None => {
+                        let parts = table.fused_parts(f, layer, &dims);
+                        let rows: usize = parts.iter().map(|(_, r)| r).sum();
+                        let shape = [rows, t.shape.last().copied().unwrap_or(1)];
+                        let end = offset + rows as u64 * row_bytes;
+                        entries.insert(
+                            name.clone(),
+                            json!({"dtype": "F16", "shape": shape, "data_offsets": [offset, end]}),
+                        );
+                        fused_at.insert(name, offset);
+                        let start = offset;
+                        offset = end;
+                        start
+                    }
+                };
+                start + before as u64 * row_bytes
+            }
+            _ => {
+                entries.insert(
+                    t.hf_name,
+                    json!({"dtype": "F16", "shape": t.shape, "data_offsets": [offset, offset + bytes]}),
+                );
+                offset += bytes;
+                offset - bytes
+            }
+        };
         slots.insert(
             t.name,
             Slot {
                 role: t.role,
                 shape: t.shape,
-                offset,
+                offset: at,
                 written: false,
             },
         );
-        offset += bytes;
     }
     let mut header_json = serde_json::to_string(&Value::Object(entries))
         .map_err(|e| Error::Io(format!("safetensors header: {e}")))?;

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::formats::hf::{field, parse_object};
-use crate::formats::{DType, MetaValue, Metadata};
-use crate::model::arch::{Arch, FfnActivation};
+use crate::formats::{DType, MetaValue, Metadata, Tensor};
+use crate::model::arch::{Arch, FfnActivation, Role};
 use crate::model::config::ModelConfig;
 use crate::model::rope::{RopeScaling, RopeStyle};
 
@@ -64,13 +64,23 @@ fn arch_of(map: &Map<String, Value>) -> Result<Arch> {
     }
 }
 
-/// config.json's `rope_scaling` (transformers names the kind `rope_type`, older files
-/// `type`; "default" is none).
-fn hf_rope_scaling(scaling: &Map<String, Value>, n_ctx_train: usize) -> Result<RopeScaling> {
-    let kind = field(scaling, "rope_type")
+/// The kind of a config.json `rope_scaling` (transformers names it `rope_type`, older
+/// files `type`).
+fn scaling_kind(scaling: &Map<String, Value>) -> &str {
+    field(scaling, "rope_type")
         .or_else(|| field(scaling, "type"))
         .and_then(Value::as_str)
-        .unwrap_or("unnamed");
+        .unwrap_or("unnamed")
+}
+
+/// config.json's `rope_scaling` ("default" is none); `map` is the whole config, where
+/// Phi-3 keeps `original_max_position_embeddings`.
+fn hf_rope_scaling(
+    map: &Map<String, Value>,
+    scaling: &Map<String, Value>,
+    n_ctx_train: usize,
+) -> Result<RopeScaling> {
+    let kind = scaling_kind(scaling);
     let number =
         |key: &str| -> Result<Option<f32>> { Ok(opt_f64(scaling, key)?.map(|v| v as f32)) };
     let factor = || -> Result<f32> {
@@ -81,7 +91,11 @@ fn hf_rope_scaling(scaling: &Map<String, Value>, n_ctx_train: usize) -> Result<R
         }
     };
     let original = || -> Result<usize> {
-        Ok(opt_usize(scaling, "original_max_position_embeddings")?.unwrap_or(n_ctx_train))
+        let key = "original_max_position_embeddings";
+        Ok(match opt_usize(scaling, key)? {
+            Some(n) => n,
+            None => opt_usize(map, key)?.unwrap_or(n_ctx_train),
+        })
     };
     Ok(match kind {
         "default" => RopeScaling::None,
@@ -98,12 +112,72 @@ fn hf_rope_scaling(scaling: &Map<String, Value>, n_ctx_train: usize) -> Result<R
             high_freq_factor: number("high_freq_factor")?.unwrap_or(4.0),
             original_context: original()?,
         },
+        // transformers' `_compute_longrope_parameters`: without an `attention_factor`,
+        // √(1 + ln s / ln original) for a context stretched s times.
+        "longrope" | "su" => {
+            let original_context = original()?;
+            let attn_factor = match number("attention_factor")? {
+                Some(f) => f,
+                None => {
+                    let s = n_ctx_train as f64 / original_context.max(1) as f64;
+                    match s > 1.0 && original_context > 1 {
+                        true => (1.0 + s.ln() / (original_context as f64).ln()).sqrt() as f32,
+                        false => 1.0,
+                    }
+                }
+            };
+            RopeScaling::LongRope {
+                original_context,
+                attn_factor,
+            }
+        }
         other => {
             return Err(Error::UnsupportedFeature(format!(
                 "rope scaling '{other}' (config.json rope_scaling)"
             )))
         }
     })
+}
+
+/// LongRoPE's factor lists of config.json (`long_factor`, `short_factor`) as the F32
+/// tensors a GGUF file holds them in (`rope_factors_long.weight`, `…_short.weight`), so
+/// that the backends read them one way; none for other configs.
+pub fn rope_factor_tensors(config_json: &[u8], config: &ModelConfig) -> Result<Vec<Tensor>> {
+    if !matches!(config.rope_scaling, RopeScaling::LongRope { .. }) {
+        return Ok(Vec::new());
+    }
+    let map = parse_object(config_json, "config.json")?;
+    let scaling = field(&map, "rope_scaling").and_then(Value::as_object);
+    let table = config.arch.table();
+    let mut out = Vec::new();
+    for (key, role) in [
+        ("long_factor", Role::RopeFactorsLong),
+        ("short_factor", Role::RopeFactorsShort),
+    ] {
+        let wrong = || Error::WrongType {
+            key: format!("rope_scaling.{key}"),
+            expected: "list of head_dim / 2 numbers",
+        };
+        let list = scaling
+            .and_then(|s| field(s, key))
+            .ok_or_else(|| Error::MissingKey(format!("rope_scaling.{key}")))?
+            .as_array()
+            .filter(|a| a.len() == config.head_dim / 2)
+            .ok_or_else(wrong)?;
+        let values = list
+            .iter()
+            .map(|v| v.as_f64().map(|f| f as f32).ok_or_else(wrong))
+            .collect::<Result<Vec<f32>>>()?;
+        let name = table.spec(role).map_or("", |s| s.gguf).to_string();
+        out.push(Tensor {
+            name,
+            dtype: DType::F32,
+            shape: vec![values.len()],
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            piece: None,
+        });
+    }
+    Ok(out)
 }
 
 /// How often a global layer comes, from `layer_types` (transformers' per-layer list of
@@ -141,7 +215,7 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
     let n_head = req_usize(&map, "num_attention_heads")?;
     let n_ctx_train = req_usize(&map, "max_position_embeddings")?;
     let rope_scaling = match field(&map, "rope_scaling") {
-        Some(Value::Object(scaling)) => hf_rope_scaling(scaling, n_ctx_train)?,
+        Some(Value::Object(scaling)) => hf_rope_scaling(&map, scaling, n_ctx_train)?,
         Some(Value::Null) | None => RopeScaling::None,
         Some(_) => {
             return Err(Error::WrongType {
@@ -155,7 +229,22 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         None if n_head > 0 => n_embd / n_head,
         None => 0,
     };
+    let partial = opt_f64(&map, "partial_rotary_factor")?.unwrap_or(1.0);
+    if partial != 1.0 {
+        return Err(Error::UnsupportedFeature(format!(
+            "partial rotary embedding (config.json partial_rotary_factor {partial})"
+        )));
+    }
     let table = arch.table();
+    // LongRoPE's factors are tensors of the architectures that have them.
+    if matches!(rope_scaling, RopeScaling::LongRope { .. })
+        && table.spec(Role::RopeFactorsLong).is_none()
+    {
+        return Err(Error::UnsupportedFeature(format!(
+            "rope scaling 'longrope' (config.json rope_scaling) in a {:?} model",
+            arch
+        )));
+    }
     let rope_theta = opt_f64(&map, "rope_theta")?.unwrap_or(10_000.0) as f32;
     let mut config = ModelConfig {
         arch,

@@ -4,6 +4,7 @@ pub mod arch;
 pub mod config;
 pub mod convert;
 pub mod forward;
+pub mod fused;
 pub mod header;
 pub mod hf_config;
 pub mod loader;

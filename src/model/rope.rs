@@ -41,6 +41,22 @@ pub enum RopeScaling {
     },
     /// Per-dimension divisors stored in the file (`rope_freqs.weight`, Llama 3.1+ GGUF).
     FreqFactors,
+    /// LongRoPE (Phi-3): per-dimension divisors from the model, one set for contexts up to
+    /// `original_context` and one for longer ones, and cos and sin scaled by `attn_factor`.
+    LongRope {
+        original_context: usize,
+        attn_factor: f32,
+    },
+}
+
+impl RopeScaling {
+    /// Whether the per-dimension divisors come from the model's tensors.
+    pub fn has_factors(self) -> bool {
+        matches!(
+            self,
+            RopeScaling::FreqFactors | RopeScaling::LongRope { .. }
+        )
+    }
 }
 
 /// Every pair's angle per position, and the magnitude of cos and sin: what a rope table is
@@ -64,8 +80,8 @@ impl RopeFrequencies {
         }
     }
 
-    /// Rope of base `theta` stretched by `scaling`; `factors` are the file's per-dimension
-    /// divisors when the scaling is [`RopeScaling::FreqFactors`].
+    /// Rope of base `theta` stretched by `scaling`; `factors` are the model's per-dimension
+    /// divisors when the scaling has them ([`RopeScaling::has_factors`]).
     pub fn scaled(
         theta: f32,
         head_dim: usize,
@@ -73,7 +89,6 @@ impl RopeFrequencies {
         factors: Option<&[f32]>,
     ) -> Result<Self> {
         let mut r = Self::plain(theta, head_dim);
-        let n = r.freqs.len();
         match scaling {
             RopeScaling::None => {}
             RopeScaling::Linear { factor } => {
@@ -118,20 +133,15 @@ impl RopeFrequencies {
                 );
                 r.freqs.iter_mut().zip(divisors).for_each(|(f, d)| *f /= d);
             }
-            RopeScaling::FreqFactors => {
-                let factors = factors.filter(|f| f.len() == n).ok_or_else(|| {
-                    Error::InvalidConfig(format!(
-                        "rope_freqs.weight must hold head_dim / 2 = {n} factors"
-                    ))
-                })?;
-                for (f, d) in r.freqs.iter_mut().zip(factors) {
-                    if !(d.is_finite() && *d > 0.0) {
-                        return Err(Error::InvalidConfig(format!(
-                            "rope frequency factor {d} is not a positive number"
-                        )));
-                    }
-                    *f /= f64::from(*d);
+            RopeScaling::FreqFactors => divide_by_factors(&mut r.freqs, factors)?,
+            RopeScaling::LongRope { attn_factor, .. } => {
+                divide_by_factors(&mut r.freqs, factors)?;
+                if !(attn_factor.is_finite() && attn_factor > 0.0) {
+                    return Err(Error::InvalidConfig(format!(
+                        "rope attention factor {attn_factor} is not a positive number"
+                    )));
                 }
+                r.magnitude = f64::from(attn_factor);
             }
         }
         Ok(r)
@@ -153,6 +163,23 @@ impl RopeFrequencies {
             })
             .collect()
     }
+}
+
+/// Divides each frequency by the model's factor for it.
+fn divide_by_factors(freqs: &mut [f64], factors: Option<&[f32]>) -> Result<()> {
+    let n = freqs.len();
+    let factors = factors.filter(|f| f.len() == n).ok_or_else(|| {
+        Error::InvalidConfig(format!("rope frequency factors must be head_dim / 2 = {n}"))
+    })?;
+    for (f, d) in freqs.iter_mut().zip(factors) {
+        if !(d.is_finite() && *d > 0.0) {
+            return Err(Error::InvalidConfig(format!(
+                "rope frequency factor {d} is not a positive number"
+            )));
+        }
+        *f /= f64::from(*d);
+    }
+    Ok(())
 }
 
 /// Llama 3's divisor per frequency (transformers' `_compute_llama3_parameters`): 1 for

@@ -214,7 +214,7 @@ fn byte_level_bpe(
     let mut inner = tokenizers::Tokenizer::new(bpe);
     inner.with_pre_tokenizer(Some(PreTokenizerSequence::new(steps)));
     inner.with_decoder(Some(ByteLevel::new(false, false, false)));
-    add_typed_tokens(&mut inner, tokens, types)?;
+    add_typed_tokens(&mut inner, meta, tokens, types)?;
     Ok(inner)
 }
 
@@ -289,7 +289,7 @@ fn sentencepiece_bpe(
         decoders.push(Strip::new(' ', 1, 0).into());
     }
     inner.with_decoder(Some(DecoderSequence::new(decoders)));
-    add_typed_tokens(&mut inner, tokens, types)?;
+    add_typed_tokens(&mut inner, meta, tokens, types)?;
     Ok(inner)
 }
 
@@ -329,11 +329,19 @@ fn merges_from_scores(
 /// Control and unknown tokens become special added tokens (matched in text only when
 /// special tokens are parsed, never printed); user-defined tokens become plain added
 /// tokens (always matched). Both match the raw text, not its normalized form.
+///
+/// Phi-3's files (llama.cpp knows them by `general.name`) take the whitespace after a
+/// special token into the token, as their Hugging Face tokenizer's `rstrip` does — except
+/// after `<unk>`, `<s>` and `<|endoftext|>`.
 fn add_typed_tokens(
     inner: &mut tokenizers::Tokenizer,
+    meta: &Metadata,
     tokens: &[&str],
     types: &[i64],
 ) -> Result<()> {
+    let name = meta.opt_str("general.name")?.unwrap_or("").to_lowercase();
+    let phi3 = name.contains("phi-3") || name.contains("phi3");
+    let rstrip = |token: &str| phi3 && !matches!(token, "<unk>" | "<s>" | "<|endoftext|>");
     let mut special = Vec::new();
     let mut user_defined = Vec::new();
     for (token, &kind) in tokens.iter().zip(types) {
@@ -341,12 +349,16 @@ fn add_typed_tokens(
             continue;
         }
         match kind {
-            TYPE_CONTROL | TYPE_UNKNOWN => {
-                special.push(AddedToken::from(*token, true).normalized(false))
-            }
-            TYPE_USER_DEFINED => {
-                user_defined.push(AddedToken::from(*token, false).normalized(false))
-            }
+            TYPE_CONTROL | TYPE_UNKNOWN => special.push(
+                AddedToken::from(*token, true)
+                    .normalized(false)
+                    .rstrip(rstrip(token)),
+            ),
+            TYPE_USER_DEFINED => user_defined.push(
+                AddedToken::from(*token, false)
+                    .normalized(false)
+                    .rstrip(rstrip(token)),
+            ),
             _ => {}
         }
     }

@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::formats::{quant, Tensor, TensorInfo};
 use crate::model::arch::Role;
 use crate::model::forward::{check_context, check_request, ForwardOutput, ForwardResult};
-use crate::model::rope::RopeScaling;
 use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
 use crate::reference::{gated, head_norm, rmsnorm, rope_with, Heads};
@@ -345,9 +344,9 @@ impl CpuModel {
             x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
             Ok(())
         };
-        let factors = match c.rope_scaling {
-            RopeScaling::FreqFactors => Some(self.vector(Role::RopeFreqs, None)?),
-            _ => None,
+        let factors = match c.rope_factors_role(self.max_context) {
+            Some(role) => Some(self.vector(role, None)?),
+            None => None,
         };
         // Global and local (sliding-window) layers' rope.
         let ropes = [c.rope(false, factors)?, c.rope(true, None)?];

@@ -210,7 +210,8 @@ pub struct GpuModelBuilder {
     pub(super) output: Option<Weight>,
     pub(super) output_norm: GpuVector,
     pub(super) layers: Vec<LayerWeights>,
-    /// `rope_freqs.weight`, when the model's rope uses the file's factors.
+    /// The rope divisors of the model's tensors (`rope_freqs.weight`, or LongRoPE's set
+    /// for the context), when its rope has them.
     pub(super) rope_freqs: Option<Vec<f32>>,
 }
 
@@ -397,7 +398,13 @@ impl GpuModelBuilder {
             )?)
         };
         targets.insert("output_norm.weight".into(), Target::OutputNorm);
-        targets.insert("rope_freqs.weight".into(), Target::RopeFreqs);
+        // The rope divisors this context uses (LongRoPE's long or short set).
+        if let Some(spec) = c
+            .rope_factors_role(max_context)
+            .and_then(|role| c.arch.table().spec(role))
+        {
+            targets.insert(spec.gguf.into(), Target::RopeFreqs);
+        }
         Ok(Self {
             ctx: ctx.clone(),
             config: config.clone(),
@@ -418,13 +425,18 @@ impl GpuModelBuilder {
     /// Uploads one tensor. Names the model does not use are ignored; a known name with the
     /// wrong shape is an error.
     pub fn add_tensor(&mut self, t: Tensor) -> Result<()> {
-        let (Some(&target), Some(expected)) =
-            (self.targets.get(&t.name), self.expected.get(&t.name))
-        else {
+        let Some(expected) = self.expected.get(&t.name) else {
             return Ok(());
         };
         // A piece holds rows first..first + shape[0] of the whole tensor.
         check_tensor_shape(&t, expected)?;
+        let Some(&target) = self.targets.get(&t.name) else {
+            // A tensor of the model that this context does not read (LongRoPE's other set).
+            if t.ends_tensor() {
+                self.arrived.insert(t.name);
+            }
+            return Ok(());
+        };
         let first = t.first_row();
         let ctx = &self.ctx;
         let row_len: usize = t.shape.iter().skip(1).product();

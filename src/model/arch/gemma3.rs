@@ -45,4 +45,5 @@ pub const TABLE: ArchTable = ArchTable {
         spec(OutputNorm,  Output, "output_norm.weight",          "model.norm.weight",                |c| vec![c.n_embd], Always),
         spec(LmHead,      Output, "output.weight",               "lm_head.weight",                   |c| vec![c.n_vocab, c.n_embd], Untied),
     ],
+    fused: &[],
 };

@@ -11,6 +11,7 @@
 
 mod gemma3;
 mod llama;
+mod phi3;
 mod qwen2;
 mod qwen3;
 
@@ -51,6 +52,9 @@ architectures! {
     /// Gemma 3: query/key head norms, norms after attention and FFN, a GELU-gated FFN,
     /// the embedding scaled by √dim, and sliding-window layers with their own rope base.
     Gemma3 => gemma3::TABLE,
+    /// Phi-3 and Phi-3.5: Llama's computation from fused Q|K|V and gate|up tensors, with
+    /// LongRoPE's per-dimension factors for long contexts.
+    Phi3 => phi3::TABLE,
 }
 
 impl Arch {
@@ -113,6 +117,20 @@ pub struct ArchTable {
     /// Every tensor, in the order files and checks list them: the input's, one block's,
     /// the output's.
     pub tensors: &'static [TensorSpec],
+    /// Block tensors that files store stacked: split into their parts as they load.
+    pub fused: &'static [FusedSpec],
+}
+
+/// A block tensor that files store as the rows of several roles stacked (Phi-3's Q|K|V
+/// and gate|up). The loader splits it by rows into its parts (each the table's row of its
+/// role) before anything else sees it, so that backends and checks know only the parts.
+pub struct FusedSpec {
+    /// The GGUF name, after `blk.N.`.
+    pub gguf: &'static str,
+    /// The Hugging Face name, after the layer prefix and number.
+    pub hf: &'static str,
+    /// The parts, top rows first.
+    pub parts: &'static [Role],
 }
 
 /// The nonlinearity of a gated FFN: `act(x · Wgateᵀ) · (x · Wupᵀ)`.
@@ -162,6 +180,9 @@ pub enum Role {
     LmHead,
     /// Per-dimension rope frequency divisors (GGUF `rope_freqs.weight`, Llama 3.1+).
     RopeFreqs,
+    /// LongRoPE's divisors for contexts beyond the original one, and within it (Phi-3).
+    RopeFactorsLong,
+    RopeFactorsShort,
 }
 
 impl Role {
@@ -198,6 +219,8 @@ pub enum Presence {
     Untied,
     /// Only when the file stores rope frequency factors.
     RopeFreqs,
+    /// Only with LongRoPE scaling.
+    LongRope,
 }
 
 impl Presence {
@@ -207,6 +230,7 @@ impl Presence {
             Presence::QkvBias => dims.qkv_bias,
             Presence::Untied => !dims.tied_embeddings,
             Presence::RopeFreqs => dims.rope_freqs,
+            Presence::LongRope => dims.long_rope,
         }
     }
 }
@@ -228,6 +252,8 @@ pub struct Dims {
     pub tied_embeddings: bool,
     /// The file stores `rope_freqs.weight`.
     pub rope_freqs: bool,
+    /// LongRoPE's two factor vectors are part of the model.
+    pub long_rope: bool,
 }
 
 /// One row of an architecture's table.
@@ -368,11 +394,60 @@ impl ArchTable {
         }
         let (layer, rest) = name.strip_prefix(from_prefix)?.split_once('.')?;
         let layer: usize = layer.parse().ok()?;
-        let s = self
-            .tensors
+        // Fused parts have no Hugging Face name of their own (`""`).
+        let s = self.tensors.iter().find(|s| {
+            s.scope == Scope::Block && from(s) == rest && !from(s).is_empty() && !to(s).is_empty()
+        });
+        let to_gguf = to_prefix == GGUF_LAYER_PREFIX;
+        let to_name = match s {
+            Some(s) => to(s),
+            // A fused tensor has a name in either naming.
+            None => {
+                let f = self.fused.iter().find(|f| match to_gguf {
+                    true => f.hf == rest,
+                    false => f.gguf == rest,
+                })?;
+                match to_gguf {
+                    true => f.gguf,
+                    false => f.hf,
+                }
+            }
+        };
+        Some(format!("{to_prefix}{layer}.{to_name}"))
+    }
+
+    /// The fused tensor of a canonical (GGUF) name and its layer, if `gguf` names one.
+    pub fn fused_of(&self, gguf: &str) -> Option<(usize, &'static FusedSpec)> {
+        let (layer, rest) = gguf.strip_prefix(GGUF_LAYER_PREFIX)?.split_once('.')?;
+        let layer = layer.parse().ok()?;
+        let f = self.fused.iter().find(|f| f.gguf == rest)?;
+        Some((layer, f))
+    }
+
+    /// The canonical name and rows of every part of fused tensor `f` in layer `layer`.
+    pub fn fused_parts(&self, f: &FusedSpec, layer: usize, dims: &Dims) -> Vec<(String, usize)> {
+        f.parts
             .iter()
-            .find(|s| s.scope == Scope::Block && from(s) == rest)?;
-        Some(format!("{to_prefix}{layer}.{}", to(s)))
+            .filter_map(|&role| self.spec(role))
+            .map(|s| {
+                let rows = (s.shape)(dims).first().copied().unwrap_or(0);
+                (format!("{GGUF_LAYER_PREFIX}{layer}.{}", s.gguf), rows)
+            })
+            .collect()
+    }
+
+    /// The fused tensor that role `role` is a part of in this architecture's files, and how
+    /// many rows of it come before the part.
+    pub fn fused_part_of(&self, role: Role, dims: &Dims) -> Option<(&'static FusedSpec, usize)> {
+        let f = self.fused.iter().find(|f| f.parts.contains(&role))?;
+        let before = f
+            .parts
+            .iter()
+            .take_while(|&&r| r != role)
+            .filter_map(|&r| self.spec(r))
+            .map(|s| (s.shape)(dims).first().copied().unwrap_or(0))
+            .sum();
+        Some((f, before))
     }
 }
 
@@ -392,6 +467,7 @@ mod tests {
             qkv_bias: arch.table().qkv_bias,
             tied_embeddings: false,
             rope_freqs: false,
+            long_rope: false,
         }
     }
 
@@ -401,8 +477,24 @@ mod tests {
         for &arch in Arch::ALL {
             let table = arch.table();
             for t in table.tensors_for(&dims(arch)) {
-                assert_eq!(table.hf_to_gguf(&t.hf_name).as_ref(), Some(&t.name));
-                assert_eq!(table.gguf_to_hf(&t.name).as_ref(), Some(&t.hf_name));
+                let d = dims(arch);
+                match table.fused_part_of(t.role, &d) {
+                    // A part has no name of its own in Hugging Face files; its fused
+                    // tensor maps both ways, and the parts fill its rows.
+                    Some((f, _)) => {
+                        let layer = t.layer.unwrap();
+                        let hf = format!("{}{layer}.{}", table.hf_layer_prefix, f.hf);
+                        let gguf = format!("blk.{layer}.{}", f.gguf);
+                        assert_eq!(table.hf_to_gguf(&hf).as_ref(), Some(&gguf));
+                        assert_eq!(table.gguf_to_hf(&gguf).as_ref(), Some(&hf));
+                        let parts = table.fused_parts(f, layer, &d);
+                        assert!(parts.iter().any(|(n, _)| *n == t.name));
+                    }
+                    None => {
+                        assert_eq!(table.hf_to_gguf(&t.hf_name).as_ref(), Some(&t.name));
+                        assert_eq!(table.gguf_to_hf(&t.name).as_ref(), Some(&t.hf_name));
+                    }
+                }
             }
             for (i, s) in table.tensors.iter().enumerate() {
                 assert!(table.tensors[..i].iter().all(|o| o.role != s.role));

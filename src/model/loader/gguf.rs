@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::formats::gguf::{GgufEvent, GgufReader};
 use crate::model::config::ModelConfig;
+use crate::model::fused::{split_infos, split_tensor};
 use crate::model::header::ModelHeader;
 use crate::model::tensors::check_tensors;
 
@@ -16,6 +17,8 @@ pub(super) struct GgufSource {
     /// Bytes fed so far (a file length can only be set before the first).
     fed: u64,
     begun: bool,
+    /// The model's configuration, once the header is read (fused tensors split by it).
+    config: Option<ModelConfig>,
 }
 
 impl GgufSource {
@@ -25,6 +28,7 @@ impl GgufSource {
             pieces,
             fed: 0,
             begun: false,
+            config: None,
         }
     }
 
@@ -65,17 +69,24 @@ impl GgufSource {
             match event {
                 GgufEvent::Header(header) => {
                     let config = ModelConfig::from_gguf(&header.metadata, &header.tensors)?;
-                    check_tensors(&config, &header.tensors)?;
+                    let tensors = split_infos(&config, header.tensors)?;
+                    check_tensors(&config, &tensors)?;
+                    self.config = Some(config.clone());
                     out.push(LoadEvent::Ready(ModelHeader {
                         config,
                         metadata: header.metadata,
                         tokenizer_json: None,
                         hf_tokenizer: None,
-                        tensors: header.tensors,
+                        tensors,
                         source_format: "gguf",
                     }));
                 }
-                GgufEvent::Tensor(t) => out.push(LoadEvent::Tensor(t)),
+                GgufEvent::Tensor(t) => match &self.config {
+                    Some(config) => {
+                        out.extend(split_tensor(config, t)?.into_iter().map(LoadEvent::Tensor))
+                    }
+                    None => out.push(LoadEvent::Tensor(t)),
+                },
             }
         }
         Ok(out)

@@ -10,6 +10,7 @@ use crate::formats::safetensors::{SafetensorsEvent, SafetensorsReader};
 use crate::formats::{DType, Metadata, Tensor, TensorInfo};
 use crate::model::arch::Role;
 use crate::model::config::ModelConfig;
+use crate::model::fused::{part_names, split_infos, split_tensor};
 use crate::model::header::ModelHeader;
 use crate::model::hf_config as hf;
 use crate::model::tensors::{check_tensors, expected_tensors, shape_matches};
@@ -33,6 +34,8 @@ pub(super) struct HfSource {
     expected: HashMap<String, Vec<usize>>,
     /// Canonical names whose shard header has been seen.
     seen: HashSet<String>,
+    /// Tensors that config.json holds (LongRoPE's factors), handed out after `Ready`.
+    from_config: Vec<Tensor>,
 }
 
 impl HfSource {
@@ -56,6 +59,7 @@ impl HfSource {
             ));
         }
         let expected = expected_tensors(&config).into_iter().collect();
+        let from_config = hf::rope_factor_tensors(config_json, &config)?;
         Ok(HfSource {
             declared_dtype: hf::torch_dtype(config_json)?.unwrap_or(DType::BF16),
             config,
@@ -68,8 +72,29 @@ impl HfSource {
             files_begun: HashSet::new(),
             ready_sent: false,
             expected,
-            seen: HashSet::new(),
+            seen: from_config.iter().map(|t| t.name.clone()).collect(),
+            from_config,
         })
+    }
+
+    /// `tensors` and the tensors of config.json.
+    fn with_config_tensors(&self, mut tensors: Vec<TensorInfo>) -> Vec<TensorInfo> {
+        tensors.extend(self.from_config.iter().map(|t| TensorInfo {
+            name: t.name.clone(),
+            dtype: t.dtype,
+            shape: t.shape.clone(),
+            offset: 0,
+            size: t.data.len(),
+        }));
+        tensors
+    }
+
+    /// The `Ready` event for `tensors` (config.json's included), followed by config.json's
+    /// tensors.
+    fn ready(&mut self, tensors: Vec<TensorInfo>, out: &mut Vec<LoadEvent>) {
+        out.push(LoadEvent::Ready(self.header(tensors)));
+        out.extend(self.from_config.drain(..).map(LoadEvent::Tensor));
+        self.ready_sent = true;
     }
 
     /// Takes the index of a sharded model, whose files must all be the model's.
@@ -133,9 +158,13 @@ impl HfSource {
             .weight_map
             .keys()
             .filter_map(|n| self.config.arch.table().hf_to_gguf(n))
+            .flat_map(|n| part_names(&self.config, &n))
             .collect();
         let mut tensors = Vec::new();
         for (name, shape) in expected_tensors(&self.config) {
+            if self.from_config.iter().any(|t| t.name == name) {
+                continue;
+            }
             if !listed.contains(&name) {
                 return Err(Error::MissingTensor(name));
             }
@@ -165,28 +194,31 @@ impl HfSource {
         let events = reader.feed(chunk)?;
         let mut out = Vec::new();
         if !self.ready_sent && self.files.len() > 1 {
-            out.push(LoadEvent::Ready(self.header(self.index_tensors()?)));
-            self.ready_sent = true;
+            let tensors = self.with_config_tensors(self.index_tensors()?);
+            self.ready(tensors, &mut out);
         }
         for event in events {
             match event {
                 SafetensorsEvent::Header(header) => {
                     let tensors = self.map_shard(&file, header.tensors)?;
                     if !self.ready_sent {
+                        let tensors = self.with_config_tensors(tensors);
                         check_tensors(&self.config, &tensors)?;
-                        out.push(LoadEvent::Ready(self.header(tensors)));
-                        self.ready_sent = true;
+                        self.ready(tensors, &mut out);
                     }
                 }
                 SafetensorsEvent::Tensor(mut t) => {
                     let table = self.config.arch.table();
-                    if let Some(name) = table.hf_to_gguf(&t.name) {
-                        t.name = name;
-                        let norm = table.role_of(&t.name).is_some_and(Role::is_norm);
+                    let Some(name) = table.hf_to_gguf(&t.name) else {
+                        continue;
+                    };
+                    t.name = name;
+                    for mut part in split_tensor(&self.config, t)? {
+                        let norm = table.role_of(&part.name).is_some_and(Role::is_norm);
                         if norm && table.hf_norm_offset != 0.0 {
-                            t = offset_values(t, table.hf_norm_offset)?;
+                            part = offset_values(part, table.hf_norm_offset)?;
                         }
-                        out.push(LoadEvent::Tensor(t));
+                        out.push(LoadEvent::Tensor(part));
                     }
                 }
             }
@@ -197,27 +229,31 @@ impl HfSource {
     /// Renames a shard's tensors to canonical names (dropping those the engine does not
     /// use) and checks their shapes against the architecture.
     fn map_shard(&mut self, file: &str, tensors: Vec<TensorInfo>) -> Result<Vec<TensorInfo>> {
-        let mut mapped = Vec::with_capacity(tensors.len());
+        let mut renamed = Vec::with_capacity(tensors.len());
         for mut t in tensors {
             let Some(name) = self.config.arch.table().hf_to_gguf(&t.name) else {
                 continue;
             };
-            if let Some(expected) = self.expected.get(&name) {
+            t.name = name;
+            renamed.push(t);
+        }
+        let mut mapped = Vec::with_capacity(renamed.len());
+        for t in split_infos(&self.config, renamed)? {
+            if let Some(expected) = self.expected.get(&t.name) {
                 if !shape_matches(expected, &t.shape) {
                     return Err(Error::ShapeMismatch {
-                        tensor: name,
+                        tensor: t.name,
                         expected: expected.clone(),
                         found: t.shape,
                     });
                 }
             }
-            if !self.seen.insert(name.clone()) {
+            if !self.seen.insert(t.name.clone()) {
                 return Err(Error::Malformed(format!(
                     "tensor '{}' appears twice (again in '{file}')",
                     t.name
                 )));
             }
-            t.name = name;
             mapped.push(t);
         }
         Ok(mapped)

@@ -10,7 +10,9 @@ use std::path::Path;
 use hearth::chat::ChatTemplate;
 use hearth::formats::gguf::{read_gguf_header, GgufHeader, CHAT_TEMPLATE_KEY};
 use hearth::formats::{Metadata, TensorInfo};
+use hearth::model::fused::split_infos;
 use hearth::model::loader::{load_path, LoadEvent};
+use hearth::model::rope::RopeScaling;
 use hearth::model::tensors::check_tensors;
 use hearth::model::{ModelConfig, ModelHeader};
 use hearth::tokenizer::Tokenizer;
@@ -60,8 +62,10 @@ fn gguf_info(header: &GgufHeader) {
     println!("name:          {}", text("general.name"));
     println!("architecture:  {}", text("general.architecture"));
     print_parameters(&header.tensors);
-    let runnable = ModelConfig::from_gguf(m, &header.tensors)
-        .and_then(|config| check_tensors(&config, &header.tensors).map(|()| config));
+    let runnable = ModelConfig::from_gguf(m, &header.tensors).and_then(|config| {
+        let tensors = split_infos(&config, header.tensors.clone())?;
+        check_tensors(&config, &tensors).map(|()| config)
+    });
     if let Ok(config) = &runnable {
         print_config(config);
     }
@@ -123,6 +127,9 @@ fn print_config(c: &ModelConfig) {
     println!("vocabulary:    {}", c.n_vocab);
     println!("context:       {} (trained)", c.n_ctx_train);
     println!("rope:          {:?}, theta {}", c.rope_style, c.rope_theta);
+    if c.rope_scaling != RopeScaling::None {
+        println!("rope scaling:  {:?}", c.rope_scaling);
+    }
     println!("norm eps:      {}", c.norm_eps);
     println!("tied embed:    {}", c.tied_embeddings);
     println!("qkv bias:      {}", c.qkv_bias);
@@ -133,6 +140,13 @@ fn print_config(c: &ModelConfig) {
     }
     if c.embedding_scale {
         println!("embedding:     scaled by √{}", c.n_embd);
+    }
+    let fused: Vec<&str> = c.arch.table().fused.iter().map(|f| f.gguf).collect();
+    if !fused.is_empty() {
+        println!(
+            "fused:         {} (split by rows at load)",
+            fused.join(", ")
+        );
     }
     if c.sliding_window > 0 {
         let local = (0..c.n_layer)
