@@ -38,6 +38,7 @@ QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
     r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 LLAMA3_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
     r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -183,6 +184,33 @@ FAMILIES = {
         longrope=dict(original_max_position_embeddings=64, sliding_window=CONTEXT - 1),
         seed=11,
     ),
+    # GPT-2's layout: learned positions, LayerNorms and biases everywhere, an ungated GELU
+    # FFN of 4 × n_embd, Q|K|V fused, the Hugging Face matrices stored [in, out] (Conv1D).
+    "gpt2": dict(
+        arch="gpt2",
+        hf_class="GPT2LMHeadModel",
+        model_type="gpt2",
+        n_embd=128,
+        n_layer=2,
+        n_head=2,
+        n_head_kv=2,
+        head_dim=64,
+        n_ff=512,
+        rope_theta=10000.0,  # unused: GPT-2 has no rope
+        eps=1e-5,
+        tied=True,
+        qk_norm=False,
+        gpt2=True,
+        permute_qk=False,
+        pre="gpt-2",
+        split=GPT2_SPLIT,
+        add_bos=False,
+        specials=["<|endoftext|>"],
+        bos="<|endoftext|>",
+        eos="<|endoftext|>",
+        template=None,
+        seed=13,
+    ),
 }
 
 
@@ -239,6 +267,52 @@ def learn_merges(split):
 
 def f16_values(rng, shape, std):
     return (rng.standard_normal(shape) * std).astype(np.float16)
+
+
+def gpt2_weights(f, n_vocab, rng):
+    """GPT-2's tensors by Hugging Face name: Conv1D matrices stored [in, out]."""
+    d, ff = f["n_embd"], f["n_ff"]
+    norm = lambda n: (1.0 + 0.2 * rng.standard_normal(n)).astype(np.float16)
+    bias = lambda n: f16_values(rng, n, 0.1)
+    # A small embedding under large block outputs: the tied head does not echo the input.
+    w = {"wte.weight": f16_values(rng, (n_vocab, d), 0.1),
+         "wpe.weight": f16_values(rng, (CONTEXT, d), 0.1)}
+    for l in range(f["n_layer"]):
+        p = f"h.{l}."
+        w[p + "ln_1.weight"], w[p + "ln_1.bias"] = norm(d), bias(d)
+        w[p + "attn.c_attn.weight"] = f16_values(rng, (d, 3 * d), d ** -0.5)
+        w[p + "attn.c_attn.bias"] = bias(3 * d)
+        w[p + "attn.c_proj.weight"] = f16_values(rng, (d, d), 2 * OUT_SCALE * d ** -0.5)
+        w[p + "attn.c_proj.bias"] = bias(d)
+        w[p + "ln_2.weight"], w[p + "ln_2.bias"] = norm(d), bias(d)
+        w[p + "mlp.c_fc.weight"] = f16_values(rng, (d, ff), d ** -0.5)
+        w[p + "mlp.c_fc.bias"] = bias(ff)
+        w[p + "mlp.c_proj.weight"] = f16_values(rng, (ff, d), 2 * OUT_SCALE * ff ** -0.5)
+        w[p + "mlp.c_proj.bias"] = bias(d)
+    w["ln_f.weight"], w["ln_f.bias"] = norm(d), bias(d)
+    return w
+
+
+GPT2_GGUF_NAMES = {
+    "ln_1.weight": "attn_norm.weight", "ln_1.bias": "attn_norm.bias",
+    "attn.c_attn.weight": "attn_qkv.weight", "attn.c_attn.bias": "attn_qkv.bias",
+    "attn.c_proj.weight": "attn_output.weight", "attn.c_proj.bias": "attn_output.bias",
+    "ln_2.weight": "ffn_norm.weight", "ln_2.bias": "ffn_norm.bias",
+    "mlp.c_fc.weight": "ffn_up.weight", "mlp.c_fc.bias": "ffn_up.bias",
+    "mlp.c_proj.weight": "ffn_down.weight", "mlp.c_proj.bias": "ffn_down.bias",
+}
+
+
+def gpt2_gguf_tensors(hf):
+    """GGUF names; the Conv1D matrices transposed to [out, in] (as llama.cpp's converter)."""
+    out = {"token_embd.weight": hf["wte.weight"], "position_embd.weight": hf["wpe.weight"],
+           "output_norm.weight": hf["ln_f.weight"], "output_norm.bias": hf["ln_f.bias"]}
+    for name, value in hf.items():
+        if not name.startswith("h."):
+            continue
+        layer, rest = name[2:].split(".", 1)
+        out[f"blk.{layer}.{GPT2_GGUF_NAMES[rest]}"] = value.T.copy() if value.ndim == 2 else value
+    return out
 
 
 def weights(f, n_vocab, rng):
@@ -403,13 +477,16 @@ def write_gguf(path, f, tokens, merges, tensors, dtype, template):
     w.add_block_count(f["n_layer"])
     w.add_feed_forward_length(f["n_ff"])
     w.add_head_count(f["n_head"])
-    w.add_head_count_kv(f["n_head_kv"])
-    if not f.get("fused"):  # Phi-3's converter writes neither: n_embd / n_head
-        w.add_key_length(f["head_dim"])
-        w.add_value_length(f["head_dim"])
-    w.add_rope_dimension_count(f["head_dim"])
-    w.add_rope_freq_base(f["rope_theta"])
-    w.add_layer_norm_rms_eps(f["eps"])
+    if f.get("gpt2"):  # as GPT2Model writes it: no rope, a LayerNorm epsilon
+        w.add_layer_norm_eps(f["eps"])
+    else:
+        w.add_head_count_kv(f["n_head_kv"])
+        if not f.get("fused"):  # Phi-3's converter writes neither: n_embd / n_head
+            w.add_key_length(f["head_dim"])
+            w.add_value_length(f["head_dim"])
+        w.add_rope_dimension_count(f["head_dim"])
+        w.add_rope_freq_base(f["rope_theta"])
+        w.add_layer_norm_rms_eps(f["eps"])
     if "yarn" in f:
         w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
         w.add_rope_scaling_factor(f["yarn"]["factor"])
@@ -435,7 +512,8 @@ def write_gguf(path, f, tokens, merges, tensors, dtype, template):
     w.add_bos_token_id(tokens.index(f["bos"]))
     w.add_eos_token_id(tokens.index(f["eos"]))
     w.add_add_bos_token(f["add_bos"])
-    w.add_chat_template(template)
+    if template:
+        w.add_chat_template(template)
     if "llama3_rope" in f:
         w.add_tensor("rope_freqs.weight", llama3_rope_freqs(f))
     for name, value in tensors.items():
@@ -504,6 +582,15 @@ def write_hf(folder, f, tokens, merges, hf, template):
             "rope_local_base_freq": f["rope_theta_local"],
             "query_pre_attn_scalar": f["head_dim"],
         }
+    if f.get("gpt2"):
+        config = {
+            "architectures": [f["hf_class"]], "model_type": f["model_type"],
+            "vocab_size": len(tokens), "n_embd": f["n_embd"], "n_layer": f["n_layer"],
+            "n_head": f["n_head"], "n_positions": CONTEXT, "n_inner": None,
+            "layer_norm_epsilon": f["eps"], "activation_function": "gelu_new",
+            "bos_token_id": tokens.index(f["bos"]), "eos_token_id": tokens.index(f["eos"]),
+            "torch_dtype": "float16",
+        }
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     def rstrip(s):
         return f.get("rstrip_specials", False) and s not in ("<unk>", "<s>", "<|endoftext|>")
@@ -546,9 +633,10 @@ def write_hf(folder, f, tokens, merges, hf, template):
         "add_bos_token": f["add_bos"],
         "bos_token": f["bos"],
         "eos_token": f["eos"],
-        "chat_template": template,
         "model_max_length": CONTEXT,
     }
+    if template:
+        tokenizer_config["chat_template"] = template
     (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
     write_safetensors(folder / "model.safetensors", hf)
 
@@ -562,8 +650,8 @@ def reference(f32_path, f, tokens):
     tokenized = [{"text": t, "ids": llm.tokenize(t.encode(), add_bos=False, special=False)}
                  for t in TEXTS]
     # A chat turn with the family's special tokens parsed (whitespace after them included).
-    sp = f["specials"]
-    chat = f"{sp[-3]}\nThe capital of France?{sp[-1]}\n {sp[-2]}\n"
+    first, second, third = (f["specials"] * 3)[-3:]
+    chat = f"{first}\nThe capital of France?{third}\n {second}\n"
     special = {"text": chat, "ids": llm.tokenize(chat.encode(), add_bos=False, special=True)}
     rng = np.random.default_rng(f["seed"] + 1000)
     n_plain = len(tokens) - len(f["specials"])
@@ -597,12 +685,16 @@ def build(name, f):
     folder.mkdir(parents=True, exist_ok=True)
     vocab, merges = learn_merges(f["split"])
     tokens = vocab + f["specials"]
-    template = (ROOT / "models" / "llama.cpp" / "templates" / f["template"]).read_text()
+    template = f["template"] and (ROOT / "models" / "llama.cpp" / "templates" / f["template"]).read_text()
     rng = np.random.default_rng(f["seed"])
-    hf = weights(f, len(tokens), rng)
-    if f.get("fused"):
-        hf = fuse(f, hf)
-    tensors = gguf_tensors(f, hf)
+    if f.get("gpt2"):
+        hf = gpt2_weights(f, len(tokens), rng)
+        tensors = gpt2_gguf_tensors(hf)
+    else:
+        hf = weights(f, len(tokens), rng)
+        if f.get("fused"):
+            hf = fuse(f, hf)
+        tensors = gguf_tensors(f, hf)
     write_gguf(folder / "model.gguf", f, tokens, merges, tensors, np.float16, template)
     write_hf(folder / "hf", f, tokens, merges, hf, template)
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,6 +21,28 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     x.iter().zip(w).map(|(v, w)| v * scale * w).collect()
 }
 
+/// `(x - mean) / sqrt(var + eps) * w + b` over one row (LayerNorm).
+pub fn layernorm(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Vec<f32> {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let scale = 1.0 / (var + eps).sqrt();
+    x.iter()
+        .zip(w.iter().zip(b))
+        .map(|(v, (w, b))| (v - mean) * scale * w + b)
+        .collect()
+}
+
+/// `bias` added to every row of `m`.
+pub fn add_bias(m: &mut [f32], bias: &[f32]) {
+    if bias.is_empty() {
+        return;
+    }
+    for row in m.chunks_exact_mut(bias.len()) {
+        row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+    }
+}
+
 /// RMS-normalizes every head of `x` [.., head_dim] in place with the one head's weight `w`
 /// [head_dim] (Qwen3's query and key norms).
 pub fn head_norm(x: &mut [f32], w: &[f32], eps: f32) {
@@ -111,6 +133,14 @@ pub fn gated(act: FfnActivation, g: &[f32], u: &[f32]) -> Vec<f32> {
     match act {
         FfnActivation::Silu => silu_mul(g, u),
         FfnActivation::GeluTanh => g.iter().zip(u).map(|(g, u)| gelu_tanh(*g) * u).collect(),
+    }
+}
+
+/// `act(u)` elementwise: the ungated FFN's hidden values (GPT-2).
+pub fn activated(act: FfnActivation, u: &[f32]) -> Vec<f32> {
+    match act {
+        FfnActivation::Silu => u.iter().map(|u| u / (1.0 + (-u).exp())).collect(),
+        FfnActivation::GeluTanh => u.iter().map(|u| gelu_tanh(*u)).collect(),
     }
 }
 
@@ -300,6 +330,36 @@ impl ReferenceModel {
             let scale = c.embedding_multiplier();
             x.iter_mut().for_each(|v| *v *= scale);
         }
+        // GPT-2: the position's learned embedding is added.
+        if c.learned_positions {
+            if pos + n > c.n_ctx_train {
+                return Err(Error::InvalidRequest(format!(
+                    "positions up to {} are past the model's {} learned ones",
+                    pos + n,
+                    c.n_ctx_train
+                )));
+            }
+            let table = self.w(Role::PosEmbd);
+            for (t, row) in x.chunks_exact_mut(dim).enumerate() {
+                let p = &table[(pos + t) * dim..(pos + t + 1) * dim];
+                row.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+            }
+        }
+        // RMSNorm, or LayerNorm with the bias of role `bias`.
+        let norm = |x: &[f32], w: &[f32], bias: &[f32]| -> Vec<f32> {
+            x.chunks_exact(dim)
+                .flat_map(|r| match c.layer_norm {
+                    true => layernorm(r, w, bias, c.norm_eps),
+                    false => rmsnorm(r, w, c.norm_eps),
+                })
+                .collect()
+        };
+        // Biases of the products where the model has them (GPT-2).
+        let output_bias = |m: &mut Vec<f32>, bias: &[f32]| {
+            if c.output_biases {
+                add_bias(m, bias);
+            }
+        };
         // Gemma 3: the attention's and the FFN's outputs are normed before the residual add.
         let post_norm = |y: Vec<f32>, w: &[f32]| -> Vec<f32> {
             match c.post_norms {
@@ -316,25 +376,19 @@ impl ReferenceModel {
         let ropes = [c.rope(false, factors)?, c.rope(true, None)?];
         for l in 0..c.n_layer {
             // xb [n, dim]
-            let xb: Vec<f32> = x
-                .chunks_exact(dim)
-                .flat_map(|r| rmsnorm(r, self.lw(l, Role::AttnNorm), c.norm_eps))
-                .collect();
+            let xb = norm(
+                &x,
+                self.lw(l, Role::AttnNorm),
+                self.lw(l, Role::AttnNormBias),
+            );
             // q [n, q_dim], k and v [n, kv_dim]
             let mut q = matmul(&xb, self.lw(l, Role::AttnQ), dim);
             let mut k = matmul(&xb, self.lw(l, Role::AttnK), dim);
             let mut v = matmul(&xb, self.lw(l, Role::AttnV), dim);
             if c.qkv_bias {
-                for (m, b) in [
-                    (&mut q, Role::AttnQBias),
-                    (&mut k, Role::AttnKBias),
-                    (&mut v, Role::AttnVBias),
-                ] {
-                    let bias = self.lw(l, b);
-                    for row in m.chunks_exact_mut(bias.len()) {
-                        row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
-                    }
-                }
+                add_bias(&mut q, self.lw(l, Role::AttnQBias));
+                add_bias(&mut k, self.lw(l, Role::AttnKBias));
+                add_bias(&mut v, self.lw(l, Role::AttnVBias));
             }
             if c.qk_norm {
                 head_norm(&mut q, self.lw(l, Role::AttnQNorm), c.norm_eps);
@@ -365,19 +419,24 @@ impl ReferenceModel {
             // att [n, q_dim]
             let window = c.layer_window(l);
             let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads, window);
-            let o = matmul(&att, self.lw(l, Role::AttnOutput), c.q_dim());
+            let mut o = matmul(&att, self.lw(l, Role::AttnOutput), c.q_dim());
+            output_bias(&mut o, self.lw(l, Role::AttnOutputBias));
             let o = post_norm(o, self.lw(l, Role::AttnPostNorm));
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
 
-            let xb: Vec<f32> = x
-                .chunks_exact(dim)
-                .flat_map(|r| rmsnorm(r, self.lw(l, Role::FfnNorm), c.norm_eps))
-                .collect();
-            // gate, up [n, n_ff]
-            let gate = matmul(&xb, self.lw(l, Role::FfnGate), dim);
-            let up = matmul(&xb, self.lw(l, Role::FfnUp), dim);
-            let hidden = gated(c.ffn_activation, &gate, &up);
-            let down = matmul(&hidden, self.lw(l, Role::FfnDown), c.n_ff);
+            let xb = norm(&x, self.lw(l, Role::FfnNorm), self.lw(l, Role::FfnNormBias));
+            // up (and gate) [n, n_ff]
+            let mut up = matmul(&xb, self.lw(l, Role::FfnUp), dim);
+            output_bias(&mut up, self.lw(l, Role::FfnUpBias));
+            let hidden = match c.ffn_gated {
+                true => {
+                    let gate = matmul(&xb, self.lw(l, Role::FfnGate), dim);
+                    gated(c.ffn_activation, &gate, &up)
+                }
+                false => activated(c.ffn_activation, &up),
+            };
+            let mut down = matmul(&hidden, self.lw(l, Role::FfnDown), c.n_ff);
+            output_bias(&mut down, self.lw(l, Role::FfnDownBias));
             let down = post_norm(down, self.lw(l, Role::FfnPostNorm));
             x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
         }
@@ -386,11 +445,10 @@ impl ReferenceModel {
         } else {
             Role::LmHead
         };
-        Ok(x.chunks_exact(dim)
-            .map(|r| {
-                let xn = rmsnorm(r, self.w(Role::OutputNorm), c.norm_eps);
-                matmul(&xn, self.w(head), dim)
-            })
+        let xn = norm(&x, self.w(Role::OutputNorm), self.w(Role::OutputNormBias));
+        Ok(xn
+            .chunks_exact(dim)
+            .map(|r| matmul(r, self.w(head), dim))
             .collect())
     }
 }

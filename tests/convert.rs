@@ -56,3 +56,81 @@ fn converted_folder_gives_the_same_greedy_continuations() {
     );
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// A Phi-3 model's parts go back into its fused tensors (`qkv_proj`, `gate_up_proj`) at
+/// their rows, and loading the folder splits them into the same values.
+#[test]
+fn fused_parts_are_written_fused_and_load_back_the_same() {
+    use hearth::formats::Metadata;
+    use hearth::model::arch::Arch;
+    use hearth::model::convert::write_hf_folder;
+    use hearth::model::loader::{LoadEvent, ModelLoader};
+    use hearth::model::{ModelConfig, ModelHeader};
+
+    let config: ModelConfig = serde_json::from_value(serde_json::json!({
+        "arch": "Phi3", "name": "fused", "n_vocab": 8, "n_embd": 32, "n_layer": 2,
+        "n_head": 2, "n_head_kv": 1, "head_dim": 16, "n_ff": 32, "n_ctx_train": 64,
+        "rope_theta": 10000.0, "rope_style": "RotateHalf", "norm_eps": 1e-5,
+        "tied_embeddings": true, "qkv_bias": false
+    }))
+    .unwrap();
+    assert_eq!(config.arch, Arch::Phi3);
+    // Every value says which tensor and which element it is.
+    let values = |index: usize, n: usize| -> Vec<half::f16> {
+        (0..n)
+            .map(|i| half::f16::from_f32(index as f32 + (i % 64) as f32 / 64.0))
+            .collect()
+    };
+    let tensors: Vec<(String, Vec<usize>, Vec<half::f16>)> = config
+        .tensors()
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let n = t.shape.iter().product();
+            (t.name, t.shape, values(i, n))
+        })
+        .collect();
+    let header = ModelHeader {
+        config: config.clone(),
+        metadata: Metadata::default(),
+        tokenizer_json: Some("{}".into()),
+        hf_tokenizer: None,
+        tensors: Vec::new(),
+        source_format: "gguf",
+    };
+    let out = std::env::temp_dir().join(format!("hearth-fused-{}", std::process::id()));
+    write_hf_folder(&out, &header, tensors.clone().into_iter().map(Ok), "{}").unwrap();
+
+    let file = std::fs::read(out.join("model.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let index: serde_json::Value = serde_json::from_slice(&file[8..8 + header_len]).unwrap();
+    for l in 0..2 {
+        let qkv = &index[format!("model.layers.{l}.self_attn.qkv_proj.weight")];
+        assert_eq!(qkv["shape"], serde_json::json!([64, 32]), "{index}");
+        let gate_up = &index[format!("model.layers.{l}.mlp.gate_up_proj.weight")];
+        assert_eq!(gate_up["shape"], serde_json::json!([64, 32]), "{index}");
+    }
+    assert!(index.get("model.layers.0.").is_none(), "{index}");
+
+    let read = |name: &str| std::fs::read(out.join(name)).unwrap();
+    let mut loader = ModelLoader::hf(
+        &read("config.json"),
+        b"{}",
+        Some(&read("tokenizer_config.json")),
+        vec!["model.safetensors".into()],
+    )
+    .unwrap();
+    loader.begin_file("model.safetensors").unwrap();
+    let mut loaded = std::collections::HashMap::new();
+    for event in loader.feed(&file).unwrap() {
+        if let LoadEvent::Tensor(t) = event {
+            loaded.insert(t.name.clone(), t.data);
+        }
+    }
+    loader.finish().unwrap();
+    for (name, _, values) in &tensors {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(loaded.get(name), Some(&bytes), "{name}");
+    }
+    std::fs::remove_dir_all(&out).ok();
+}

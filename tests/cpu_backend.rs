@@ -53,6 +53,10 @@ fn config(n_embd: usize, qkv_bias: bool) -> ModelConfig {
         global_every: 0,
         rope_theta_local: 10000.0,
         rope_scaling: RopeScaling::None,
+        layer_norm: false,
+        learned_positions: false,
+        ffn_gated: true,
+        output_biases: false,
     }
 }
 

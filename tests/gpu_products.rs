@@ -50,6 +50,10 @@ fn config(head_dim: usize, rope_style: RopeStyle, qkv_bias: bool) -> ModelConfig
         global_every: 0,
         rope_theta_local: 10000.0,
         rope_scaling: RopeScaling::None,
+        layer_norm: false,
+        learned_positions: false,
+        ffn_gated: true,
+        output_biases: false,
     }
 }
 

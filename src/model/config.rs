@@ -57,6 +57,22 @@ pub struct ModelConfig {
     /// How the global layers' rope is stretched.
     #[serde(default)]
     pub rope_scaling: RopeScaling,
+    /// LayerNorm with biases instead of RMSNorm (GPT-2).
+    #[serde(default)]
+    pub layer_norm: bool,
+    /// A learned position embedding instead of rope (GPT-2).
+    #[serde(default)]
+    pub learned_positions: bool,
+    /// The FFN gates its up projection (every family but GPT-2).
+    #[serde(default = "gated_by_default")]
+    pub ffn_gated: bool,
+    /// The attention's output and the FFN's products carry biases (GPT-2).
+    #[serde(default)]
+    pub output_biases: bool,
+}
+
+fn gated_by_default() -> bool {
+    true
 }
 
 impl ModelConfig {
@@ -89,6 +105,10 @@ impl ModelConfig {
     /// their own and no scaling. `factors`: the model's tensor of role
     /// [`ModelConfig::rope_factors_role`], if it has one.
     pub fn rope(&self, local: bool, factors: Option<&[f32]>) -> Result<RopeFrequencies> {
+        if self.learned_positions {
+            // No rotation: every angle 0, so the rope step leaves Q and K as they are.
+            return Ok(RopeFrequencies::identity(self.head_dim));
+        }
         match local {
             true => Ok(RopeFrequencies::plain(self.rope_theta_local, self.head_dim)),
             false => {
@@ -127,6 +147,7 @@ impl ModelConfig {
             tied_embeddings: self.tied_embeddings,
             rope_freqs: self.rope_scaling == RopeScaling::FreqFactors,
             long_rope: matches!(self.rope_scaling, RopeScaling::LongRope { .. }),
+            n_ctx: self.n_ctx_train,
         }
     }
 
@@ -217,7 +238,10 @@ impl ModelConfig {
                 key("rope.scaling.attn_factor")
             )));
         }
-        let norm_eps = metadata.f64(&key("attention.layer_norm_rms_epsilon"))? as f32;
+        let norm_eps = match table.layer_norm {
+            true => metadata.f64(&key("attention.layer_norm_epsilon"))?,
+            false => metadata.f64(&key("attention.layer_norm_rms_epsilon"))?,
+        } as f32;
         // As llama.cpp: the head size is `key_length`, else n_embd / n_head; rope turns
         // `rope.dimension_count` of its dimensions, all of them unless the file says less.
         let head_dim = match metadata.opt_u64(&key("attention.key_length"))? {
@@ -266,6 +290,10 @@ impl ModelConfig {
             global_every: 0,
             rope_theta_local: rope_theta,
             rope_scaling,
+            layer_norm: table.layer_norm,
+            learned_positions: table.learned_positions,
+            ffn_gated: table.ffn_gated,
+            output_biases: table.output_biases,
         };
         if let Some(defaults) = table.sliding_window {
             if let Some(w) = metadata.opt_u64(&key("attention.sliding_window"))? {

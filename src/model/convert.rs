@@ -182,6 +182,13 @@ pub fn write_hf_folder(
             config.rope_scaling
         )));
     }
+    // GPT-2's config.json and Conv1D layout are not written.
+    if config.arch.table().hf_transposed {
+        return Err(Error::UnsupportedFeature(format!(
+            "converting a {:?} model to a Hugging Face folder",
+            config.arch
+        )));
+    }
     std::fs::create_dir_all(outdir).map_err(|e| io(outdir, e))?;
     let write_json = |name: &str, value: &Value| -> Result<()> {
         let path = outdir.join(name);

@@ -1,4 +1,5 @@
-//! Fused tensors split by rows into their parts (Phi-3's Q|K|V and gate|up): in the header's
+//! Fused tensors split by rows into their parts (Phi-3's Q|K|V and gate|up, GPT-2's Q|K|V
+//! and its bias): in the header's
 //! tensor index, so that checks and memory plans see the parts, and in the stream, whole
 //! tensors and pieces alike. Rows are whole blocks of any GGUF type, so a part is a run of
 //! the fused tensor's bytes.
@@ -48,6 +49,13 @@ pub fn part_names(config: &ModelConfig, name: &str) -> Vec<String> {
     }
 }
 
+/// `shape` with `rows` rows (a vector's rows are its elements).
+fn with_rows(shape: &[usize], rows: usize) -> Vec<usize> {
+    let mut shape = shape.to_vec();
+    shape[0] = rows;
+    shape
+}
+
 /// Bytes per row of a tensor of `size` bytes and `rows` rows.
 fn row_bytes(name: &str, size: usize, rows: usize) -> Result<usize> {
     match rows > 0 && size.is_multiple_of(rows) {
@@ -63,7 +71,9 @@ pub fn split_infos(config: &ModelConfig, tensors: Vec<TensorInfo>) -> Result<Vec
     let mut out = Vec::with_capacity(tensors.len());
     for t in tensors {
         let rows = t.shape.first().copied().unwrap_or(0);
-        let Some(parts) = parts_of(config, &t.name, rows).filter(|_| t.shape.len() == 2) else {
+        let Some(parts) =
+            parts_of(config, &t.name, rows).filter(|_| matches!(t.shape.len(), 1 | 2))
+        else {
             out.push(t);
             continue;
         };
@@ -71,7 +81,7 @@ pub fn split_infos(config: &ModelConfig, tensors: Vec<TensorInfo>) -> Result<Vec
         out.extend(parts.into_iter().map(|(name, first, rows)| TensorInfo {
             name,
             dtype: t.dtype,
-            shape: vec![rows, t.shape[1]],
+            shape: with_rows(&t.shape, rows),
             offset: t.offset + (first * row) as u64,
             size: rows * row,
         }));
@@ -85,7 +95,8 @@ pub fn split_tensor(config: &ModelConfig, t: Tensor) -> Result<Vec<Tensor>> {
     let total = t
         .piece
         .map_or(t.shape.first().copied().unwrap_or(0), |p| p.total_rows);
-    let Some(parts) = parts_of(config, &t.name, total).filter(|_| t.shape.len() == 2) else {
+    let Some(parts) = parts_of(config, &t.name, total).filter(|_| matches!(t.shape.len(), 1 | 2))
+    else {
         return Ok(vec![t]);
     };
     let (first, rows) = (t.first_row(), t.shape[0]);
@@ -108,7 +119,7 @@ pub fn split_tensor(config: &ModelConfig, t: Tensor) -> Result<Vec<Tensor>> {
         out.push(Tensor {
             name,
             dtype: t.dtype,
-            shape: vec![hi - lo, t.shape[1]],
+            shape: with_rows(&t.shape, hi - lo),
             data: t.data[(lo - first) * row..(hi - first) * row].to_vec(),
             piece: (!whole).then_some(Piece {
                 first_row: lo - start,
@@ -151,6 +162,10 @@ mod tests {
             global_every: 0,
             rope_theta_local: 1e4,
             rope_scaling: RopeScaling::None,
+            layer_norm: false,
+            learned_positions: false,
+            ffn_gated: true,
+            output_biases: false,
         }
     }
 

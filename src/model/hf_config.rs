@@ -29,6 +29,14 @@ fn req_usize(map: &Map<String, Value>, key: &str) -> Result<usize> {
     opt_usize(map, key)?.ok_or_else(|| Error::MissingKey(key.to_string()))
 }
 
+/// `key`, or GPT-2's name for the same size (`n_embd` for `hidden_size`, …).
+fn size_or_gpt2(map: &Map<String, Value>, key: &str, gpt2: &str) -> Result<usize> {
+    match opt_usize(map, key)? {
+        Some(n) => Ok(n),
+        None => opt_usize(map, gpt2)?.ok_or_else(|| Error::MissingKey(key.to_string())),
+    }
+}
+
 fn opt_f64(map: &Map<String, Value>, key: &str) -> Result<Option<f64>> {
     match field(map, key) {
         None => Ok(None),
@@ -211,9 +219,9 @@ fn global_every_of(map: &Map<String, Value>, n_layer: usize) -> Result<Option<us
 pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
     let map = parse_object(config_json, "config.json")?;
     let arch = arch_of(&map)?;
-    let n_embd = req_usize(&map, "hidden_size")?;
-    let n_head = req_usize(&map, "num_attention_heads")?;
-    let n_ctx_train = req_usize(&map, "max_position_embeddings")?;
+    let n_embd = size_or_gpt2(&map, "hidden_size", "n_embd")?;
+    let n_head = size_or_gpt2(&map, "num_attention_heads", "n_head")?;
+    let n_ctx_train = size_or_gpt2(&map, "max_position_embeddings", "n_positions")?;
     let rope_scaling = match field(&map, "rope_scaling") {
         Some(Value::Object(scaling)) => hf_rope_scaling(&map, scaling, n_ctx_train)?,
         Some(Value::Null) | None => RopeScaling::None,
@@ -254,16 +262,27 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
             .map(str::to_string),
         n_vocab: req_usize(&map, "vocab_size")?,
         n_embd,
-        n_layer: req_usize(&map, "num_hidden_layers")?,
+        n_layer: size_or_gpt2(&map, "num_hidden_layers", "n_layer")?,
         n_head,
         n_head_kv: opt_usize(&map, "num_key_value_heads")?.unwrap_or(n_head),
         head_dim,
-        n_ff: req_usize(&map, "intermediate_size")?,
+        // GPT-2 names it `n_inner`, null for 4 × n_embd.
+        n_ff: match (
+            opt_usize(&map, "intermediate_size")?,
+            opt_usize(&map, "n_inner")?,
+        ) {
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) if arch == Arch::Gpt2 => 4 * n_embd,
+            (None, None) => return Err(Error::MissingKey("intermediate_size".into())),
+        },
         n_ctx_train,
         rope_theta,
         // Hugging Face checkpoints keep Q/K in the rotate-half layout.
         rope_style: RopeStyle::RotateHalf,
-        norm_eps: opt_f64(&map, "rms_norm_eps")?.unwrap_or(1e-6) as f32,
+        norm_eps: match table.layer_norm {
+            true => opt_f64(&map, "layer_norm_epsilon")?.unwrap_or(1e-5),
+            false => opt_f64(&map, "rms_norm_eps")?.unwrap_or(1e-6),
+        } as f32,
         tied_embeddings: opt_bool(&map, "tie_word_embeddings")?.unwrap_or(table.hf_tied_by_default),
         qkv_bias: table.qkv_bias,
         qk_norm: table.qk_norm,
@@ -275,6 +294,10 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         // Without local layers, every layer's rope base is the one (as from GGUF).
         rope_theta_local: rope_theta,
         rope_scaling,
+        layer_norm: table.layer_norm,
+        learned_positions: table.learned_positions,
+        ffn_gated: table.ffn_gated,
+        output_biases: table.output_biases,
     };
     if let Some(defaults) = table.sliding_window {
         config.sliding_window = opt_usize(&map, "sliding_window")?.unwrap_or(0);
@@ -285,10 +308,16 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
         config.rope_theta_local =
             opt_f64(&map, "rope_local_base_freq")?.map_or(defaults.rope_theta_local, |v| v as f32);
     }
-    if let Some(act) = field(&map, "hidden_activation").and_then(Value::as_str) {
-        let expected = match config.ffn_activation {
-            FfnActivation::Silu => "silu",
-            FfnActivation::GeluTanh => "gelu_pytorch_tanh",
+    let act = field(&map, "hidden_activation").or_else(|| field(&map, "activation_function"));
+    if let Some(act) = act.and_then(Value::as_str) {
+        let expected: &[&str] = match config.ffn_activation {
+            FfnActivation::Silu => &["silu"],
+            // GPT-2 names the tanh approximation `gelu_new`.
+            FfnActivation::GeluTanh => &["gelu_pytorch_tanh", "gelu_new"],
+        };
+        let expected = match expected.contains(&act) {
+            true => act,
+            false => expected[0],
         };
         if act != expected {
             return Err(Error::UnsupportedFeature(format!(

@@ -80,6 +80,14 @@ impl RopeFrequencies {
         }
     }
 
+    /// No rotation at all (models with learned positions): every angle is 0.
+    pub fn identity(head_dim: usize) -> Self {
+        Self {
+            freqs: vec![0.0; head_dim / 2],
+            magnitude: 1.0,
+        }
+    }
+
     /// Rope of base `theta` stretched by `scaling`; `factors` are the model's per-dimension
     /// divisors when the scaling has them ([`RopeScaling::has_factors`]).
     pub fn scaled(

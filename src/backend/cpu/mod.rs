@@ -24,7 +24,9 @@ use crate::model::arch::Role;
 use crate::model::forward::{check_context, check_request, ForwardOutput, ForwardResult};
 use crate::model::tensors::{check_tensor_shape, check_tensors};
 use crate::model::ModelConfig;
-use crate::reference::{gated, head_norm, rmsnorm, rope_with, Heads};
+use crate::reference::{
+    activated, add_bias, gated, head_norm, layernorm, rmsnorm, rope_with, Heads,
+};
 use attention::attention;
 
 /// How the CPU backend's products treat activations.
@@ -189,6 +191,18 @@ impl CpuModelBuilder {
     }
 }
 
+/// The vector of `role` (in block `layer`).
+fn vector_of(
+    vectors: &HashMap<Slot, Vec<f32>>,
+    role: Role,
+    layer: Option<usize>,
+) -> Result<&[f32]> {
+    vectors
+        .get(&(role, layer))
+        .map(Vec::as_slice)
+        .ok_or_else(|| Error::MissingTensor(format!("{role:?} of layer {layer:?}")))
+}
+
 /// A model in memory, ready to run.
 pub struct CpuModel {
     config: ModelConfig,
@@ -223,10 +237,7 @@ impl CpuModel {
     }
 
     fn vector(&self, role: Role, layer: Option<usize>) -> Result<&[f32]> {
-        self.vectors
-            .get(&(role, layer))
-            .map(Vec::as_slice)
-            .ok_or_else(|| Error::MissingTensor(format!("{role:?} of layer {layer:?}")))
+        vector_of(&self.vectors, role, layer)
     }
 
     /// `x · Wᵀ` for the `n` tokens of `x`, for each of `roles` (matrices of the same input
@@ -330,10 +341,43 @@ impl CpuModel {
             let scale = c.embedding_multiplier();
             x.iter_mut().for_each(|v| *v *= scale);
         }
+        // GPT-2: the position's learned embedding is added.
+        if c.learned_positions {
+            let table = self.matrix(Role::PosEmbd, None)?;
+            let mut p = vec![0.0f32; dim];
+            for (t, row) in x.chunks_exact_mut(dim).enumerate() {
+                table.row(pos + t, &mut p)?;
+                row.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+            }
+        }
+        // RMSNorm, or LayerNorm with the bias of role `bias` (GPT-2).
+        let vectors = &self.vectors;
+        let norm_with = |x: &[f32], role: Role, bias: Role, layer: Option<usize>| {
+            let w = vector_of(vectors, role, layer)?;
+            let b = match c.layer_norm {
+                true => vector_of(vectors, bias, layer)?,
+                false => &[],
+            };
+            Ok::<_, Error>(
+                x.chunks_exact(dim)
+                    .flat_map(|r| match c.layer_norm {
+                        true => layernorm(r, w, b, c.norm_eps),
+                        false => rmsnorm(r, w, c.norm_eps),
+                    })
+                    .collect::<Vec<f32>>(),
+            )
+        };
         let norm = |x: &[f32], w: &[f32]| -> Vec<f32> {
             x.chunks_exact(dim)
                 .flat_map(|r| rmsnorm(r, w, c.norm_eps))
                 .collect()
+        };
+        // The products' biases, where the model has them (GPT-2).
+        let output_bias = |m: &mut [f32], role: Role, layer: Option<usize>| -> Result<()> {
+            if c.output_biases {
+                add_bias(m, vector_of(vectors, role, layer)?);
+            }
+            Ok(())
         };
         // Gemma 3 norms the attention's and the FFN's outputs before the residual add.
         let add_output = |x: &mut [f32], y: Vec<f32>, post_norm: Result<&[f32]>| -> Result<()> {
@@ -352,20 +396,13 @@ impl CpuModel {
         let ropes = [c.rope(false, factors)?, c.rope(true, None)?];
         for l in 0..c.n_layer {
             let layer = Some(l);
-            let xb = norm(&x, self.vector(Role::AttnNorm, layer)?);
+            let xb = norm_with(&x, Role::AttnNorm, Role::AttnNormBias, layer)?;
             let [mut q, mut k, mut v] =
                 self.products([Role::AttnQ, Role::AttnK, Role::AttnV], layer, &xb, n)?;
             if c.qkv_bias {
-                for (m, role) in [
-                    (&mut q, Role::AttnQBias),
-                    (&mut k, Role::AttnKBias),
-                    (&mut v, Role::AttnVBias),
-                ] {
-                    let bias = self.vector(role, layer)?;
-                    for row in m.chunks_exact_mut(bias.len().max(1)) {
-                        row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
-                    }
-                }
+                add_bias(&mut q, self.vector(Role::AttnQBias, layer)?);
+                add_bias(&mut k, self.vector(Role::AttnKBias, layer)?);
+                add_bias(&mut v, self.vector(Role::AttnVBias, layer)?);
             }
             if c.qk_norm {
                 head_norm(&mut q, self.vector(Role::AttnQNorm, layer)?, c.norm_eps);
@@ -386,13 +423,24 @@ impl CpuModel {
             self.v_cache[l].extend_from_slice(&v);
             let window = c.layer_window(l);
             let att = attention(&q, &self.k_cache[l], &self.v_cache[l], pos, heads, window);
-            let o = self.product(Role::AttnOutput, layer, &att, n)?;
+            let mut o = self.product(Role::AttnOutput, layer, &att, n)?;
+            output_bias(&mut o, Role::AttnOutputBias, layer)?;
             add_output(&mut x, o, self.vector(Role::AttnPostNorm, layer))?;
 
-            let xb = norm(&x, self.vector(Role::FfnNorm, layer)?);
-            let [gate, up] = self.products([Role::FfnGate, Role::FfnUp], layer, &xb, n)?;
-            let act = gated(c.ffn_activation, &gate, &up);
-            let down = self.product(Role::FfnDown, layer, &act, n)?;
+            let xb = norm_with(&x, Role::FfnNorm, Role::FfnNormBias, layer)?;
+            let act = match c.ffn_gated {
+                true => {
+                    let [gate, up] = self.products([Role::FfnGate, Role::FfnUp], layer, &xb, n)?;
+                    gated(c.ffn_activation, &gate, &up)
+                }
+                false => {
+                    let mut up = self.product(Role::FfnUp, layer, &xb, n)?;
+                    output_bias(&mut up, Role::FfnUpBias, layer)?;
+                    activated(c.ffn_activation, &up)
+                }
+            };
+            let mut down = self.product(Role::FfnDown, layer, &act, n)?;
+            output_bias(&mut down, Role::FfnDownBias, layer)?;
             add_output(&mut x, down, self.vector(Role::FfnPostNorm, layer))?;
         }
         let head = if c.tied_embeddings {
@@ -405,7 +453,12 @@ impl CpuModel {
             ForwardOutput::AllLogits => (0, n),
             _ => (n - 1, 1),
         };
-        let xn = norm(&x[from * dim..], self.vector(Role::OutputNorm, None)?);
+        let xn = norm_with(
+            &x[from * dim..],
+            Role::OutputNorm,
+            Role::OutputNormBias,
+            None,
+        )?;
         let logits = self.product(head, None, &xn, rows)?;
         Ok(match out {
             ForwardOutput::AllLogits => ForwardResult::AllLogits(logits),

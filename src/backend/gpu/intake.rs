@@ -226,6 +226,13 @@ impl GpuModelBuilder {
         max_context: usize,
     ) -> Result<Self> {
         let c = config;
+        if c.layer_norm || c.learned_positions || !c.ffn_gated || c.output_biases {
+            return Err(Error::UnsupportedFeature(format!(
+                "{:?}'s LayerNorm, learned positions, biases and ungated FFN on the GPU \
+                 (load it with the CPU backend)",
+                c.arch
+            )));
+        }
         let max_batch = super::check_fits(ctx, c, max_context)?;
         let dtypes: HashMap<&str, DType> =
             tensors.iter().map(|t| (t.name.as_str(), t.dtype)).collect();

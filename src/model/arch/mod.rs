@@ -10,6 +10,7 @@
 //! Adding an architecture is one file here plus one line in the `architectures!` list.
 
 mod gemma3;
+mod gpt2;
 mod llama;
 mod phi3;
 mod qwen2;
@@ -55,6 +56,9 @@ architectures! {
     /// Phi-3 and Phi-3.5: Llama's computation from fused Q|K|V and gate|up tensors, with
     /// LongRoPE's per-dimension factors for long contexts.
     Phi3 => phi3::TABLE,
+    /// GPT-2: learned position embeddings instead of rope, LayerNorms with biases, biases
+    /// on every product, an ungated GELU FFN.
+    Gpt2 => gpt2::TABLE,
 }
 
 impl Arch {
@@ -114,6 +118,17 @@ pub struct ArchTable {
     pub hf_tied_by_default: bool,
     /// What comes before the layer number in a block tensor's Hugging Face name.
     pub hf_layer_prefix: &'static str,
+    /// Hugging Face files store the blocks' matrices transposed, `[in, out]` (GPT-2's
+    /// `Conv1D`).
+    pub hf_transposed: bool,
+    /// LayerNorm (mean removed, then scaled and shifted by a bias) instead of RMSNorm.
+    pub layer_norm: bool,
+    /// A learned position embedding is added to the token embedding; no rope.
+    pub learned_positions: bool,
+    /// The FFN is `down(act(gate) · up)`; otherwise `down(act(up))`.
+    pub ffn_gated: bool,
+    /// The attention's output and the FFN's up and down products carry biases.
+    pub output_biases: bool,
     /// Every tensor, in the order files and checks list them: the input's, one block's,
     /// the output's.
     pub tensors: &'static [TensorSpec],
@@ -183,6 +198,16 @@ pub enum Role {
     /// LongRoPE's divisors for contexts beyond the original one, and within it (Phi-3).
     RopeFactorsLong,
     RopeFactorsShort,
+    /// Learned position embedding `[n_ctx_train, n_embd]` (GPT-2).
+    PosEmbd,
+    /// LayerNorm biases.
+    AttnNormBias,
+    FfnNormBias,
+    OutputNormBias,
+    /// Biases of the attention's output and the FFN's products.
+    AttnOutputBias,
+    FfnUpBias,
+    FfnDownBias,
 }
 
 impl Role {
@@ -254,6 +279,8 @@ pub struct Dims {
     pub rope_freqs: bool,
     /// LongRoPE's two factor vectors are part of the model.
     pub long_rope: bool,
+    /// Positions the model was trained for (rows of a learned position embedding).
+    pub n_ctx: usize,
 }
 
 /// One row of an architecture's table.
@@ -468,6 +495,7 @@ mod tests {
             tied_embeddings: false,
             rope_freqs: false,
             long_rope: false,
+            n_ctx: 16,
         }
     }
 

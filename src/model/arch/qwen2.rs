@@ -23,6 +23,11 @@ pub const TABLE: ArchTable = ArchTable {
     hf_norm_offset: 0.0,
     hf_tied_by_default: false,
     hf_layer_prefix: "model.layers.",
+    hf_transposed: false,
+    layer_norm: false,
+    learned_positions: false,
+    ffn_gated: true,
+    output_biases: false,
     tensors: &[
         spec(TokEmbd,    Input,  "token_embd.weight",  "model.embed_tokens.weight",       |c| vec![c.n_vocab, c.n_embd], Always),
         spec(AttnNorm,   Block,  "attn_norm.weight",   "input_layernorm.weight",          |c| vec![c.n_embd], Always),

@@ -157,7 +157,7 @@ impl HfSource {
         let listed: HashSet<String> = index
             .weight_map
             .keys()
-            .filter_map(|n| self.config.arch.table().hf_to_gguf(n))
+            .filter_map(|n| canonical_name(&self.config, n))
             .flat_map(|n| part_names(&self.config, &n))
             .collect();
         let mut tensors = Vec::new();
@@ -209,10 +209,13 @@ impl HfSource {
                 }
                 SafetensorsEvent::Tensor(mut t) => {
                     let table = self.config.arch.table();
-                    let Some(name) = table.hf_to_gguf(&t.name) else {
+                    let Some(name) = canonical_name(&self.config, &t.name) else {
                         continue;
                     };
                     t.name = name;
+                    if stored_transposed(&self.config, &t.name, t.shape.len()) {
+                        t = transposed(t)?;
+                    }
                     for mut part in split_tensor(&self.config, t)? {
                         let norm = table.role_of(&part.name).is_some_and(Role::is_norm);
                         if norm && table.hf_norm_offset != 0.0 {
@@ -231,10 +234,13 @@ impl HfSource {
     fn map_shard(&mut self, file: &str, tensors: Vec<TensorInfo>) -> Result<Vec<TensorInfo>> {
         let mut renamed = Vec::with_capacity(tensors.len());
         for mut t in tensors {
-            let Some(name) = self.config.arch.table().hf_to_gguf(&t.name) else {
+            let Some(name) = canonical_name(&self.config, &t.name) else {
                 continue;
             };
             t.name = name;
+            if stored_transposed(&self.config, &t.name, t.shape.len()) {
+                t.shape.reverse();
+            }
             renamed.push(t);
         }
         let mut mapped = Vec::with_capacity(renamed.len());
@@ -280,6 +286,57 @@ impl HfSource {
             None => Ok(()),
         }
     }
+}
+
+/// The canonical name of a Hugging Face tensor, also under the `transformer.` prefix some
+/// GPT-2 checkpoints have.
+fn canonical_name(config: &ModelConfig, hf: &str) -> Option<String> {
+    let table = config.arch.table();
+    table.hf_to_gguf(hf).or_else(|| {
+        hf.strip_prefix("transformer.")
+            .and_then(|n| table.hf_to_gguf(n))
+    })
+}
+
+/// Whether the file stores tensor `name` (canonical) as `[in, out]` (GPT-2's `Conv1D`): the
+/// blocks' matrices of an architecture whose checkpoints do.
+fn stored_transposed(config: &ModelConfig, name: &str, dims: usize) -> bool {
+    config.arch.table().hf_transposed && dims == 2 && name.starts_with("blk.")
+}
+
+/// A whole `[a, b]` tensor of 2- or 4-byte values as `[b, a]`.
+fn transposed(t: Tensor) -> Result<Tensor> {
+    let (&[a, b], None) = (t.shape.as_slice(), t.piece) else {
+        return Err(Error::Malformed(format!(
+            "tensor '{}' cannot be transposed in pieces or with shape {:?}",
+            t.name, t.shape
+        )));
+    };
+    let size = match a.checked_mul(b).filter(|&n| n > 0) {
+        Some(n) if t.data.len().is_multiple_of(n) && matches!(t.data.len() / n, 2 | 4) => {
+            t.data.len() / n
+        }
+        _ => {
+            return Err(Error::Malformed(format!(
+                "tensor '{}' of {} bytes is not {a}×{b} 16- or 32-bit values",
+                t.name,
+                t.data.len()
+            )))
+        }
+    };
+    let mut data = vec![0u8; t.data.len()];
+    for i in 0..a {
+        for j in 0..b {
+            let from = (i * b + j) * size;
+            let to = (j * a + i) * size;
+            data[to..to + size].copy_from_slice(&t.data[from..from + size]);
+        }
+    }
+    Ok(Tensor {
+        shape: vec![b, a],
+        data,
+        ..t
+    })
 }
 
 /// `t` as f32 values with `offset` added to each (Gemma's norm weights are stored as
