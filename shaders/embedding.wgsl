@@ -2,7 +2,8 @@
 // weight format (the format's decode snippet is included below; layout as in
 // linear.wgsl): one invocation per (token, 8 columns) decodes them if this shard holds the
 // token. Dispatched once per shard, so every token is written by exactly one shard. DIM is
-// a multiple of the format's group. Values are multiplied by SCALE (Gemma: √DIM).
+// a multiple of the format's group. Values are multiplied by SCALE (Gemma: √DIM). With ADD
+// they are added to x (GPT-2's position embedding, gathered by position).
 
 #include quant
 
@@ -10,6 +11,7 @@ struct Shard { row_start: u32, n_rows: u32, n_groups: u32, pad1: u32 }
 
 override DIM: u32;
 override SCALE: f32 = 1.0;
+override ADD: bool = false;
 
 const WG: u32 = 64u;
 
@@ -34,6 +36,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let wi = ((r / ROW_BLOCK) * shard.n_groups + g) * WORDS * ROW_BLOCK + r % ROW_BLOCK;
     let p = decode8(wi, sub_head(wi, u / 4u), u);
     let o = t * (DIM / 4u) + 2u * unit;
-    x[o] = p.lo * SCALE;
-    x[o + 1u] = p.hi * SCALE;
+    if (ADD) {
+        x[o] += p.lo * SCALE;
+        x[o + 1u] += p.hi * SCALE;
+    } else {
+        x[o] = p.lo * SCALE;
+        x[o + 1u] = p.hi * SCALE;
+    }
 }

@@ -1,6 +1,8 @@
 // SwiGLU activation, one invocation per element: for the stacked gate|up rows
-// gu [n_tokens, 2 FF], out[t, i] = silu(gu[t, i]) * gu[t, FF + i], silu(g) = g / (1 + e^-g);
-// with GELU, gelu(g) = g/2 · (1 + tanh(√(2/π) (g + 0.044715 g³))) instead (GeGLU).
+// gu [n_tokens, 2 FF], out[t, i] = silu(gu[t, i]) * gu[t, FF + i]; with GELU, gelu of the
+// gate instead (GeGLU).
+
+#include activation
 
 struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 
@@ -21,9 +23,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     if (i >= FF || t >= step.n_tokens) { return; }
     let g = gu[t * 2u * FF + i];
     let u = gu[t * 2u * FF + FF + i];
-    var a = g / (1.0 + exp(-g));
-    if (GELU) {
-        a = 0.5 * g * (1.0 + tanh(clamp(0.7978846 * g * (1.0 + 0.044715 * g * g), -10.0, 10.0)));
-    }
+    var a = silu(g);
+    if (GELU) { a = gelu(g); }
     out[t * FF + i] = a * u;
 }

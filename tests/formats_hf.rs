@@ -193,10 +193,10 @@ fn hf_config_errors() {
     assert!(matches!(e, Error::InvalidConfig(_)), "{e:?}");
     let e = config_from_hf(b"[]").unwrap_err();
     assert!(matches!(e, Error::InvalidConfig(_)), "{e:?}");
-    let gpt2 = TINY_HF_CONFIG.replace("\"llama\"", "\"gpt2\"");
-    let e = config_from_hf(gpt2.as_bytes()).unwrap_err();
+    let mamba = TINY_HF_CONFIG.replace("\"llama\"", "\"mamba\"");
+    let e = config_from_hf(mamba.as_bytes()).unwrap_err();
     assert!(
-        matches!(e, Error::UnsupportedArchitecture(ref a) if a == "gpt2"),
+        matches!(e, Error::UnsupportedArchitecture(ref a) if a == "mamba"),
         "{e:?}"
     );
     let missing = TINY_HF_CONFIG.replace("\"hidden_size\"", "\"hidden\"");

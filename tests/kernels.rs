@@ -7,11 +7,11 @@ mod common;
 use common::{gpu_context, max_abs_diff, random_tensor, random_vec, WEIGHT_DTYPES};
 use hearth::formats::DType;
 use hearth::gpu::formats::gpu_values;
-use hearth::gpu::kernels::{linear_source, with_format, WEIGHT_SHADERS};
+use hearth::gpu::kernels::{linear_source, with_activation, with_format, WEIGHT_SHADERS};
 use hearth::gpu::kernels::{
     rope::{Heads, RopeBindings},
     Argmax, Attention, Embedding, Epilogue, Linear, LinearBindings, LinearOut, LinearSpec,
-    LinearTokens, RmsNorm, Rope, SiluMul, Softmax,
+    LinearTokens, NormKind, RmsNorm, Rope, SiluMul, Softmax,
 };
 use hearth::gpu::params::Step;
 use hearth::gpu::{GpuContext, GpuFormat, GpuMatrix, KernelShape, RowLayout, RowMap};
@@ -99,12 +99,13 @@ fn uniform_structs_match_wgsl() {
     let mut sources: Vec<(String, String)> = hearth::gpu::kernels::SHADERS
         .iter()
         .filter(|(f, _)| !WEIGHT_SHADERS.iter().any(|(w, _)| w == f))
-        .map(|(f, s)| (f.to_string(), s.to_string()))
+        .map(|(f, s)| (f.to_string(), with_activation(s)))
         .collect();
     let epilogues = [
         Epilogue::Rows {
             residual: true,
             bias: true,
+            gelu: true,
         },
         Epilogue::Glu { gelu: false },
         Epilogue::RopeKv {
@@ -245,8 +246,7 @@ fn check_linear(
     (shape, lanes): (KernelShape, u32),
     dtype: DType,
     tokens: LinearTokens,
-    bias: bool,
-    residual: bool,
+    (bias, gelu, residual): (bool, bool, bool),
     n_tokens: usize,
 ) {
     let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
@@ -260,7 +260,11 @@ fn check_linear(
     let spec = LinearSpec {
         k,
         n_out: rows,
-        epilogue: Epilogue::Rows { residual, bias },
+        epilogue: Epilogue::Rows {
+            residual,
+            bias,
+            gelu,
+        },
     };
     // Reference: the rows the kernel computes; `Last` writes the last token to row 0.
     let first = match tokens {
@@ -273,6 +277,9 @@ fn check_linear(
         for (r, v) in y.iter_mut().enumerate() {
             if bias {
                 *v += bias_v[r];
+            }
+            if gelu {
+                *v = reference::gelu_tanh(*v);
             }
             if residual {
                 *v += y0[t * rows + r];
@@ -304,7 +311,7 @@ fn check_linear(
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= LINEAR_TOL,
-        "{shape:?}×{lanes} {dtype:?} {tokens:?} k={k} bias={bias} residual={residual} n={n_tokens}: \
+        "{shape:?}×{lanes} {dtype:?} {tokens:?} k={k} bias={bias} gelu={gelu} residual={residual} n={n_tokens}: \
          max diff {diff}"
     );
 }
@@ -317,16 +324,18 @@ fn linear_variants_match_reference() {
     let shapes = [lanes, (KernelShape::Lanes, 4), (KernelShape::SplitK, 8)];
     for shape in shapes {
         for dtype in WEIGHT_DTYPES {
-            check_linear(shape, dtype, one, true, true, 5);
-            check_linear(shape, dtype, LinearTokens::Last, true, true, 13);
-            check_linear(shape, dtype, LinearTokens::Last, false, false, 1);
+            check_linear(shape, dtype, one, (true, false, true), 5);
+            check_linear(shape, dtype, one, (true, true, false), 3);
+            check_linear(shape, dtype, LinearTokens::Last, (true, false, true), 13);
+            check_linear(shape, dtype, LinearTokens::Last, (false, false, false), 1);
         }
     }
     for dtype in WEIGHT_DTYPES {
-        check_linear(lanes, dtype, eight, false, false, 13);
-        check_linear(lanes, dtype, eight, true, true, 5);
+        check_linear(lanes, dtype, eight, (false, false, false), 13);
+        check_linear(lanes, dtype, eight, (true, false, true), 5);
+        check_linear(lanes, dtype, eight, (true, true, false), 9);
     }
-    check_linear(lanes, DType::Q4_1, eight, false, true, 1);
+    check_linear(lanes, DType::Q4_1, eight, (false, false, true), 1);
     let ctx = gpu_context();
     let spec = LinearSpec {
         k: 96,
@@ -334,6 +343,7 @@ fn linear_variants_match_reference() {
         epilogue: Epilogue::Rows {
             residual: false,
             bias: false,
+            gelu: false,
         },
     };
     let four = LinearTokens::All { per_invocation: 4 };
@@ -583,34 +593,37 @@ fn gated_matches_reference(act: FfnActivation) {
 }
 
 #[test]
-fn rmsnorm_matches_reference_stored_and_added() {
+fn norms_match_reference_stored_added_and_layer() {
     let ctx = gpu_context();
     let (n, dim) = (5, 130);
     let x = random_vec(n * dim, 7);
     let w = random_vec(dim, 8);
+    let b = random_vec(dim, 10);
     let y0 = random_vec(n * dim, 9);
-    let normed: Vec<f32> = x
-        .chunks_exact(dim)
-        .flat_map(|r| reference::rmsnorm(r, &w, EPS))
-        .collect();
-    for add in [false, true] {
-        // Added: y (the residual stream) += the normed rows.
-        let want: Vec<f32> = match add {
-            true => normed.iter().zip(&y0).map(|(a, b)| a + b).collect(),
-            false => normed.clone(),
+    let norm =
+        |f: &dyn Fn(&[f32]) -> Vec<f32>| -> Vec<f32> { x.chunks_exact(dim).flat_map(f).collect() };
+    let rms = norm(&|r| reference::rmsnorm(r, &w, EPS));
+    for kind in [NormKind::Rms, NormKind::RmsAdd, NormKind::Layer] {
+        let want: Vec<f32> = match kind {
+            NormKind::Rms => rms.clone(),
+            // Added: y (the residual stream) += the normed rows.
+            NormKind::RmsAdd => rms.iter().zip(&y0).map(|(a, b)| a + b).collect(),
+            NormKind::Layer => norm(&|r| reference::layernorm(r, &w, &b, EPS)),
         };
-        let kernel = block(RmsNorm::new(&ctx, dim, EPS, add)).unwrap();
-        let (xb, wb, yb) = (
+        let kernel = block(RmsNorm::new(&ctx, dim, EPS, kind)).unwrap();
+        let (xb, wb, bb, yb) = (
             buffer(&ctx, "x", &x),
             buffer(&ctx, "w", &w),
+            buffer(&ctx, "b", &b),
             buffer(&ctx, "y", &y0),
         );
         let step_buf = step(&ctx, 0, n);
-        let g = kernel.bind(&ctx, &step_buf, &xb, &wb, &yb).unwrap();
+        let bias = (kind == NormKind::Layer).then_some(&bb);
+        let g = kernel.bind(&ctx, &step_buf, &xb, &wb, bias, &yb).unwrap();
         run(&ctx, |pass| kernel.dispatch(pass, &g, n));
         let got = block(ctx.read_f32(&yb, n * dim)).unwrap();
         let diff = max_abs_diff(&got, &want);
-        assert!(diff <= RMSNORM_TOL, "add {add}: diff {diff}");
+        assert!(diff <= RMSNORM_TOL, "{kind:?}: diff {diff}");
     }
 }
 
@@ -772,32 +785,40 @@ fn embedding_gathers_from_sharded_table() {
         let tokens: [u32; 6] = [0, 79, 32, 31, 41, 70];
         // Scaled as Gemma's embedding is (by √dim there).
         let scale = 1.5;
-        let kernel = block(Embedding::new(&ctx, dim, table.format, scale)).unwrap();
-        let tok_buf = ctx.storage_init("tokens", bytemuck::cast_slice(&tokens));
-        let x = ctx.storage("x", (tokens.len() * dim * 4) as u64);
-        let groups: Vec<_> = table
-            .shards
-            .iter()
-            .map(|s| {
-                kernel
-                    .bind(&ctx, &s.params, &tok_buf, &s.buffer, &x)
-                    .unwrap()
-            })
-            .collect();
-        run(&ctx, |pass| {
-            groups
+        let x0 = random_vec(tokens.len() * dim, 15);
+        for add in [false, true] {
+            // Added, as GPT-2's position embedding is added to the tokens'.
+            let kernel = block(Embedding::new(&ctx, dim, table.format, scale, add)).unwrap();
+            let tok_buf = ctx.storage_init("tokens", bytemuck::cast_slice(&tokens));
+            let x = buffer(&ctx, "x", &x0);
+            let groups: Vec<_> = table
+                .shards
                 .iter()
-                .for_each(|g| kernel.dispatch(pass, g, tokens.len()))
-        });
-        let got = block(ctx.read_f32(&x, tokens.len() * dim)).unwrap();
-        let want: Vec<f32> = tokens
-            .iter()
-            .flat_map(|&t| table_ref[t as usize * dim..(t as usize + 1) * dim].to_vec())
-            .map(|v| v * scale)
-            .collect();
-        // Decoded as ggml does; a fused multiply-add may round the last bit differently.
-        let diff = max_abs_diff(&got, &want);
-        assert!(diff <= EMBEDDING_TOL, "{dtype:?}: max diff {diff}");
+                .map(|s| {
+                    kernel
+                        .bind(&ctx, &s.params, &tok_buf, &s.buffer, &x)
+                        .unwrap()
+                })
+                .collect();
+            run(&ctx, |pass| {
+                groups
+                    .iter()
+                    .for_each(|g| kernel.dispatch(pass, g, tokens.len()))
+            });
+            let got = block(ctx.read_f32(&x, tokens.len() * dim)).unwrap();
+            let want: Vec<f32> = tokens
+                .iter()
+                .flat_map(|&t| table_ref[t as usize * dim..(t as usize + 1) * dim].to_vec())
+                .zip(&x0)
+                .map(|(v, x)| v * scale + if add { *x } else { 0.0 })
+                .collect();
+            // Decoded as ggml does; a fused multiply-add may round the last bit differently.
+            let diff = max_abs_diff(&got, &want);
+            assert!(
+                diff <= EMBEDDING_TOL,
+                "{dtype:?} add {add}: max diff {diff}"
+            );
+        }
     }
 }
 

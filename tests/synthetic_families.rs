@@ -109,9 +109,6 @@ fn check_family(family: &str) {
     let mut rendered = Vec::new();
     for source in ["model.gguf", "hf"] {
         for (backend_name, backend) in backends() {
-            if family == "gpt2" && backend_name == "gpu" {
-                continue;
-            }
             let label = format!("{family} {source} {backend_name}");
             let mut engine = load_engine_on(&family_dir(family).join(source), Some(256), backend);
             check_engine(&label, &mut engine, &r);
@@ -143,6 +140,6 @@ fn phi3_matches_llama_cpp_from_gguf_and_hf_on_gpu_and_cpu() {
 }
 
 #[test]
-fn gpt2_matches_llama_cpp_from_gguf_and_hf_on_cpu() {
+fn gpt2_matches_llama_cpp_from_gguf_and_hf_on_gpu_and_cpu() {
     check_family("gpt2");
 }

@@ -4,6 +4,8 @@
 //   act[t, p] = gelu(gate) · up,  gelu(g) = g/2 · (1 + tanh(√(2/π) (g + 0.044715 g³)))
 // so the activation is computed where both products are still in registers.
 
+#include activation
+
 const PAIRED: bool = true;
 
 override N_OUT: u32;
@@ -15,11 +17,7 @@ fn store_row(t: u32, r: u32, acc: f32) {}
 
 fn store_pair(t: u32, p: u32, g: f32, u: f32) {
     if (p >= shard.n_rows) { return; }
-    var a = g / (1.0 + exp(-g));
-    if (GELU) {
-        // tanh's argument clamped: tanh(±10) is ±1 in f32, and larger arguments may
-        // overflow an implementation's exp.
-        a = 0.5 * g * (1.0 + tanh(clamp(0.7978846 * g * (1.0 + 0.044715 * g * g), -10.0, 10.0)));
-    }
+    var a = silu(g);
+    if (GELU) { a = gelu(g); }
     y[t * N_OUT + shard.row_start + p] = a * u;
 }

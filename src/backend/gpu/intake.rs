@@ -149,6 +149,7 @@ impl Weight {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     TokEmbd,
+    PosEmbd,
     Output,
     Qkv(usize),
     AttnOutput(usize),
@@ -172,6 +173,19 @@ enum Target {
     FfnPostNorm(usize),
     /// The file's rope frequency factors, read back to build the rope table.
     RopeFreqs,
+    /// A bias of layer `.0` (GPT-2).
+    LayerBias(usize, Bias),
+    OutputNormBias,
+}
+
+/// The biases of a GPT-2 block, beside Q|K|V's.
+#[derive(Debug, Clone, Copy)]
+enum Bias {
+    AttnNorm,
+    FfnNorm,
+    AttnOutput,
+    FfnUp,
+    FfnDown,
 }
 
 /// One layer's weights.
@@ -189,10 +203,22 @@ pub(super) struct LayerWeights {
     /// [dim] each: the norms of the attention's and the FFN's outputs (Gemma 3).
     pub attn_post_norm: Option<GpuVector>,
     pub ffn_post_norm: Option<GpuVector>,
-    /// [2 n_ff, dim]: Wgate, Wup stacked (paired for SwiGLU where possible).
+    /// [2 n_ff, dim]: Wgate, Wup stacked (paired for SwiGLU where possible); [n_ff, dim],
+    /// Wup alone, for an ungated FFN.
     pub gate_up: Weight,
     /// [dim, n_ff]
     pub down: Weight,
+    /// GPT-2's: the LayerNorms' biases [dim], the attention output's [dim], the FFN's up
+    /// [n_ff] and down [dim] products'.
+    pub biases: Option<LayerBiases>,
+}
+
+pub(super) struct LayerBiases {
+    pub attn_norm: GpuVector,
+    pub ffn_norm: GpuVector,
+    pub attn_output: GpuVector,
+    pub ffn_up: GpuVector,
+    pub ffn_down: GpuVector,
 }
 
 /// Collects a model's tensors onto the GPU as they stream in.
@@ -209,6 +235,10 @@ pub struct GpuModelBuilder {
     pub(super) tok_embd: Weight,
     pub(super) output: Option<Weight>,
     pub(super) output_norm: GpuVector,
+    /// The final LayerNorm's bias (GPT-2).
+    pub(super) output_norm_bias: Option<GpuVector>,
+    /// The learned position embedding [n_ctx_train, dim] (GPT-2).
+    pub(super) pos_embd: Option<Weight>,
     pub(super) layers: Vec<LayerWeights>,
     /// The rope divisors of the model's tensors (`rope_freqs.weight`, or LongRoPE's set
     /// for the context), when its rope has them.
@@ -226,11 +256,11 @@ impl GpuModelBuilder {
         max_context: usize,
     ) -> Result<Self> {
         let c = config;
-        if c.layer_norm || c.learned_positions || !c.ffn_gated || c.output_biases {
-            return Err(Error::UnsupportedFeature(format!(
-                "{:?}'s LayerNorm, learned positions, biases and ungated FFN on the GPU \
-                 (load it with the CPU backend)",
-                c.arch
+        // A learned position embedding has rows for the trained context only.
+        if c.learned_positions && max_context > c.n_ctx_train {
+            return Err(Error::InvalidRequest(format!(
+                "context length {max_context} exceeds the {} learned positions",
+                c.n_ctx_train
             )));
         }
         let max_batch = super::check_fits(ctx, c, max_context)?;
@@ -308,8 +338,16 @@ impl GpuModelBuilder {
                 Role::AttnOutput(l),
             )?;
             let (gate, up) = (name("ffn_gate.weight"), name("ffn_up.weight"));
-            let gate_format = format_of(&dtypes, &gate)?;
-            let gate_up = if gate_format == format_of(&dtypes, &up)? {
+            let gate_up = if !c.ffn_gated {
+                weight(
+                    &mut targets,
+                    "ffn_up",
+                    RowLayout::Rows,
+                    &[("ffn_up.weight", ff, PartRows::Rows)],
+                    dim,
+                    Role::GateUp(l),
+                )?
+            } else if format_of(&dtypes, &gate)? == format_of(&dtypes, &up)? {
                 Weight::glu(
                     ctx,
                     &name("ffn_gate_up"),
@@ -317,7 +355,7 @@ impl GpuModelBuilder {
                     &up,
                     ff,
                     dim,
-                    gate_format,
+                    format_of(&dtypes, &gate)?,
                     &mut targets,
                     Role::GateUp(l),
                 )?
@@ -353,6 +391,24 @@ impl GpuModelBuilder {
                 targets.insert(name("post_attention_norm.weight"), Target::AttnPostNorm(l));
                 targets.insert(name("post_ffw_norm.weight"), Target::FfnPostNorm(l));
             }
+            let biases = (c.layer_norm && c.output_biases).then(|| {
+                for (file, bias) in [
+                    ("attn_norm.bias", Bias::AttnNorm),
+                    ("ffn_norm.bias", Bias::FfnNorm),
+                    ("attn_output.bias", Bias::AttnOutput),
+                    ("ffn_up.bias", Bias::FfnUp),
+                    ("ffn_down.bias", Bias::FfnDown),
+                ] {
+                    targets.insert(name(file), Target::LayerBias(l, bias));
+                }
+                LayerBiases {
+                    attn_norm: GpuVector::new(ctx, &name("attn_norm.bias"), dim),
+                    ffn_norm: GpuVector::new(ctx, &name("ffn_norm.bias"), dim),
+                    attn_output: GpuVector::new(ctx, &name("attn_output.bias"), dim),
+                    ffn_up: GpuVector::new(ctx, &name("ffn_up.bias"), ff),
+                    ffn_down: GpuVector::new(ctx, &name("ffn_down.bias"), dim),
+                }
+            });
             if c.qk_norm {
                 targets.insert(name("attn_q_norm.weight"), Target::QkNorm(l, 0));
                 targets.insert(name("attn_k_norm.weight"), Target::QkNorm(l, c.head_dim));
@@ -376,6 +432,7 @@ impl GpuModelBuilder {
                     .then(|| GpuVector::new(ctx, &name("post_ffw_norm.weight"), dim)),
                 gate_up,
                 down,
+                biases,
             });
         }
         let embd = [("token_embd.weight".to_string(), c.n_vocab, PartRows::Rows)];
@@ -405,6 +462,30 @@ impl GpuModelBuilder {
             )?)
         };
         targets.insert("output_norm.weight".into(), Target::OutputNorm);
+        let output_norm_bias = c.layer_norm.then(|| {
+            targets.insert("output_norm.bias".into(), Target::OutputNormBias);
+            GpuVector::new(ctx, "output_norm.bias", dim)
+        });
+        let pos_embd = match c.learned_positions {
+            true => {
+                let rows = [(
+                    "position_embd.weight".to_string(),
+                    c.n_ctx_train,
+                    PartRows::Rows,
+                )];
+                Some(Weight::stacked(
+                    ctx,
+                    "position_embd.weight",
+                    RowLayout::Rows,
+                    &rows,
+                    dim,
+                    &dtypes,
+                    &mut targets,
+                    Role::PosEmbd,
+                )?)
+            }
+            false => None,
+        };
         // The rope divisors this context uses (LongRoPE's long or short set).
         if let Some(spec) = c
             .rope_factors_role(max_context)
@@ -424,6 +505,8 @@ impl GpuModelBuilder {
             tok_embd,
             output,
             output_norm: GpuVector::new(ctx, "output_norm.weight", dim),
+            output_norm_bias,
+            pos_embd,
             layers,
             rope_freqs: None,
         })
@@ -467,6 +550,23 @@ impl GpuModelBuilder {
                 let values = crate::formats::quant::dequantize_f32(&t)?;
                 self.rope_freqs.get_or_insert_with(Vec::new).extend(values);
             }
+            Target::LayerBias(l, which) => {
+                if let Some(b) = &self.layer(l)?.biases {
+                    let v = match which {
+                        Bias::AttnNorm => &b.attn_norm,
+                        Bias::FfnNorm => &b.ffn_norm,
+                        Bias::AttnOutput => &b.attn_output,
+                        Bias::FfnUp => &b.ffn_up,
+                        Bias::FfnDown => &b.ffn_down,
+                    };
+                    write_vector(ctx, v, vector_at(0), &t)?
+                }
+            }
+            Target::OutputNormBias => {
+                if let Some(v) = &self.output_norm_bias {
+                    write_vector(ctx, v, vector_at(0), &t)?
+                }
+            }
             Target::AttnPostNorm(l) => {
                 if let Some(w) = &self.layer(l)?.attn_post_norm {
                     write_vector(ctx, w, vector_at(0), &t)?
@@ -492,6 +592,10 @@ impl GpuModelBuilder {
     fn weight(&self, role: Role) -> Result<&Weight> {
         Ok(match role {
             Role::TokEmbd => &self.tok_embd,
+            Role::PosEmbd => self
+                .pos_embd
+                .as_ref()
+                .ok_or_else(|| Error::Malformed("the model has no position embedding".into()))?,
             Role::Output => self
                 .output
                 .as_ref()
@@ -526,10 +630,19 @@ impl GpuModelBuilder {
                     + l.wo.gpu_bytes()
                     + l.gate_up.gpu_bytes()
                     + l.down.gpu_bytes()
+                    + l.biases.as_ref().map_or(0, |b| {
+                        vec(&b.attn_norm)
+                            + vec(&b.ffn_norm)
+                            + vec(&b.attn_output)
+                            + vec(&b.ffn_up)
+                            + vec(&b.ffn_down)
+                    })
             })
             .sum();
         layers
             + self.tok_embd.gpu_bytes()
+            + self.pos_embd.as_ref().map_or(0, Weight::gpu_bytes)
+            + self.output_norm_bias.as_ref().map_or(0, vec)
             + self.output.as_ref().map_or(0, Weight::gpu_bytes)
             + vec(&self.output_norm)
     }

@@ -1,6 +1,7 @@
-//! The GPU model for the Llama family (Llama, SmolLM2, Mistral, Qwen2, Qwen3): one forward
-//! pass as a fixed list of kernel dispatches. The architectures differ only by config flags
-//! (rope style, Q/K/V biases, query/key head norms, tied embeddings).
+//! The GPU model of every family (Llama, SmolLM2, Mistral, Qwen2/3, Gemma 3, Phi-3, GPT-2):
+//! one forward pass as a fixed list of kernel dispatches. The architectures differ only by
+//! config flags (rope style, biases, head norms, post-norms, LayerNorm, learned positions,
+//! an ungated FFN, tied embeddings).
 //!
 //! Per layer, with `x` the residual stream [n, dim]:
 //! ```text
@@ -33,7 +34,7 @@ mod linear;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::rope::{Heads, RopeBindings};
 use crate::gpu::kernels::{
-    Argmax, Attention, Embedding, Epilogue, LinearOut, LinearSpec, RmsNorm, Rope, SiluMul,
+    Argmax, Attention, Embedding, Epilogue, LinearOut, LinearSpec, NormKind, RmsNorm, Rope, SiluMul,
 };
 use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, RowLayout};
@@ -42,7 +43,7 @@ use crate::model::forward::{check_context, check_request};
 use crate::model::{ModelConfig, RopeStyle};
 
 pub use intake::GpuModelBuilder;
-use intake::{LayerWeights, Weight};
+use intake::{LayerBiases, LayerWeights, Weight};
 use linear::{LinearBinds, LinearPipelines};
 
 /// Most tokens run through the model in one chunk (prefill splits longer prompts).
@@ -109,6 +110,8 @@ pub struct DecodeCost {
 
 struct Kernels {
     embed: Embedding,
+    /// The learned position embedding added to x (GPT-2).
+    embed_positions: Option<Embedding>,
     norm: RmsNorm,
     /// The norm of a block's output added into the residual stream (Gemma 3).
     post_norm: Option<RmsNorm>,
@@ -170,6 +173,8 @@ struct Buffers {
     step: wgpu::Buffer,
     /// [max_batch] u32 token ids.
     tokens: wgpu::Buffer,
+    /// [max_batch] u32 positions, for a learned position embedding.
+    positions: Option<wgpu::Buffer>,
     /// [max_batch, n_vocab]
     logits: wgpu::Buffer,
     /// One u32: the argmax.
@@ -184,8 +189,10 @@ struct Buffers {
 struct Weights {
     _layers: Vec<LayerWeights>,
     _tok_embd: Weight,
+    _pos_embd: Option<Weight>,
     _output: Option<Weight>,
     _output_norm: crate::gpu::GpuVector,
+    _output_norm_bias: Option<crate::gpu::GpuVector>,
     stored_bytes: u64,
 }
 
@@ -198,6 +205,8 @@ pub struct GpuModel {
     kernels: Kernels,
     buffers: Buffers,
     embed_binds: Vec<wgpu::BindGroup>,
+    /// Per shard of the position embedding (GPT-2).
+    position_binds: Vec<wgpu::BindGroup>,
     layers: Vec<LayerBinds>,
     final_norm: wgpu::BindGroup,
     head: LinearBinds,
@@ -215,21 +224,22 @@ struct Specs {
 
 impl Specs {
     fn new(c: &ModelConfig) -> Self {
-        let rows = |k, n_out, residual| LinearSpec {
+        let rows = |k, n_out, residual, bias| LinearSpec {
             k,
             n_out,
             epilogue: Epilogue::Rows {
                 residual,
-                bias: false,
+                bias,
+                gelu: false,
             },
         };
         let (dim, ff, q_dim) = (c.n_embd, c.n_ff, c.q_dim());
         // Outputs normed before their residual add are written out for the norm kernel.
         let residual = !c.post_norms;
         Self {
-            wo: rows(q_dim, dim, residual),
-            down: rows(ff, dim, residual),
-            head: rows(dim, c.n_vocab, false),
+            wo: rows(q_dim, dim, residual, c.output_biases),
+            down: rows(ff, dim, residual, c.output_biases),
+            head: rows(dim, c.n_vocab, false, false),
             config: c.clone(),
         }
     }
@@ -246,6 +256,7 @@ impl Specs {
                 epilogue: Epilogue::Rows {
                     residual: false,
                     bias,
+                    gelu: false,
                 },
             },
             RowLayout::Pairs => LinearSpec {
@@ -260,9 +271,23 @@ impl Specs {
         }
     }
 
-    /// Gate|up: SwiGLU in the epilogue when paired.
+    /// Gate|up: SwiGLU in the epilogue when paired; an ungated FFN's up product with its
+    /// bias and activation in the epilogue.
     fn gate_up(&self, layout: RowLayout) -> LinearSpec {
-        let (dim, ff) = (self.config.n_embd, self.config.n_ff);
+        let c = &self.config;
+        let (dim, ff) = (c.n_embd, c.n_ff);
+        let gelu = c.ffn_activation == FfnActivation::GeluTanh;
+        if !c.ffn_gated {
+            return LinearSpec {
+                k: dim,
+                n_out: ff,
+                epilogue: Epilogue::Rows {
+                    residual: false,
+                    bias: c.output_biases,
+                    gelu,
+                },
+            };
+        }
         match layout {
             RowLayout::Rows => LinearSpec {
                 k: dim,
@@ -270,14 +295,13 @@ impl Specs {
                 epilogue: Epilogue::Rows {
                     residual: false,
                     bias: false,
+                    gelu: false,
                 },
             },
             RowLayout::Pairs => LinearSpec {
                 k: dim,
                 n_out: ff,
-                epilogue: Epilogue::Glu {
-                    gelu: self.config.ffn_activation == FfnActivation::GeluTanh,
-                },
+                epilogue: Epilogue::Glu { gelu },
             },
         }
     }
@@ -304,6 +328,15 @@ impl GpuModel {
         let specs = Specs::new(&c);
         let (weights, tok_embd, output, output_norm) =
             (b.layers, b.tok_embd, b.output, b.output_norm);
+        let (pos_embd, output_norm_bias) = (b.pos_embd, b.output_norm_bias);
+        let pos_part = match &pos_embd {
+            Some(w) => Some(
+                w.parts
+                    .first()
+                    .ok_or_else(|| Error::MissingTensor("position_embd.weight".into()))?,
+            ),
+            None => None,
+        };
         let head_w = output.as_ref().unwrap_or(&tok_embd);
         let embd = tok_embd
             .parts
@@ -326,15 +359,25 @@ impl GpuModel {
         let unpaired = |w: fn(&LayerWeights) -> &Weight| {
             weights.iter().any(|l| w(l).layout == RowLayout::Rows)
         };
-        let (unpaired_qkv, unpaired_gate_up) = (unpaired(|l| &l.qkv), unpaired(|l| &l.gate_up));
+        let unpaired_qkv = unpaired(|l| &l.qkv);
+        // An ungated FFN's up product finishes in its own epilogue.
+        let unpaired_gate_up = c.ffn_gated && unpaired(|l| &l.gate_up);
         let embed_scale = c.embedding_multiplier();
         let gelu = c.ffn_activation == FfnActivation::GeluTanh;
         let any_local = (0..c.n_layer).any(|l| c.layer_window(l).is_some());
+        let norm_kind = match c.layer_norm {
+            true => NormKind::Layer,
+            false => NormKind::Rms,
+        };
         let kernels = Kernels {
-            embed: Embedding::new(&ctx, dim, embd.format, embed_scale).await?,
-            norm: RmsNorm::new(&ctx, dim, eps, false).await?,
+            embed: Embedding::new(&ctx, dim, embd.format, embed_scale, false).await?,
+            embed_positions: match pos_part {
+                Some(p) => Some(Embedding::new(&ctx, dim, p.format, 1.0, true).await?),
+                None => None,
+            },
+            norm: RmsNorm::new(&ctx, dim, eps, norm_kind).await?,
             post_norm: match c.post_norms {
-                true => Some(RmsNorm::new(&ctx, dim, eps, true).await?),
+                true => Some(RmsNorm::new(&ctx, dim, eps, NormKind::RmsAdd).await?),
                 false => None,
             },
             linear,
@@ -360,6 +403,7 @@ impl GpuModel {
         let f32s = |n: usize| (n * 4) as u64;
         let step = ctx.uniform_init("step", bytemuck::bytes_of(&Step::default()));
         let tokens = ctx.storage("tokens", (batch * 4) as u64);
+        let positions = pos_part.map(|_| ctx.storage("positions", (batch * 4) as u64));
         let x = ctx.storage("x (residual) [batch, dim]", f32s(batch * dim));
         let xb = ctx.storage("xb (normed) [batch, dim]", f32s(batch * dim));
         let q = ctx.storage("q (rotated) [batch, q_dim]", f32s(batch * q_dim));
@@ -441,7 +485,12 @@ impl GpuModel {
                         ),
                         (RowLayout::Rows, ..) => return Err(missing()),
                     };
+                    let biases = w.biases.as_ref();
+                    let bias_of = |pick: fn(&LayerBiases) -> &crate::gpu::GpuVector| {
+                        biases.map(|b| &pick(b).buffer)
+                    };
                     let (gate_up_out, silu_mul) = match (w.gate_up.layout, &hidden, &k.silu_mul) {
+                        _ if !c.ffn_gated => (rows(&act, bias_of(|b| &b.ffn_up)), None),
                         (RowLayout::Pairs, ..) => (LinearOut::Glu { act: &act }, None),
                         (RowLayout::Rows, Some(hidden), Some(silu_mul)) => (
                             rows(hidden, None),
@@ -455,24 +504,43 @@ impl GpuModel {
                     let post_norm = |v: &Option<crate::gpu::GpuVector>| -> Result<_> {
                         match (&k.post_norm, &proj, v) {
                             (Some(kernel), Some(proj), Some(v)) => {
-                                Ok(Some(kernel.bind(&ctx, &step, proj, &v.buffer, &x)?))
+                                Ok(Some(kernel.bind(&ctx, &step, proj, &v.buffer, None, &x)?))
                             }
                             (None, None, None) => Ok(None),
                             _ => Err(Error::Gpu("a post-norm lacks its kernel or weight".into())),
                         }
                     };
                     layers.push(LayerBinds {
-                        attn_norm: k.norm.bind(&ctx, &step, &x, &w.attn_norm.buffer, &xb)?,
+                        attn_norm: k.norm.bind(
+                            &ctx,
+                            &step,
+                            &x,
+                            &w.attn_norm.buffer,
+                            bias_of(|b| &b.attn_norm),
+                            &xb,
+                        )?,
                         local: c.layer_window(l).is_some(),
                         attn_post_norm: post_norm(&w.attn_post_norm)?,
                         ffn_post_norm: post_norm(&w.ffn_post_norm)?,
-                        ffn_norm: k.norm.bind(&ctx, &step, &x, &w.ffn_norm.buffer, &xb)?,
+                        ffn_norm: k.norm.bind(
+                            &ctx,
+                            &step,
+                            &x,
+                            &w.ffn_norm.buffer,
+                            bias_of(|b| &b.ffn_norm),
+                            &xb,
+                        )?,
                         qkv: lin(specs.qkv(w.qkv.layout), &w.qkv, &xb, qkv_out)?,
                         rope,
                         attention: k
                             .layer_attention(c.layer_window(l).is_some())
                             .bind(&ctx, &step, &q, &k_cache, &v_cache, &att)?,
-                        wo: lin(specs.wo, &w.wo, &att, rows(block_out, None))?,
+                        wo: lin(
+                            specs.wo,
+                            &w.wo,
+                            &att,
+                            rows(block_out, bias_of(|b| &b.attn_output)),
+                        )?,
                         gate_up: lin(
                             specs.gate_up(w.gate_up.layout),
                             &w.gate_up,
@@ -480,7 +548,12 @@ impl GpuModel {
                             gate_up_out,
                         )?,
                         silu_mul,
-                        down: lin(specs.down, &w.down, &act, rows(block_out, None))?,
+                        down: lin(
+                            specs.down,
+                            &w.down,
+                            &act,
+                            rows(block_out, bias_of(|b| &b.ffn_down)),
+                        )?,
                     });
                     caches.push(k_cache);
                     caches.push(v_cache);
@@ -490,12 +563,35 @@ impl GpuModel {
                     .iter()
                     .map(|s| k.embed.bind(&ctx, &s.params, &tokens, &s.buffer, &x))
                     .collect::<Result<Vec<_>>>()?;
-                let final_norm = k.norm.bind(&ctx, &step, &x, &output_norm.buffer, &xb)?;
+                let position_binds = match (pos_part, &positions, &k.embed_positions) {
+                    (Some(p), Some(positions), Some(kernel)) => p
+                        .shards
+                        .iter()
+                        .map(|s| kernel.bind(&ctx, &s.params, positions, &s.buffer, &x))
+                        .collect::<Result<Vec<_>>>()?,
+                    _ => Vec::new(),
+                };
+                let final_norm = k.norm.bind(
+                    &ctx,
+                    &step,
+                    &x,
+                    &output_norm.buffer,
+                    output_norm_bias.as_ref().map(|b| &b.buffer),
+                    &xb,
+                )?;
                 let head = lin(specs.head, head_w, &xb, rows(&logits, None))?;
                 let argmax_binds = k.argmax.bind(&ctx, &logits, &scratch, &result)?;
-                Ok((layers, embed_binds, final_norm, head, argmax_binds, caches))
+                Ok((
+                    layers,
+                    (embed_binds, position_binds),
+                    final_norm,
+                    head,
+                    argmax_binds,
+                    caches,
+                ))
             })
             .await??;
+        let (embed_binds, position_binds) = embed_binds;
 
         let mut activations = vec![x, xb, q, att, act, scratch];
         activations.extend(rope_tables);
@@ -512,6 +608,7 @@ impl GpuModel {
             buffers: Buffers {
                 step,
                 tokens,
+                positions,
                 logits,
                 result,
                 logits_staging,
@@ -519,6 +616,7 @@ impl GpuModel {
                 _activations: activations,
             },
             embed_binds,
+            position_binds,
             layers,
             final_norm,
             head,
@@ -526,8 +624,10 @@ impl GpuModel {
             weights: Weights {
                 _layers: weights,
                 _tok_embd: tok_embd,
+                _pos_embd: pos_embd,
                 _output: output,
                 _output_norm: output_norm,
+                _output_norm_bias: output_norm_bias,
                 stored_bytes,
             },
         })
@@ -659,7 +759,12 @@ impl GpuModel {
         for g in &self.embed_binds {
             k.embed.dispatch(pass, g, n);
         }
-        let mut count = self.embed_binds.len();
+        if let Some(kernel) = &k.embed_positions {
+            for g in &self.position_binds {
+                kernel.dispatch(pass, g, n);
+            }
+        }
+        let mut count = self.embed_binds.len() + self.position_binds.len();
         let decode = n == 1;
         for l in &self.layers {
             k.norm.dispatch(pass, &l.attn_norm, n);
@@ -711,6 +816,10 @@ impl GpuModel {
         };
         q.write_buffer(&self.buffers.step, 0, bytemuck::bytes_of(&step));
         q.write_buffer(&self.buffers.tokens, 0, bytemuck::cast_slice(chunk));
+        if let Some(positions) = &self.buffers.positions {
+            let at: Vec<u32> = (pos..pos + n).map(|p| p as u32).collect();
+            q.write_buffer(positions, 0, bytemuck::cast_slice(&at));
+        }
         let mut enc = self.encoder("forward");
         self.record_pass(&mut enc, "forward", n, out, head);
         if head {

@@ -17,10 +17,21 @@ pub struct Embedding {
 }
 
 impl Embedding {
-    /// `scale` multiplies every value gathered (1 but for Gemma's √dim).
-    pub async fn new(ctx: &GpuContext, dim: usize, format: GpuFormat, scale: f32) -> Result<Self> {
+    /// `scale` multiplies every value gathered (1 but for Gemma's √dim); `add`: the rows are
+    /// added to the output (GPT-2's positions) instead of stored.
+    pub async fn new(
+        ctx: &GpuContext,
+        dim: usize,
+        format: GpuFormat,
+        scale: f32,
+        add: bool,
+    ) -> Result<Self> {
         format.check_cols("token embedding", dim)?;
-        let label = format!("embedding[{} dim{dim}]", format.name());
+        let label = format!(
+            "embedding[{} dim{dim}{}]",
+            format.name(),
+            if add { " add" } else { "" }
+        );
         let source = with_format(SOURCE, format);
         let slots = [Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite];
         Ok(Self {
@@ -30,7 +41,11 @@ impl Embedding {
                 &source,
                 "main",
                 &slots,
-                &[("DIM", constant(dim)), ("SCALE", f64::from(scale))],
+                &[
+                    ("DIM", constant(dim)),
+                    ("SCALE", f64::from(scale)),
+                    ("ADD", f64::from(u8::from(add))),
+                ],
             )
             .await?,
             dim,

@@ -4,7 +4,7 @@
 //! pairs, or rope and the KV-cache store of Q|K|V pairs.
 
 use super::rope::Heads;
-use super::{constant, grid, with_format, Kernel, Slot};
+use super::{constant, grid, with_activation, with_format, Kernel, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::context::{GpuContext, KernelShape};
 use crate::gpu::formats::GpuFormat;
@@ -17,14 +17,23 @@ const ROPE_KV: &str = include_str!("../../../shaders/epilogue/rope_kv.wgsl");
 
 /// The source of a linear kernel reading `format` and storing through `epilogue`.
 pub fn source(format: GpuFormat, epilogue: Epilogue) -> String {
-    with_format(SOURCE, format).replacen("#include epilogue", epilogue.source(), 1)
+    with_activation(&with_format(SOURCE, format).replacen(
+        "#include epilogue",
+        epilogue.source(),
+        1,
+    ))
 }
 
 /// How a product's results are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Epilogue {
-    /// `Y[t, row] = acc (+ bias[row]) (+ Y[t, row] when residual)`.
-    Rows { residual: bool, bias: bool },
+    /// `Y[t, row] = act(acc (+ bias[row])) (+ Y[t, row] when residual)`, act GELU (tanh)
+    /// with `gelu` (GPT-2's ungated FFN), none otherwise.
+    Rows {
+        residual: bool,
+        bias: bool,
+        gelu: bool,
+    },
     /// Gate|up pairs: `act[t, p] = silu(gate) · up`, or with `gelu` GELU (tanh) of gate.
     Glu { gelu: bool },
     /// Q|K|V pairs: bias, rotary embedding of Q and K, K and V into the KV cache.
@@ -77,10 +86,15 @@ impl Epilogue {
 
     fn constants(self, n_out: usize) -> Vec<(&'static str, f64)> {
         match self {
-            Epilogue::Rows { residual, bias } => vec![
+            Epilogue::Rows {
+                residual,
+                bias,
+                gelu,
+            } => vec![
                 ("N_OUT", constant(n_out)),
                 ("RESIDUAL", f64::from(u8::from(residual))),
                 ("HAS_BIAS", f64::from(u8::from(bias))),
+                ("GELU", f64::from(u8::from(gelu))),
             ],
             Epilogue::Glu { gelu } => vec![
                 ("N_OUT", constant(n_out)),
@@ -102,9 +116,14 @@ impl Epilogue {
 
     fn label(self) -> String {
         match self {
-            Epilogue::Rows { residual, bias } => format!(
-                "{}{}",
+            Epilogue::Rows {
+                residual,
+                bias,
+                gelu,
+            } => format!(
+                "{}{}{}",
                 if bias { "+bias" } else { "" },
+                if gelu { "+gelu" } else { "" },
                 if residual { "+residual" } else { "" }
             ),
             Epilogue::Glu { gelu: false } => "+swiglu".into(),

@@ -21,7 +21,7 @@ pub use embedding::Embedding;
 pub use linear::{
     source as linear_source, Epilogue, Linear, LinearBindings, LinearOut, LinearSpec, LinearTokens,
 };
-pub use rmsnorm::RmsNorm;
+pub use rmsnorm::{NormKind, RmsNorm};
 pub use rope::Rope;
 pub use silu_mul::SiluMul;
 pub use softmax::Softmax;
@@ -46,6 +46,14 @@ pub fn with_format(source: &str, format: GpuFormat) -> String {
     }
     quant.push_str(format.snippet());
     source.replacen("#include quant", &quant, 1)
+}
+
+/// The FFN activations (`shaders/activation.wgsl`), shared by the kernels that apply them.
+const ACTIVATION: &str = include_str!("../../../shaders/activation.wgsl");
+
+/// `source` with its `#include activation` replaced by the activation functions.
+pub fn with_activation(source: &str) -> String {
+    source.replacen("#include activation", ACTIVATION, 1)
 }
 
 /// Every WGSL source, by file name (for tests that parse them all); the kernels that read

@@ -1,7 +1,7 @@
 //! `shaders/silu_mul.wgsl`: the SwiGLU activation silu(gate) · up of stacked gate|up rows,
 //! one invocation per element.
 
-use super::{constant, Kernel, Slot};
+use super::{constant, with_activation, Kernel, Slot};
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
 
@@ -23,7 +23,15 @@ impl SiluMul {
         let slots = [Slot::Uniform, Slot::Read, Slot::ReadWrite];
         let constants = [("FF", constant(ff)), ("GELU", f64::from(u8::from(gelu)))];
         Ok(Self {
-            kernel: Kernel::new(ctx, &label, SOURCE, "main", &slots, &constants).await?,
+            kernel: Kernel::new(
+                ctx,
+                &label,
+                &with_activation(SOURCE),
+                "main",
+                &slots,
+                &constants,
+            )
+            .await?,
             ff,
         })
     }
