@@ -126,15 +126,27 @@ fn print_config(c: &ModelConfig) {
     println!("ffn size:      {}", c.n_ff);
     println!("vocabulary:    {}", c.n_vocab);
     println!("context:       {} (trained)", c.n_ctx_train);
-    println!("rope:          {:?}, theta {}", c.rope_style, c.rope_theta);
+    match c.learned_positions {
+        true => println!("positions:     learned embedding (no rope)"),
+        false => println!("rope:          {:?}, theta {}", c.rope_style, c.rope_theta),
+    }
     if c.rope_scaling != RopeScaling::None {
         println!("rope scaling:  {:?}", c.rope_scaling);
+    }
+    if c.layer_norm {
+        println!("norms:         LayerNorm with biases");
     }
     println!("norm eps:      {}", c.norm_eps);
     println!("tied embed:    {}", c.tied_embeddings);
     println!("qkv bias:      {}", c.qkv_bias);
     println!("qk norm:       {}", c.qk_norm);
-    println!("ffn:           {:?}-gated", c.ffn_activation);
+    match c.ffn_gated {
+        true => println!("ffn:           {:?}-gated", c.ffn_activation),
+        false => println!("ffn:           {:?}, ungated", c.ffn_activation),
+    }
+    if c.output_biases {
+        println!("biases:        on the attention output and the FFN products");
+    }
     if c.post_norms {
         println!("post norms:    attention and FFN outputs normed before the residual add");
     }
