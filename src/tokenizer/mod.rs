@@ -7,7 +7,7 @@ mod detokenize;
 mod gguf;
 mod token_table;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
@@ -50,11 +50,11 @@ pub(crate) struct SpecialIds {
 
 #[derive(Debug)]
 pub struct Tokenizer {
-    /// Splits special tokens such as `<|im_start|>` out of the text (chat prompts).
-    parsing: tokenizers::Tokenizer,
-    /// Treats special tokens' text as plain text (raw prompts, perplexity); made on first
-    /// use because most sessions never need it.
-    literal: OnceLock<tokenizers::Tokenizer>,
+    /// The one tokenizer; whether it splits special tokens such as `<|im_start|>` out of
+    /// the text (chat prompts) or reads their text as plain text (raw prompts, perplexity)
+    /// is set per call. One copy, not one per mode: a 262k-token vocabulary's tokenizer
+    /// takes tens of MB, which a browser tab's wasm memory keeps for good.
+    inner: Mutex<tokenizers::Tokenizer>,
     table: Arc<TokenTable>,
     ids: SpecialIds,
     stop_ids: Vec<u32>,
@@ -149,8 +149,7 @@ impl Tokenizer {
             }
         }
         Ok(Tokenizer {
-            parsing: inner,
-            literal: OnceLock::new(),
+            inner: Mutex::new(inner),
             table: Arc::new(table),
             ids,
             stop_ids,
@@ -159,15 +158,14 @@ impl Tokenizer {
 
     /// A `tokenizer.json` that Hugging Face tokenizers (and [`Tokenizer::from_json`]) load.
     pub fn to_json(&self) -> Result<String> {
-        self.parsing
-            .to_string(false)
+        self.with_inner(|t| t.to_string(false))
             .map_err(hf_error("serializing tokenizer.json"))
     }
 
     /// A `tokenizer_config.json` naming BOS/EOS and, when given, the chat template, so
     /// that [`Tokenizer::from_hf`] restores the special ids.
     pub fn to_config_json(&self, chat_template: Option<&str>) -> String {
-        let name = |id: Option<u32>| id.and_then(|id| self.parsing.id_to_token(id));
+        let name = |id: Option<u32>| id.and_then(|id| self.id_to_token(id));
         json!({
             "bos_token": name(self.ids.bos),
             "eos_token": name(self.ids.eos),
@@ -181,17 +179,11 @@ impl Tokenizer {
     /// With `parse_special`, special tokens written in the text (`<|im_start|>`) become
     /// their ids, as in a rendered chat prompt; without, they are tokenized as plain text.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
-        let tokenizer = if parse_special {
-            &self.parsing
-        } else {
-            self.literal.get_or_init(|| {
-                let mut literal = self.parsing.clone();
-                literal.set_encode_special_tokens(true);
-                literal
+        let encoding = self
+            .with_inner(|t| {
+                t.set_encode_special_tokens(!parse_special);
+                t.encode_fast(text, false)
             })
-        };
-        let encoding = tokenizer
-            .encode_fast(text, false)
             .map_err(hf_error("encoding"))?;
         Ok(encoding.get_ids().to_vec())
     }
@@ -205,7 +197,8 @@ impl Tokenizer {
                 self.vocab_size()
             )));
         }
-        self.parsing.decode(ids, true).map_err(hf_error("decoding"))
+        self.with_inner(|t| t.decode(ids, true))
+            .map_err(hf_error("decoding"))
     }
 
     /// A streaming decoder for generated ids.
@@ -264,11 +257,18 @@ impl Tokenizer {
 
     /// The vocabulary's string for `id` (`Ġthe`, `▁the`, `<|im_end|>`).
     pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.parsing.id_to_token(id)
+        self.with_inner(|t| t.id_to_token(id))
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.parsing.token_to_id(token)
+        self.with_inner(|t| t.token_to_id(token))
+    }
+
+    /// Runs `f` on the tokenizer. A panic in an earlier call leaves nothing half-changed
+    /// that matters here (the mode is set by every call), so a poisoned lock is reused.
+    fn with_inner<R>(&self, f: impl FnOnce(&mut tokenizers::Tokenizer) -> R) -> R {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
     }
 
     /// Control tokens: never printed, parsed from text only in chat prompts.
