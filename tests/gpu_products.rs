@@ -79,9 +79,21 @@ fn tensors(c: &ModelConfig, up: DType) -> Vec<Tensor> {
     };
     let (d, q, kv, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
     add("token_embd.weight".into(), DType::Q8_0, c.n_vocab, d);
+    if c.learned_positions {
+        add("position_embd.weight".into(), DType::Q8_0, c.n_ctx_train, d);
+    }
     for l in 0..c.n_layer {
         let n = |r: &str| format!("blk.{l}.{r}");
         add(n("attn_norm.weight"), DType::F32, 1, d);
+        if c.layer_norm {
+            add(n("attn_norm.bias"), DType::F32, 1, d);
+            add(n("ffn_norm.bias"), DType::F32, 1, d);
+        }
+        if c.output_biases {
+            add(n("attn_output.bias"), DType::F32, 1, d);
+            add(n("ffn_up.bias"), DType::F32, 1, ff);
+            add(n("ffn_down.bias"), DType::F32, 1, d);
+        }
         add(n("attn_q.weight"), DType::Q8_0, q, d);
         add(n("attn_k.weight"), DType::Q8_0, kv, d);
         add(n("attn_v.weight"), DType::F16, kv, d);
@@ -96,7 +108,9 @@ fn tensors(c: &ModelConfig, up: DType) -> Vec<Tensor> {
         }
         add(n("attn_output.weight"), DType::Q8_0, d, q);
         add(n("ffn_norm.weight"), DType::F32, 1, d);
-        add(n("ffn_gate.weight"), DType::Q8_0, ff, d);
+        if c.ffn_gated {
+            add(n("ffn_gate.weight"), DType::Q8_0, ff, d);
+        }
         add(n("ffn_up.weight"), up, ff, d);
         add(n("ffn_down.weight"), DType::Q8_0, d, ff);
         if c.post_norms {
@@ -105,7 +119,12 @@ fn tensors(c: &ModelConfig, up: DType) -> Vec<Tensor> {
         }
     }
     add("output_norm.weight".into(), DType::F32, 1, d);
-    add("output.weight".into(), DType::F16, c.n_vocab, d);
+    if c.layer_norm {
+        add("output_norm.bias".into(), DType::F32, 1, d);
+    }
+    if !c.tied_embeddings {
+        add("output.weight".into(), DType::F16, c.n_vocab, d);
+    }
     out
 }
 
@@ -131,11 +150,13 @@ fn check(c: ModelConfig, up: DType, layer_dispatches: usize) {
     for shape in [KernelShape::Lanes, KernelShape::SplitK] {
         let ctx = gpu_context().with_kernel_shape(shape);
         let mut gpu = gpu_model(&ctx, &c, &ts);
-        // Embedding, the layers, final norm, head and the argmax's two passes.
+        // Embedding (and positions), the layers, final norm, head and the argmax's two
+        // passes.
         let cost = gpu.decode_cost();
+        let embedding = 1 + usize::from(c.learned_positions);
         assert_eq!(
             cost.dispatches,
-            1 + c.n_layer * layer_dispatches + 4,
+            embedding + c.n_layer * layer_dispatches + 4,
             "{shape:?}"
         );
         let all = match block(gpu.forward(&tokens[..10], 0, ForwardOutput::AllLogits)) {
@@ -202,4 +223,26 @@ fn gemma3_layers_match_reference() {
         ..config(32, RopeStyle::RotateHalf, false)
     };
     check(c, DType::Q8_0, 11);
+}
+
+#[test]
+fn gpt2_layers_match_reference() {
+    // GPT-2's parts: a Q8_0 position embedding added to the tokens' (its own dispatch), no
+    // rope, LayerNorms with biases, biases on Q|K|V, the output and both FFN products, an
+    // ungated GELU FFN, the head tied to the embedding. Per layer: norm, Q|K (Q8_0) and V
+    // (F16) with bias, the identity rope and the KV store, attention, output + bias, norm,
+    // up + bias + GELU, down + bias.
+    let c = ModelConfig {
+        arch: Arch::Gpt2,
+        n_head_kv: 6,
+        qkv_bias: true,
+        ffn_activation: FfnActivation::GeluTanh,
+        tied_embeddings: true,
+        layer_norm: true,
+        learned_positions: true,
+        ffn_gated: false,
+        output_biases: true,
+        ..config(32, RopeStyle::RotateHalf, true)
+    };
+    check(c, DType::Q8_0, 8);
 }

@@ -391,7 +391,8 @@ impl GpuModelBuilder {
                 targets.insert(name("post_attention_norm.weight"), Target::AttnPostNorm(l));
                 targets.insert(name("post_ffw_norm.weight"), Target::FfnPostNorm(l));
             }
-            let biases = (c.layer_norm && c.output_biases).then(|| {
+            // GPT-2's block biases; a kind the file does not hold stays zero.
+            let biases = (c.layer_norm || c.output_biases).then(|| {
                 for (file, bias) in [
                     ("attn_norm.bias", Bias::AttnNorm),
                     ("ffn_norm.bias", Bias::FfnNorm),
