@@ -658,6 +658,36 @@ fn gguf_rope_scaling_is_read_or_refused_by_kind() {
         matches!(e, Error::UnsupportedFeature(ref m) if m.contains("partial rotary")),
         "{e:?}"
     );
+    // Gemma 3 27B (62 layers, llama.cpp's rule) scales queries by 1/√(n_embd / n_head).
+    let mut metadata = header.metadata.clone();
+    let llama_keys: Vec<(String, MetaValue)> = metadata
+        .entries
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("llama.")?.to_string(), v.clone())))
+        .collect();
+    for (k, v) in llama_keys {
+        metadata.insert(format!("gemma3.{k}"), v);
+    }
+    metadata.insert("general.architecture", MetaValue::String("gemma3".into()));
+    metadata.insert("gemma3.block_count", MetaValue::U32(62));
+    let n_embd = ModelConfig::from_gguf(&header.metadata, &header.tensors)
+        .unwrap()
+        .n_embd;
+    metadata.insert("gemma3.attention.key_length", MetaValue::U32(n_embd as u32));
+    metadata.entries.remove("gemma3.rope.dimension_count");
+    let e = ModelConfig::from_gguf(&metadata, &header.tensors).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("Gemma 3 27B")),
+        "{e:?}"
+    );
+    // Logit soft-capping (Gemma 2's) is not computed.
+    let mut metadata = header.metadata.clone();
+    metadata.insert("llama.final_logit_softcapping", MetaValue::F32(30.0));
+    let e = ModelConfig::from_gguf(&metadata, &header.tensors).unwrap_err();
+    assert!(
+        matches!(e, Error::UnsupportedFeature(ref m) if m.contains("soft-capping")),
+        "{e:?}"
+    );
 }
 
 #[test]

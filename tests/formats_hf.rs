@@ -562,3 +562,36 @@ fn convert_then_load_gives_the_same_model() {
         );
     }
 }
+
+/// What hearth's attention and head do not compute is refused by name: another scale of
+/// the queries (Gemma 3 27B's `query_pre_attn_scalar`) and logit soft-capping (Gemma 2).
+#[test]
+fn attention_scales_and_soft_capping_are_refused() {
+    // head_dim 4 (8 / 2 heads): a scalar equal to it is the usual scale.
+    let with = |extra: &str| {
+        let json = TINY_HF_CONFIG.replace(
+            r#""rope_scaling": null"#,
+            &format!(r#""rope_scaling": null, {extra}"#),
+        );
+        config_from_hf(json.as_bytes())
+    };
+    assert!(with(r#""query_pre_attn_scalar": 4"#).is_ok());
+    assert!(with(r#""final_logit_softcapping": null"#).is_ok());
+    for (extra, named) in [
+        (r#""query_pre_attn_scalar": 3"#, "query_pre_attn_scalar"),
+        (
+            r#""final_logit_softcapping": 30.0"#,
+            "final_logit_softcapping",
+        ),
+        (
+            r#""attn_logit_softcapping": 50.0"#,
+            "attn_logit_softcapping",
+        ),
+    ] {
+        let e = with(extra).unwrap_err();
+        assert!(
+            matches!(e, Error::UnsupportedFeature(ref m) if m.contains(named)),
+            "{extra}: {e:?}"
+        );
+    }
+}

@@ -309,6 +309,23 @@ impl ModelConfig {
                 None => defaults.rope_theta_local,
             };
         }
+        // Logit soft-capping (Gemma 2's) is not computed: a file that asks for it is
+        // refused rather than run without it.
+        for cap in ["final_logit_softcapping", "attn_logit_softcapping"] {
+            if metadata.opt_f64(&key(cap))?.is_some_and(|v| v > 0.0) {
+                return Err(Error::UnsupportedFeature(format!(
+                    "{} (logit soft-capping)",
+                    key(cap)
+                )));
+            }
+        }
+        // llama.cpp scales Gemma 3 27B's queries by 1/√(n_embd / n_head), not 1/√head_dim
+        // (it knows the model by its 62 layers); hearth's attention has one scale.
+        if arch == Arch::Gemma3 && n_layer == 62 && n_embd / n_head.max(1) != head_dim {
+            return Err(Error::UnsupportedFeature(
+                "Gemma 3 27B's attention scale, 1/√(n_embd / n_head) instead of 1/√head_dim".into(),
+            ));
+        }
         config.validate()?;
         Ok(config)
     }

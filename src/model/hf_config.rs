@@ -325,6 +325,24 @@ pub fn config_from_hf(config_json: &[u8]) -> Result<ModelConfig> {
             )));
         }
     }
+    // Attention scaled other than by 1/√head_dim (Gemma 3 27B's query_pre_attn_scalar) and
+    // logit soft-capping (Gemma 2) are not computed: refused rather than run without.
+    if let Some(scalar) = opt_f64(&map, "query_pre_attn_scalar")? {
+        if scalar != config.head_dim as f64 {
+            return Err(Error::UnsupportedFeature(format!(
+                "query_pre_attn_scalar {scalar} (config.json; attention is scaled by \
+                 1/√head_dim = 1/√{})",
+                config.head_dim
+            )));
+        }
+    }
+    for cap in ["final_logit_softcapping", "attn_logit_softcapping"] {
+        if opt_f64(&map, cap)?.is_some_and(|v| v > 0.0) {
+            return Err(Error::UnsupportedFeature(format!(
+                "{cap} (config.json; logit soft-capping)"
+            )));
+        }
+    }
     config.validate()?;
     Ok(config)
 }
