@@ -1,21 +1,25 @@
 //! Fused tensors split by rows into their parts (Phi-3's Q|K|V and gate|up, GPT-2's Q|K|V
-//! and its bias): in the header's
-//! tensor index, so that checks and memory plans see the parts, and in the stream, whole
-//! tensors and pieces alike. Rows are whole blocks of any GGUF type, so a part is a run of
+//! and its bias): in the header's tensor index, so that checks and memory plans see the
+//! parts, and in the stream, whole tensors and pieces alike. Rows are whole blocks of any GGUF type, so a part is a run of
 //! the fused tensor's bytes.
 
 use crate::error::{Error, Result};
 use crate::formats::{Piece, Tensor, TensorInfo, PIECE_ROW_MULTIPLE};
 use crate::model::config::ModelConfig;
 
-/// The parts of fused tensor `name` with `total_rows` rows: (canonical name, first row,
-/// rows). `None` when `name` is not fused in this architecture, or has the rows of one of
-/// its parts already (Phi-3's GGUF `ffn_up` is the stack, a split part takes its name).
+/// The parts of fused tensor `name` of `dims` dimensions with `total_rows` rows:
+/// (canonical name, first row, rows). `None` when `name` is not fused in this architecture,
+/// is not a matrix or vector, or has the rows of one of its parts already (Phi-3's GGUF
+/// `ffn_up` is the stack, a split part takes its name).
 fn parts_of(
     config: &ModelConfig,
     name: &str,
+    dims: usize,
     total_rows: usize,
 ) -> Option<Vec<(String, usize, usize)>> {
+    if !matches!(dims, 1 | 2) {
+        return None;
+    }
     let table = config.arch.table();
     let (layer, fused) = table.fused_of(name)?;
     let parts = table.fused_parts(fused, layer, &config.dims());
@@ -71,9 +75,7 @@ pub fn split_infos(config: &ModelConfig, tensors: Vec<TensorInfo>) -> Result<Vec
     let mut out = Vec::with_capacity(tensors.len());
     for t in tensors {
         let rows = t.shape.first().copied().unwrap_or(0);
-        let Some(parts) =
-            parts_of(config, &t.name, rows).filter(|_| matches!(t.shape.len(), 1 | 2))
-        else {
+        let Some(parts) = parts_of(config, &t.name, t.shape.len(), rows) else {
             out.push(t);
             continue;
         };
@@ -95,8 +97,7 @@ pub fn split_tensor(config: &ModelConfig, t: Tensor) -> Result<Vec<Tensor>> {
     let total = t
         .piece
         .map_or(t.shape.first().copied().unwrap_or(0), |p| p.total_rows);
-    let Some(parts) = parts_of(config, &t.name, total).filter(|_| matches!(t.shape.len(), 1 | 2))
-    else {
+    let Some(parts) = parts_of(config, &t.name, t.shape.len(), total) else {
         return Ok(vec![t]);
     };
     let (first, rows) = (t.first_row(), t.shape[0]);
