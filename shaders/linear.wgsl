@@ -21,6 +21,12 @@
 // token, or with LAST_TOKEN only the chunk's last token, written to output row 0 (decode,
 // and the logits of the last token); `splitk` one token split over K (GPUs).
 // Workgroups: x (+ z beyond 65535) over tiles, y over tiles of tokens.
+//
+// With NORM (`tile1`, `splitk`), X is the residual stream and the product is of its
+// RMSNorm: X[t] / rms(X[t]) * norm_w. Every invocation reads all of X[t] anyway, so it
+// sums the squares beside the dot products and scales its sums at the end,
+//   acc = (W · (X[t] ∘ norm_w)) / sqrt(mean(X[t]²) + EPS),
+// which saves the norm's dispatch and the write and read of the normed row.
 
 #include quant
 
@@ -31,11 +37,14 @@ struct Shard { row_start: u32, n_rows: u32, n_groups: u32, pad1: u32 }
 @group(0) @binding(1) var<uniform> shard: Shard;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> wt: array<u32>;
+@group(0) @binding(4) var<storage, read> norm_w: array<vec4<f32>>;
 
 #include epilogue
 
 override K: u32;
 override LAST_TOKEN: bool = false;
+override NORM: bool = false;
+override EPS: f32 = 1e-5;
 
 const ROW_TILE: u32 = 2u * ROW_BLOCK;
 /// Units (rows, or pairs) per tile.
@@ -50,6 +59,32 @@ fn row_base(tile: u32, r: u32) -> u32 {
 }
 
 fn dot8(p: Pair, a: vec4<f32>, b: vec4<f32>) -> f32 { return dot(p.lo, a) + dot(p.hi, b); }
+
+/// Input vectors j and j + 1 of token t, times the norm weight with NORM (when their
+/// squares are added to `ss`).
+fn inputs8(t: u32, j: u32, ss: ptr<function, f32>) -> Pair {
+    let a = x[t * (K / 4u) + j];
+    let b = x[t * (K / 4u) + j + 1u];
+    if (!NORM) { return Pair(a, b); }
+    *ss += dot(a, a) + dot(b, b);
+    return Pair(a * norm_w[j], b * norm_w[j + 1u]);
+}
+
+/// The inputs of columns 32 j / 8.. of token t, as `inputs8`.
+fn inputs32(t: u32, j: u32, ss: ptr<function, f32>) -> X32 {
+    let p0 = inputs8(t, j, ss);
+    let p1 = inputs8(t, j + 2u, ss);
+    let p2 = inputs8(t, j + 4u, ss);
+    let p3 = inputs8(t, j + 6u, ss);
+    return x32(p0.lo, p0.hi, p1.lo, p1.hi, p2.lo, p2.hi, p3.lo, p3.hi);
+}
+
+/// What the sums are multiplied by: the norm's scale 1 / rms(X[t]) with NORM, given the
+/// sum of squares `ss`.
+fn norm_scale(ss: f32) -> f32 {
+    if (!NORM) { return 1.0; }
+    return 1.0 / sqrt(ss / f32(K) + EPS);
+}
 
 /// Stores rows r, r + 8, r + 16, r + 24 of a tile for token t (pairs (r, r + 16) and
 /// (r + 8, r + 24) in a paired product).
@@ -94,7 +129,8 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
     let base = row_base(tile, lid);
     // Row lid + i TILE1_LANES is in the second block from i = rows / 2 on.
     let second = shard.n_groups * WORDS * ROW_BLOCK - ROW_BLOCK;
-    var xi = t_in * (K / 4u);
+    var xi = 0u;
+    var ss = 0.0;
     var acc: array<f32, MAX_ROWS>;
     // One flat loop over 32-column sub-blocks (a nested loop over groups and sub-blocks is
     // slower on SwiftShader).
@@ -102,8 +138,7 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
     for (var sb = 0u; sb < shard.n_groups * subs; sb++) {
         let wi = base + (sb / subs) * WORDS * ROW_BLOCK;
         let s = sb % subs;
-        let xs = x32(x[xi], x[xi + 1u], x[xi + 2u], x[xi + 3u],
-                     x[xi + 4u], x[xi + 5u], x[xi + 6u], x[xi + 7u]);
+        let xs = inputs32(t_in, xi, &ss);
         xi += 8u;
         for (var i = 0u; i < rows; i++) {
             let at = wi + i * TILE1_LANES + select(0u, second, 2u * i >= rows);
@@ -111,13 +146,15 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
     if (t_in >= step.n_tokens) { return; }
+    let scale = norm_scale(ss);
     if (PAIRED) {
         for (var i = 0u; i < rows / 2u; i++) {
-            store_pair(t_out, tile * ROW_BLOCK + lid + i * TILE1_LANES, acc[i], acc[i + rows / 2u]);
+            store_pair(t_out, tile * ROW_BLOCK + lid + i * TILE1_LANES,
+                       acc[i] * scale, acc[i + rows / 2u] * scale);
         }
     } else {
         for (var i = 0u; i < rows; i++) {
-            store_row(t_out, tile * ROW_TILE + lid + i * TILE1_LANES, acc[i]);
+            store_row(t_out, tile * ROW_TILE + lid + i * TILE1_LANES, acc[i] * scale);
         }
     }
 }
@@ -196,6 +233,8 @@ fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
 // added in workgroup memory (where a pair's two rows meet).
 const SPLIT: u32 = 8u;
 var<workgroup> partial: array<f32, ROW_TILE * SPLIT>;
+/// With NORM: the sum of squares of each slice's inputs.
+var<workgroup> partial_ss: array<f32, SPLIT>;
 
 @compute @workgroup_size(ROW_TILE, SPLIT)
 fn splitk(@builtin(workgroup_id) wid: vec3<u32>,
@@ -214,28 +253,36 @@ fn splitk(@builtin(workgroup_id) wid: vec3<u32>,
     let stride = WORDS * ROW_BLOCK;
     let base = row_base(tile, i);
     var acc = 0.0;
+    var ss = 0.0;
     // Padded rows of the last tile hold zeros: they are summed but never stored.
     for (var g = lid.y; g < shard.n_groups; g += SPLIT) {
         let wi = base + g * stride;
-        var xi = t_in * (K / 4u) + g * (GROUP / 4u);
+        var xi = g * (GROUP / 4u);
         for (var s = 0u; s < GROUP / 32u; s++) {
             let h = sub_head(wi, s);
             for (var u = 4u * s; u < 4u * s + 4u; u++) {
-                acc += dot8(decode8(wi, h, u), x[xi], x[xi + 1u]);
+                let xs = inputs8(t_in, xi, &ss);
+                acc += dot8(decode8(wi, h, u), xs.lo, xs.hi);
                 xi += 2u;
             }
         }
     }
     partial[lid.y * ROW_TILE + i] = acc;
+    if (NORM && i == 0u) { partial_ss[lid.y] = ss; }
     workgroupBarrier();
     if (lid.y != 0u) { return; }
     var sum = 0.0;
-    for (var s = 0u; s < SPLIT; s++) { sum += partial[s * ROW_TILE + i]; }
+    var sum_ss = 0.0;
+    for (var s = 0u; s < SPLIT; s++) {
+        sum += partial[s * ROW_TILE + i];
+        if (NORM) { sum_ss += partial_ss[s]; }
+    }
+    let scale = norm_scale(sum_ss);
     if (!PAIRED) {
-        store_row(t_out, tile * ROW_TILE + i, sum);
+        store_row(t_out, tile * ROW_TILE + i, sum * scale);
     } else if (i < ROW_BLOCK) {
         var partner = 0.0;
         for (var s = 0u; s < SPLIT; s++) { partner += partial[s * ROW_TILE + i + ROW_BLOCK]; }
-        store_pair(t_out, tile * ROW_BLOCK + i, sum, partner);
+        store_pair(t_out, tile * ROW_BLOCK + i, sum * scale, partner * scale);
     }
 }

@@ -1,6 +1,7 @@
 //! Small random models through the whole GPU forward pass against the CPU reference, in
 //! the shapes that choose how the stacked products run: paired (rope and the KV store in
-//! the Q|K|V epilogue, SwiGLU in the gate|up epilogue: seven dispatches per layer) and
+//! the Q|K|V epilogue, SwiGLU in the gate|up epilogue, each RMSNorm in the prologue of the
+//! product after it when decoding: five dispatches per layer) and
 //! unpaired (head_dim not a multiple of 32, gate and up of different formats: separate
 //! rope and silu·mul kernels).
 
@@ -150,13 +151,13 @@ fn check(c: ModelConfig, up: DType, layer_dispatches: usize) {
     for shape in [KernelShape::Lanes, KernelShape::SplitK] {
         let ctx = gpu_context().with_kernel_shape(shape);
         let mut gpu = gpu_model(&ctx, &c, &ts);
-        // Embedding (and positions), the layers, final norm, head and the argmax's two
-        // passes.
+        // Embedding (and positions), the layers, the head (after a final norm of its own
+        // where the norm is a LayerNorm) and the argmax's two passes.
         let cost = gpu.decode_cost();
         let embedding = 1 + usize::from(c.learned_positions);
         assert_eq!(
             cost.dispatches,
-            embedding + c.n_layer * layer_dispatches + 4,
+            embedding + c.n_layer * layer_dispatches + usize::from(c.layer_norm) + 3,
             "{shape:?}"
         );
         let all = match block(gpu.forward(&tokens[..10], 0, ForwardOutput::AllLogits)) {
@@ -178,38 +179,38 @@ fn check(c: ModelConfig, up: DType, layer_dispatches: usize) {
 
 #[test]
 fn paired_products_match_reference() {
-    // Per layer: norm, Q|K (Q8_0) and V (F16) with rope + KV store, attention, output,
-    // norm, gate|up with SwiGLU, down.
-    check(config(32, RopeStyle::Pairwise, false), DType::Q8_0, 8);
-    check(config(32, RopeStyle::RotateHalf, true), DType::Q8_0, 8);
+    // Per decoded token and layer: Q|K (Q8_0) and V (F16), normed in their prologue, with
+    // rope + KV store; attention, output, gate|up (normed) with SwiGLU, down.
+    check(config(32, RopeStyle::Pairwise, false), DType::Q8_0, 6);
+    check(config(32, RopeStyle::RotateHalf, true), DType::Q8_0, 6);
 }
 
 #[test]
 fn unpaired_products_match_reference() {
     // head_dim 16: a separate rope kernel; gate Q8_0 and up F16: two products and a
     // separate silu·mul kernel.
-    check(config(16, RopeStyle::Pairwise, true), DType::F16, 11);
+    check(config(16, RopeStyle::Pairwise, true), DType::F16, 9);
 }
 
 #[test]
 fn qk_norm_heads_match_reference() {
     // Qwen3: Q|K|V written as rows (head_dim 32 would pair), each head normed, rotated and
-    // stored by the rope kernel: norm, Q|K and V, rope, attention, output, norm, gate|up,
-    // down.
+    // stored by the rope kernel: Q|K and V (normed), rope, attention, output, gate|up
+    // (normed), down.
     let c = ModelConfig {
         arch: Arch::Qwen3,
         qk_norm: true,
         ..config(32, RopeStyle::RotateHalf, false)
     };
-    check(c, DType::Q8_0, 9);
+    check(c, DType::Q8_0, 7);
 }
 
 #[test]
 fn gemma3_layers_match_reference() {
     // Gemma 3's parts: head norms, the √dim embedding scale, GeGLU, post-norms added into
     // x, and local layers (window 4, their own rope base) before every other global one —
-    // 11 tokens cross the window. Per layer: norm, Q|K and V, rope, attention, output,
-    // post-norm, norm, gate|up, down, post-norm.
+    // 11 tokens cross the window. Per layer: Q|K and V (normed), rope, attention, output,
+    // post-norm, gate|up (normed), down, post-norm.
     let c = ModelConfig {
         arch: Arch::Gemma3,
         qk_norm: true,
@@ -222,16 +223,16 @@ fn gemma3_layers_match_reference() {
         rope_theta_local: 10_000.0,
         ..config(32, RopeStyle::RotateHalf, false)
     };
-    check(c, DType::Q8_0, 11);
+    check(c, DType::Q8_0, 9);
 }
 
 #[test]
 fn gpt2_layers_match_reference() {
     // GPT-2's parts: a Q8_0 position embedding added to the tokens' (its own dispatch), no
     // rope, LayerNorms with biases, biases on Q|K|V, the output and both FFN products, an
-    // ungated GELU FFN, the head tied to the embedding. Per layer: norm, Q|K (Q8_0) and V
-    // (F16) with bias, the identity rope and the KV store, attention, output + bias, norm,
-    // up + bias + GELU, down + bias.
+    // ungated GELU FFN, the head tied to the embedding. Per layer (LayerNorms stay
+    // dispatches of their own): norm, Q|K (Q8_0) and V (F16) with bias, the identity rope
+    // and the KV store, attention, output + bias, norm, up + bias + GELU, down + bias.
     let c = ModelConfig {
         arch: Arch::Gpt2,
         n_head_kv: 6,

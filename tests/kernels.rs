@@ -10,8 +10,8 @@ use hearth::gpu::formats::gpu_values;
 use hearth::gpu::kernels::{linear_source, with_activation, with_format, WEIGHT_SHADERS};
 use hearth::gpu::kernels::{
     rope::{Heads, RopeBindings},
-    Argmax, Attention, Embedding, Epilogue, Linear, LinearBindings, LinearOut, LinearSpec,
-    LinearTokens, NormKind, RmsNorm, Rope, SiluMul, Softmax,
+    Argmax, Attention, Embedding, Epilogue, InputNorm, Linear, LinearBindings, LinearOut,
+    LinearSpec, LinearTokens, NormKind, RmsNorm, Rope, SiluMul, Softmax,
 };
 use hearth::gpu::params::Step;
 use hearth::gpu::{GpuContext, GpuFormat, GpuMatrix, KernelShape, RowLayout, RowMap};
@@ -209,13 +209,16 @@ fn weights_split_into_ragged_shards() {
     }
 }
 
-/// Binds `kernel` to every shard of `w` and runs the product of the chunk's `n` tokens.
+/// Binds `kernel` to every shard of `w` and runs the product of the chunk's `n` tokens
+/// (`norm`: the weight of the norm a kernel that norms its input applies).
+#[allow(clippy::too_many_arguments)]
 fn run_product(
     ctx: &GpuContext,
     kernel: &Linear,
     w: &GpuMatrix,
     step: &wgpu::Buffer,
     x: &wgpu::Buffer,
+    norm: Option<&wgpu::Buffer>,
     out: LinearOut,
     n: usize,
 ) {
@@ -228,6 +231,7 @@ fn run_product(
                 shard: &s.params,
                 x,
                 w: &s.buffer,
+                norm,
                 out,
             };
             kernel.bind(ctx, &b).unwrap()
@@ -240,13 +244,43 @@ fn run_product(
     });
 }
 
+/// The epsilon of the norms the one-token kernels apply to their inputs in these tests.
+const INPUT_NORM_EPS: f32 = 1e-5;
+
+/// A norm weight for inputs of length `k` (`Some` when `norm`), its buffer, the spec's
+/// `InputNorm`, and the rows the reference multiplies: `x` as it is or normed by it.
+struct TestNorm {
+    weight: Option<wgpu::Buffer>,
+    spec: Option<InputNorm>,
+    rows: Vec<f32>,
+}
+
+fn test_norm(ctx: &GpuContext, norm: bool, x: &[f32], k: usize) -> TestNorm {
+    if !norm {
+        return TestNorm {
+            weight: None,
+            spec: None,
+            rows: x.to_vec(),
+        };
+    }
+    let w: Vec<f32> = random_vec(k, 41).iter().map(|v| 1.0 + v).collect();
+    TestNorm {
+        weight: Some(buffer(ctx, "norm weight", &w)),
+        spec: Some(InputNorm::rms(INPUT_NORM_EPS)),
+        rows: x
+            .chunks_exact(k)
+            .flat_map(|r| reference::rmsnorm(r, &w, INPUT_NORM_EPS))
+            .collect(),
+    }
+}
+
 /// Runs one linear kernel variant over a 2-shard [37, k] weight for a chunk of
 /// `n_tokens` and checks it against the reference.
 fn check_linear(
     (shape, lanes): (KernelShape, u32),
     dtype: DType,
     tokens: LinearTokens,
-    (bias, gelu, residual): (bool, bool, bool),
+    (bias, gelu, residual, norm): (bool, bool, bool, bool),
     n_tokens: usize,
 ) {
     let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
@@ -255,6 +289,7 @@ fn check_linear(
     let (w, w_ref) = weight(&ctx, dtype, rows, k, 32, 2);
     assert_eq!(w.shards.len(), 2);
     let x = random_vec(n_tokens * k, 3);
+    let input = test_norm(&ctx, norm, &x, k);
     let bias_v = random_vec(rows, 5);
     let y0 = random_vec(n_tokens * rows, 6);
     let spec = LinearSpec {
@@ -265,6 +300,7 @@ fn check_linear(
             bias,
             gelu,
         },
+        norm: input.spec,
     };
     // Reference: the rows the kernel computes; `Last` writes the last token to row 0.
     let first = match tokens {
@@ -272,7 +308,7 @@ fn check_linear(
         LinearTokens::All { .. } => 0,
     };
     let mut want = Vec::new();
-    for (t, xr) in x.chunks_exact(k).skip(first).enumerate() {
+    for (t, xr) in input.rows.chunks_exact(k).skip(first).enumerate() {
         let mut y = reference::matmul(xr, &w_ref, k);
         for (r, v) in y.iter_mut().enumerate() {
             if bias {
@@ -295,12 +331,19 @@ fn check_linear(
     let y_buf = buffer(&ctx, "y", &y0);
     let bias_buf = buffer(&ctx, "bias", &bias_v);
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
+    // The prefill kernel reads normed inputs (a norm dispatch writes them).
+    let normed = !kernel.norms_input() && norm;
+    let x_buf = match normed {
+        true => buffer(&ctx, "normed x", &input.rows),
+        false => x_buf,
+    };
     run_product(
         &ctx,
         &kernel,
         &w,
         &step_buf,
         &x_buf,
+        input.weight.as_ref(),
         LinearOut::Rows {
             y: &y_buf,
             bias: bias.then_some(&bias_buf),
@@ -311,8 +354,8 @@ fn check_linear(
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= LINEAR_TOL,
-        "{shape:?}×{lanes} {dtype:?} {tokens:?} k={k} bias={bias} gelu={gelu} residual={residual} n={n_tokens}: \
-         max diff {diff}"
+        "{shape:?}×{lanes} {dtype:?} {tokens:?} k={k} bias={bias} gelu={gelu} residual={residual} \
+         norm={norm} n={n_tokens}: max diff {diff}"
     );
 }
 
@@ -324,18 +367,41 @@ fn linear_variants_match_reference() {
     let shapes = [lanes, (KernelShape::Lanes, 4), (KernelShape::SplitK, 8)];
     for shape in shapes {
         for dtype in WEIGHT_DTYPES {
-            check_linear(shape, dtype, one, (true, false, true), 5);
-            check_linear(shape, dtype, one, (true, true, false), 3);
-            check_linear(shape, dtype, LinearTokens::Last, (true, false, true), 13);
-            check_linear(shape, dtype, LinearTokens::Last, (false, false, false), 1);
+            check_linear(shape, dtype, one, (true, false, true, false), 5);
+            check_linear(shape, dtype, one, (true, true, false, false), 3);
+            check_linear(
+                shape,
+                dtype,
+                LinearTokens::Last,
+                (true, false, true, false),
+                13,
+            );
+            check_linear(
+                shape,
+                dtype,
+                LinearTokens::Last,
+                (false, false, false, false),
+                1,
+            );
+            // The input's RMSNorm in the kernel: every token, and the last of a chunk.
+            check_linear(shape, dtype, one, (true, false, false, true), 3);
+            check_linear(
+                shape,
+                dtype,
+                LinearTokens::Last,
+                (false, false, false, true),
+                7,
+            );
         }
     }
     for dtype in WEIGHT_DTYPES {
-        check_linear(lanes, dtype, eight, (false, false, false), 13);
-        check_linear(lanes, dtype, eight, (true, false, true), 5);
-        check_linear(lanes, dtype, eight, (true, true, false), 9);
+        check_linear(lanes, dtype, eight, (false, false, false, false), 13);
+        check_linear(lanes, dtype, eight, (true, false, true, false), 5);
+        check_linear(lanes, dtype, eight, (true, true, false, false), 9);
     }
-    check_linear(lanes, DType::Q4_1, eight, (false, false, true), 1);
+    check_linear(lanes, DType::Q4_1, eight, (false, false, true, false), 1);
+    // A spec with a norm leaves it to a norm dispatch in the prefill kernel.
+    check_linear(lanes, DType::Q4_K, eight, (false, false, false, true), 9);
     let ctx = gpu_context();
     let spec = LinearSpec {
         k: 96,
@@ -345,6 +411,7 @@ fn linear_variants_match_reference() {
             bias: false,
             gelu: false,
         },
+        norm: None,
     };
     let four = LinearTokens::All { per_invocation: 4 };
     assert!(block(Linear::new(&ctx, spec, GpuFormat::Q4_0, four)).is_err());
@@ -374,7 +441,13 @@ fn paired_matrix(
 }
 
 /// The SwiGLU epilogue: gate and up paired in one matrix of 37 pairs over 3 bindings.
-fn check_glu((shape, lanes): (KernelShape, u32), dtype: DType, per_invocation: u32, n: usize) {
+fn check_glu(
+    (shape, lanes): (KernelShape, u32),
+    dtype: DType,
+    per_invocation: u32,
+    n: usize,
+    norm: bool,
+) {
     let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
     let (ff, k) = (37, cols_for(dtype));
     let gate = random_tensor(dtype, ff, k, 21);
@@ -393,7 +466,9 @@ fn check_glu((shape, lanes): (KernelShape, u32), dtype: DType, per_invocation: u
     assert_eq!(w.shards.len(), 3);
     let (g_ref, u_ref) = (gpu_values(&gate).unwrap(), gpu_values(&up).unwrap());
     let x = random_vec(n * k, 23);
-    let want: Vec<f32> = x
+    let input = test_norm(&ctx, norm, &x, k);
+    let want: Vec<f32> = input
+        .rows
         .chunks_exact(k)
         .flat_map(|xr| {
             let g = reference::matmul(xr, &g_ref, k);
@@ -405,10 +480,16 @@ fn check_glu((shape, lanes): (KernelShape, u32), dtype: DType, per_invocation: u
         k,
         n_out: ff,
         epilogue: Epilogue::Glu { gelu: false },
+        norm: input.spec,
     };
     let tokens = LinearTokens::All { per_invocation };
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
-    let (step_buf, x_buf) = (step(&ctx, 0, n), buffer(&ctx, "x", &x));
+    assert_eq!(kernel.norms_input(), norm && per_invocation == 1);
+    let step_buf = step(&ctx, 0, n);
+    let x_buf = match kernel.norms_input() {
+        true => buffer(&ctx, "x", &x),
+        false => buffer(&ctx, "x", &input.rows),
+    };
     let act = ctx.storage("act", (n * ff * 4) as u64);
     run_product(
         &ctx,
@@ -416,6 +497,7 @@ fn check_glu((shape, lanes): (KernelShape, u32), dtype: DType, per_invocation: u
         &w,
         &step_buf,
         &x_buf,
+        input.weight.as_ref(),
         LinearOut::Glu { act: &act },
         n,
     );
@@ -423,7 +505,7 @@ fn check_glu((shape, lanes): (KernelShape, u32), dtype: DType, per_invocation: u
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= GLU_TOL,
-        "{shape:?}×{lanes} {dtype:?} x{per_invocation} n={n}: max diff {diff}"
+        "{shape:?}×{lanes} {dtype:?} x{per_invocation} n={n} norm={norm}: max diff {diff}"
     );
 }
 
@@ -435,6 +517,7 @@ fn check_rope_kv(
     style: RopeStyle,
     per_invocation: u32,
     n: usize,
+    norm: bool,
 ) {
     let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
     let (pos, n_ctx, theta) = (3, 16, 10000.0f32);
@@ -469,6 +552,7 @@ fn check_rope_kv(
         .flat_map(|t| gpu_values(t).unwrap())
         .collect();
     let x = random_vec(n * k, 34);
+    let input = test_norm(&ctx, norm, &x, k);
     let bias = random_vec(q_dim + 2 * kv_dim, 35);
     let table: Vec<f32> = reference::rope_table(theta, hd, n_ctx)
         .into_iter()
@@ -482,10 +566,15 @@ fn check_rope_kv(
             pairwise,
             bias: true,
         },
+        norm: input.spec,
     };
     let tokens = LinearTokens::All { per_invocation };
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
-    let (step_buf, x_buf) = (step(&ctx, pos, n), buffer(&ctx, "x", &x));
+    let step_buf = step(&ctx, pos, n);
+    let x_buf = match kernel.norms_input() {
+        true => buffer(&ctx, "x", &x),
+        false => buffer(&ctx, "x", &input.rows),
+    };
     let (bias_buf, table_buf) = (buffer(&ctx, "bias", &bias), buffer(&ctx, "table", &table));
     let q_buf = ctx.storage("q", (n * q_dim * 4) as u64);
     let k_cache = ctx.storage("k", (n_ctx * kv_dim * 4) as u64);
@@ -496,6 +585,7 @@ fn check_rope_kv(
         &w,
         &step_buf,
         &x_buf,
+        input.weight.as_ref(),
         LinearOut::RopeKv {
             q: &q_buf,
             bias: Some(&bias_buf),
@@ -508,8 +598,8 @@ fn check_rope_kv(
     let got_q = block(ctx.read_f32(&q_buf, n * q_dim)).unwrap();
     let got_k = block(ctx.read_f32(&k_cache, n_ctx * kv_dim)).unwrap();
     let got_v = block(ctx.read_f32(&v_cache, n_ctx * kv_dim)).unwrap();
-    let what = format!("{shape:?}×{lanes} {dtype:?} {style:?} x{per_invocation} n={n}");
-    for (t, xr) in x.chunks_exact(k).enumerate() {
+    let what = format!("{shape:?}×{lanes} {dtype:?} {style:?} x{per_invocation} n={n} norm={norm}");
+    for (t, xr) in input.rows.chunks_exact(k).enumerate() {
         let mut y = reference::matmul(xr, &w_ref, k);
         y.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
         let (mut q, rest) = (y[..q_dim].to_vec(), &y[q_dim..]);
@@ -542,22 +632,33 @@ fn paired_epilogues_match_reference() {
     ];
     for shape in shapes {
         for dtype in WEIGHT_DTYPES {
-            check_glu(shape, dtype, 1, 1);
-            check_glu(shape, dtype, 8, 11);
+            check_glu(shape, dtype, 1, 1, false);
+            check_glu(shape, dtype, 1, 1, true);
+            check_glu(shape, dtype, 8, 11, false);
         }
         for style in [RopeStyle::Pairwise, RopeStyle::RotateHalf] {
-            check_rope_kv(shape, DType::Q4_K, style, 1, 1);
-            check_rope_kv(shape, DType::Q8_0, style, 8, 5);
+            check_rope_kv(shape, DType::Q4_K, style, 1, 1, false);
+            check_rope_kv(shape, DType::Q6_K, style, 1, 1, true);
+            check_rope_kv(shape, DType::Q8_0, style, 8, 5, false);
         }
     }
+    check_glu((KernelShape::Lanes, 8), DType::Q4_1, 8, 11, true);
     for dtype in WEIGHT_DTYPES {
-        check_rope_kv((KernelShape::Lanes, 8), dtype, RopeStyle::RotateHalf, 1, 2);
+        check_rope_kv(
+            (KernelShape::Lanes, 8),
+            dtype,
+            RopeStyle::RotateHalf,
+            1,
+            2,
+            false,
+        );
     }
     // A paired product computes every token: no last-token variant.
     let spec = LinearSpec {
         k: 96,
         n_out: 37,
         epilogue: Epilogue::Glu { gelu: false },
+        norm: None,
     };
     let ctx = gpu_context();
     assert!(block(Linear::new(&ctx, spec, GpuFormat::Q4_0, LinearTokens::Last)).is_err());

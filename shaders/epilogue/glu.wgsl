@@ -11,7 +11,7 @@ const PAIRED: bool = true;
 override N_OUT: u32;
 override GELU: bool = false;
 
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 fn store_row(t: u32, r: u32, acc: f32) {}
 

@@ -15,11 +15,11 @@ override HEAD_DIM: u32;
 override PAIRWISE: bool = true;
 override HAS_BIAS: bool = false;
 
-@group(0) @binding(4) var<storage, read_write> q: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read> cos_sin: array<vec2<f32>>;
-@group(0) @binding(7) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> q: array<f32>;
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
+@group(0) @binding(7) var<storage, read> cos_sin: array<vec2<f32>>;
+@group(0) @binding(8) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(9) var<storage, read_write> v_cache: array<f32>;
 
 fn store_row(t: u32, r: u32, acc: f32) {}
 

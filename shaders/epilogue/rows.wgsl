@@ -11,8 +11,8 @@ override RESIDUAL: bool = false;
 override HAS_BIAS: bool = false;
 override GELU: bool = false;
 
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
 
 /// Stores row `r` of the shard (nothing past its rows: they are zero padding).
 fn store_row(t: u32, r: u32, acc: f32) {

@@ -73,12 +73,46 @@ impl LinearPipelines {
     }
 }
 
+/// What a product reads.
+#[derive(Clone, Copy)]
+pub(super) enum ProductInput<'a> {
+    /// `[n, k]`, read as it is.
+    Plain(&'a wgpu::Buffer),
+    /// The RMSNorm of `residual` with `weight`: the one-token kernels that norm their
+    /// input read `residual` and `weight`; the others `normed`, written by a norm dispatch.
+    Normed {
+        normed: &'a wgpu::Buffer,
+        residual: &'a wgpu::Buffer,
+        weight: &'a wgpu::Buffer,
+    },
+}
+
+impl<'a> ProductInput<'a> {
+    /// The input and norm weight to bind to `kernel`.
+    fn for_kernel(self, kernel: &Linear) -> (&'a wgpu::Buffer, Option<&'a wgpu::Buffer>) {
+        match self {
+            Self::Plain(x) => (x, None),
+            Self::Normed {
+                residual, weight, ..
+            } if kernel.norms_input() => (residual, Some(weight)),
+            Self::Normed { normed, .. } => (normed, None),
+        }
+    }
+}
+
 /// One shard's dispatch of a product.
 struct ShardBind {
     kernels: Arc<LinearPair>,
     tiles: usize,
     one: wgpu::BindGroup,
     all: wgpu::BindGroup,
+}
+
+impl ShardBind {
+    /// Whether the one-token kernel computes what `LinearBinds::record` asks for.
+    fn takes_one(&self, n_tokens: usize, last_only: bool) -> bool {
+        last_only && (self.kernels.one.tokens == LinearTokens::Last || n_tokens == 1)
+    }
 }
 
 /// Bind groups of one use of a linear product, one per part and shard.
@@ -89,30 +123,35 @@ pub(super) struct LinearBinds {
 }
 
 impl LinearBinds {
-    /// The product of `x` with `w` for `spec`, stored through `out`.
+    /// The product of `input` with `w` for `spec`, stored through `out`.
     pub fn new(
         ctx: &GpuContext,
         pipelines: &LinearPipelines,
         spec: LinearSpec,
         w: &Weight,
         step: &wgpu::Buffer,
-        x: &wgpu::Buffer,
+        input: ProductInput,
         out: LinearOut,
     ) -> Result<Self> {
         let mut shards = Vec::new();
         for part in &w.parts {
             let kernels = pipelines.get(spec, part.format)?;
             for s in &part.shards {
-                let b = LinearBindings {
-                    step,
-                    shard: &s.params,
-                    x,
-                    w: &s.buffer,
-                    out,
+                let bind = |kernel: &Linear| {
+                    let (x, norm) = input.for_kernel(kernel);
+                    let b = LinearBindings {
+                        step,
+                        shard: &s.params,
+                        x,
+                        w: &s.buffer,
+                        norm,
+                        out,
+                    };
+                    kernel.bind(ctx, &b)
                 };
                 shards.push(ShardBind {
-                    one: kernels.one.bind(ctx, &b)?,
-                    all: kernels.all.bind(ctx, &b)?,
+                    one: bind(&kernels.one)?,
+                    all: bind(&kernels.all)?,
                     kernels: kernels.clone(),
                     tiles: s.tiles,
                 });
@@ -134,14 +173,21 @@ impl LinearBinds {
         last_only: bool,
     ) -> usize {
         for s in &self.shards {
-            let one = s.kernels.one.tokens == LinearTokens::Last || n_tokens == 1;
-            if last_only && one {
+            if s.takes_one(n_tokens, last_only) {
                 s.kernels.one.dispatch(pass, &s.one, s.tiles, n_tokens);
             } else {
                 s.kernels.all.dispatch(pass, &s.all, s.tiles, n_tokens);
             }
         }
         self.shards.len()
+    }
+
+    /// Whether `record` with these arguments dispatches a kernel that reads the normed
+    /// input (`ProductInput::Normed`), which a norm dispatch must write first.
+    pub fn reads_normed(&self, n_tokens: usize, last_only: bool) -> bool {
+        self.shards
+            .iter()
+            .any(|s| !(s.takes_one(n_tokens, last_only) && s.kernels.one.norms_input()))
     }
 
     /// Weight bytes one pass over the product reads.

@@ -15,13 +15,14 @@
 //!                                                    epilogue
 //! x   += act · Wdownᵀ
 //! ```
-//! then `logits = rmsnorm(x) · Wheadᵀ`: seven dispatches per layer. Where a product cannot be
-//! paired (`intake`), rope and silu·mul run as kernels of their own; so does rope where
-//! query and key heads are normalized first (Qwen3). Norms are separate
-//! dispatches so that their work is done once per token, not once per output row. Every
-//! kernel is
-//! barrier-free on CPU adapters (they pay microseconds per barrier); on GPUs the one-token
-//! products split K over a workgroup (`KernelShape`). Prefill runs 8 tokens per invocation.
+//! then `logits = rmsnorm(x) · Wheadᵀ`. Decoding one token, the products after an RMSNorm
+//! norm their input themselves (each invocation reads the whole row anyway: `InputNorm`),
+//! so a layer is five dispatches; a prompt chunk runs the norms as dispatches of their own
+//! (their work once per token, not once per 8-token tile) and takes seven. Where a product
+//! cannot be paired (`intake`), rope and silu·mul run as kernels of their own; so does rope
+//! where query and key heads are normalized first (Qwen3). Every kernel is barrier-free on
+//! CPU adapters (they pay microseconds per barrier); on GPUs the one-token products split K
+//! over a workgroup (`KernelShape`). Prefill runs 8 tokens per invocation.
 //! Weights keep their file's quantization (`gpu::formats`); `intake` decides where each
 //! tensor goes, `linear` holds the products' pipelines and bind groups.
 //! Activations, the KV cache and every bind group are created once, in `finish`; a call to
@@ -34,7 +35,8 @@ mod linear;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::rope::{Heads, RopeBindings};
 use crate::gpu::kernels::{
-    Argmax, Attention, Embedding, Epilogue, LinearOut, LinearSpec, NormKind, RmsNorm, Rope, SiluMul,
+    Argmax, Attention, Embedding, Epilogue, InputNorm, LinearOut, LinearSpec, NormKind, RmsNorm,
+    Rope, SiluMul,
 };
 use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, RowLayout};
@@ -44,7 +46,7 @@ use crate::model::{ModelConfig, RopeStyle};
 
 pub use intake::GpuModelBuilder;
 use intake::{LayerBiases, LayerWeights, Weight};
-use linear::{LinearBinds, LinearPipelines};
+use linear::{LinearBinds, LinearPipelines, ProductInput};
 
 /// Most tokens run through the model in one chunk (prefill splits longer prompts).
 pub const MAX_BATCH: usize = 128;
@@ -224,7 +226,7 @@ struct Specs {
 
 impl Specs {
     fn new(c: &ModelConfig) -> Self {
-        let rows = |k, n_out, residual, bias| LinearSpec {
+        let rows = |k, n_out, residual, bias, norm| LinearSpec {
             k,
             n_out,
             epilogue: Epilogue::Rows {
@@ -232,16 +234,23 @@ impl Specs {
                 bias,
                 gelu: false,
             },
+            norm,
         };
         let (dim, ff, q_dim) = (c.n_embd, c.n_ff, c.q_dim());
         // Outputs normed before their residual add are written out for the norm kernel.
         let residual = !c.post_norms;
         Self {
-            wo: rows(q_dim, dim, residual, c.output_biases),
-            down: rows(ff, dim, residual, c.output_biases),
-            head: rows(dim, c.n_vocab, false, false),
+            wo: rows(q_dim, dim, residual, c.output_biases, None),
+            down: rows(ff, dim, residual, c.output_biases, None),
+            head: rows(dim, c.n_vocab, false, false, Self::input_norm(c)),
             config: c.clone(),
         }
+    }
+
+    /// The norm the one-token kernels of the products after a norm apply themselves:
+    /// RMSNorm (LayerNorm keeps its dispatch).
+    fn input_norm(c: &ModelConfig) -> Option<InputNorm> {
+        (!c.layer_norm).then(|| InputNorm::rms(c.norm_eps))
     }
 
     /// Q|K|V: rope and the KV store in the epilogue when paired.
@@ -249,6 +258,7 @@ impl Specs {
         let c = &self.config;
         let (dim, bias) = (c.n_embd, c.qkv_bias);
         let n_out = c.q_dim() + 2 * c.kv_dim();
+        let norm = Self::input_norm(c);
         match layout {
             RowLayout::Rows => LinearSpec {
                 k: dim,
@@ -258,6 +268,7 @@ impl Specs {
                     bias,
                     gelu: false,
                 },
+                norm,
             },
             RowLayout::Pairs => LinearSpec {
                 k: dim,
@@ -267,6 +278,7 @@ impl Specs {
                     pairwise: c.rope_style == RopeStyle::Pairwise,
                     bias,
                 },
+                norm,
             },
         }
     }
@@ -277,6 +289,7 @@ impl Specs {
         let c = &self.config;
         let (dim, ff) = (c.n_embd, c.n_ff);
         let gelu = c.ffn_activation == FfnActivation::GeluTanh;
+        let norm = Self::input_norm(c);
         if !c.ffn_gated {
             return LinearSpec {
                 k: dim,
@@ -286,6 +299,7 @@ impl Specs {
                     bias: c.output_biases,
                     gelu,
                 },
+                norm,
             };
         }
         match layout {
@@ -297,11 +311,13 @@ impl Specs {
                     bias: false,
                     gelu: false,
                 },
+                norm,
             },
             RowLayout::Pairs => LinearSpec {
                 k: dim,
                 n_out: ff,
                 epilogue: Epilogue::Glu { gelu },
+                norm,
             },
         }
     }
@@ -438,8 +454,13 @@ impl GpuModel {
         let rows = |y, bias| LinearOut::Rows { y, bias };
         let (layers, embed_binds, final_norm, head, argmax_binds, caches) = ctx
             .checked("binding the model's buffers", || -> Result<_> {
-                let lin = |spec, w: &Weight, x: &wgpu::Buffer, out: LinearOut| {
-                    LinearBinds::new(&ctx, &k.linear, spec, w, &step, x, out)
+                let lin = |spec, w: &Weight, input: ProductInput, out: LinearOut| {
+                    LinearBinds::new(&ctx, &k.linear, spec, w, &step, input, out)
+                };
+                let normed = |weight| ProductInput::Normed {
+                    normed: &xb,
+                    residual: &x,
+                    weight,
                 };
                 let missing =
                     || Error::Gpu("an unpaired product has no kernel to finish it".into());
@@ -530,7 +551,12 @@ impl GpuModel {
                             bias_of(|b| &b.ffn_norm),
                             &xb,
                         )?,
-                        qkv: lin(specs.qkv(w.qkv.layout), &w.qkv, &xb, qkv_out)?,
+                        qkv: lin(
+                            specs.qkv(w.qkv.layout),
+                            &w.qkv,
+                            normed(&w.attn_norm.buffer),
+                            qkv_out,
+                        )?,
                         rope,
                         attention: k
                             .layer_attention(c.layer_window(l).is_some())
@@ -538,20 +564,20 @@ impl GpuModel {
                         wo: lin(
                             specs.wo,
                             &w.wo,
-                            &att,
+                            ProductInput::Plain(&att),
                             rows(block_out, bias_of(|b| &b.attn_output)),
                         )?,
                         gate_up: lin(
                             specs.gate_up(w.gate_up.layout),
                             &w.gate_up,
-                            &xb,
+                            normed(&w.ffn_norm.buffer),
                             gate_up_out,
                         )?,
                         silu_mul,
                         down: lin(
                             specs.down,
                             &w.down,
-                            &act,
+                            ProductInput::Plain(&act),
                             rows(block_out, bias_of(|b| &b.ffn_down)),
                         )?,
                     });
@@ -579,7 +605,12 @@ impl GpuModel {
                     output_norm_bias.as_ref().map(|b| &b.buffer),
                     &xb,
                 )?;
-                let head = lin(specs.head, head_w, &xb, rows(&logits, None))?;
+                let head = lin(
+                    specs.head,
+                    head_w,
+                    normed(&output_norm.buffer),
+                    rows(&logits, None),
+                )?;
                 let argmax_binds = k.argmax.bind(&ctx, &logits, &scratch, &result)?;
                 Ok((
                     layers,
@@ -766,9 +797,19 @@ impl GpuModel {
         }
         let mut count = self.embed_binds.len() + self.position_binds.len();
         let decode = n == 1;
+        // A norm runs as a dispatch of its own only where the product after it does not
+        // norm its input itself (prefill, LayerNorm).
+        let norm = |pass: &mut wgpu::ComputePass<'_>, bind, product: &LinearBinds, last| {
+            if product.reads_normed(n, last) {
+                k.norm.dispatch(pass, bind, n);
+                1
+            } else {
+                0
+            }
+        };
         for l in &self.layers {
-            k.norm.dispatch(pass, &l.attn_norm, n);
-            count += 1 + l.qkv.record(pass, n, decode);
+            count += norm(pass, &l.attn_norm, &l.qkv, decode);
+            count += l.qkv.record(pass, n, decode);
             if let (Some(bind), Some(rope)) = (&l.rope, &k.rope) {
                 rope.dispatch(pass, bind, n);
                 count += 1;
@@ -779,8 +820,8 @@ impl GpuModel {
                 post_norm.dispatch(pass, bind, n);
                 count += 1;
             }
-            k.norm.dispatch(pass, &l.ffn_norm, n);
-            count += 1 + l.gate_up.record(pass, n, decode);
+            count += norm(pass, &l.ffn_norm, &l.gate_up, decode);
+            count += l.gate_up.record(pass, n, decode);
             if let (Some(bind), Some(silu_mul)) = (&l.silu_mul, &k.silu_mul) {
                 silu_mul.dispatch(pass, bind, n);
                 count += 1;
@@ -792,10 +833,10 @@ impl GpuModel {
             }
         }
         if head {
-            k.norm.dispatch(pass, &self.final_norm, n);
             // Every token's logits for AllLogits; otherwise the last token's, in row 0.
             let last_only = out != ForwardOutput::AllLogits;
-            count += 1 + self.head.record(pass, n, last_only);
+            count += norm(pass, &self.final_norm, &self.head, last_only);
+            count += self.head.record(pass, n, last_only);
             if out == ForwardOutput::Argmax {
                 k.argmax.dispatch(pass, &self.argmax_binds);
                 count += self.argmax_binds.len();

@@ -1,7 +1,8 @@
 //! `shaders/linear.wgsl`: the products of a matrix in any GPU weight format with the
 //! inputs, in the tiled layout of `gpu::weights` (one workgroup per tile of 32 rows), and
 //! an epilogue that stores them: plain rows (+ bias, + residual), the SwiGLU of gate|up
-//! pairs, or rope and the KV-cache store of Q|K|V pairs.
+//! pairs, or rope and the KV-cache store of Q|K|V pairs; the one-token kernels may norm
+//! their input first (`InputNorm`).
 
 use super::rope::Heads;
 use super::{constant, grid, with_activation, with_format, Kernel, Slot};
@@ -135,6 +136,26 @@ impl Epilogue {
     }
 }
 
+/// The RMSNorm a product's one-token kernels apply to their input (the residual stream)
+/// before the product, instead of a norm dispatch of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InputNorm {
+    /// The norm's epsilon, as f32 bits (so that a spec can be a pipeline cache key).
+    eps_bits: u32,
+}
+
+impl InputNorm {
+    pub fn rms(eps: f32) -> Self {
+        Self {
+            eps_bits: eps.to_bits(),
+        }
+    }
+
+    fn eps(self) -> f32 {
+        f32::from_bits(self.eps_bits)
+    }
+}
+
 /// The fixed shape and fusions of one linear kernel variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LinearSpec {
@@ -143,6 +164,9 @@ pub struct LinearSpec {
     /// Output units of the whole (unsharded) product: the output row stride.
     pub n_out: usize,
     pub epilogue: Epilogue,
+    /// The norm of the input, applied by the one-token kernels (`tile1`, `splitk`); the
+    /// prefill kernel reads inputs normed by a norm dispatch.
+    pub norm: Option<InputNorm>,
 }
 
 /// Which tokens of the chunk one dispatch computes.
@@ -194,10 +218,13 @@ pub struct LinearBindings<'a> {
     pub step: &'a wgpu::Buffer,
     /// Uniform `params::Shard` of this shard (`MatrixShard::params`).
     pub shard: &'a wgpu::Buffer,
-    /// `[n_tokens, k]` f32.
+    /// `[n_tokens, k]` f32: the residual stream for a kernel that norms its input
+    /// (`Linear::norms_input`), the product's input otherwise.
     pub x: &'a wgpu::Buffer,
     /// The shard's words (`gpu::weights` layout).
     pub w: &'a wgpu::Buffer,
+    /// `[k]` f32: the weight of the input's norm, for a kernel that norms its input.
+    pub norm: Option<&'a wgpu::Buffer>,
     pub out: LinearOut<'a>,
 }
 
@@ -206,6 +233,7 @@ pub struct Linear {
     pub spec: LinearSpec,
     pub format: GpuFormat,
     pub tokens: LinearTokens,
+    norms_input: bool,
 }
 
 impl Linear {
@@ -235,15 +263,21 @@ impl Linear {
                 "a paired product computes every token of a chunk".into(),
             ));
         }
+        let norm = spec.norm.filter(|_| tokens.per_invocation() == 1);
         let mut constants = vec![
             ("TILE1_LANES", f64::from(ctx.lanes())),
             ("K", constant(spec.k)),
             ("LAST_TOKEN", f64::from(u8::from(last))),
+            ("NORM", f64::from(u8::from(norm.is_some()))),
         ];
+        if let Some(norm) = norm {
+            constants.push(("EPS", f64::from(norm.eps())));
+        }
         constants.extend(spec.epilogue.constants(spec.n_out));
         let label = format!(
-            "linear[{} {} k{}n{}{} {}]",
+            "linear[{} {}{} k{}n{}{} {}]",
             entry,
+            if norm.is_some() { "rmsnorm+" } else { "" },
             format.name(),
             spec.k,
             spec.n_out,
@@ -254,7 +288,13 @@ impl Linear {
                 format!("x{}", tokens.per_invocation())
             }
         );
-        let mut slots = vec![Slot::Uniform, Slot::Uniform, Slot::Read, Slot::Read];
+        let mut slots = vec![
+            Slot::Uniform,
+            Slot::Uniform,
+            Slot::Read,
+            Slot::Read,
+            Slot::Read,
+        ];
         slots.extend_from_slice(spec.epilogue.slots());
         let source = source(format, spec.epilogue);
         let kernel = Kernel::new(ctx, &label, &source, entry, &slots, &constants).await?;
@@ -263,7 +303,14 @@ impl Linear {
             spec,
             format,
             tokens,
+            norms_input: norm.is_some(),
         })
+    }
+
+    /// Whether the kernel norms its input itself (bound to the residual stream and the
+    /// norm's weight).
+    pub fn norms_input(&self) -> bool {
+        self.norms_input
     }
 
     /// The bias buffer to bind: the given one, or a placeholder when the spec has none.
@@ -281,7 +328,16 @@ impl Linear {
     pub fn bind(&self, ctx: &GpuContext, b: &LinearBindings) -> Result<wgpu::BindGroup> {
         let e = self.spec.epilogue;
         let bias = |bb| self.bias(ctx, bb);
-        let mut buffers = vec![b.step, b.shard, b.x, b.w];
+        let norm = match (self.norms_input, b.norm) {
+            (true, None) => {
+                return Err(Error::Gpu(format!(
+                    "{}: no norm weight bound",
+                    self.kernel.label
+                )))
+            }
+            (_, norm) => norm.unwrap_or(ctx.placeholder()),
+        };
+        let mut buffers = vec![b.step, b.shard, b.x, b.w, norm];
         match (e, b.out) {
             (Epilogue::Rows { .. }, LinearOut::Rows { y, bias: bb }) => {
                 buffers.extend([y, bias(bb)?])

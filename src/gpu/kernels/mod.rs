@@ -19,7 +19,8 @@ pub use argmax::Argmax;
 pub use attention::Attention;
 pub use embedding::Embedding;
 pub use linear::{
-    source as linear_source, Epilogue, Linear, LinearBindings, LinearOut, LinearSpec, LinearTokens,
+    source as linear_source, Epilogue, InputNorm, Linear, LinearBindings, LinearOut, LinearSpec,
+    LinearTokens,
 };
 pub use rmsnorm::{NormKind, RmsNorm};
 pub use rope::Rope;
