@@ -228,12 +228,16 @@ pub struct LinearBindings<'a> {
     pub out: LinearOut<'a>,
 }
 
+/// The norm a kernel for `tokens` applies: the spec's, in the one-token kernels only.
+fn applied_norm(spec: LinearSpec, tokens: LinearTokens) -> Option<InputNorm> {
+    spec.norm.filter(|_| tokens.per_invocation() == 1)
+}
+
 pub struct Linear {
     pub kernel: Kernel,
     pub spec: LinearSpec,
     pub format: GpuFormat,
     pub tokens: LinearTokens,
-    norms_input: bool,
 }
 
 impl Linear {
@@ -263,7 +267,7 @@ impl Linear {
                 "a paired product computes every token of a chunk".into(),
             ));
         }
-        let norm = spec.norm.filter(|_| tokens.per_invocation() == 1);
+        let norm = applied_norm(spec, tokens);
         let mut constants = vec![
             ("TILE1_LANES", f64::from(ctx.lanes())),
             ("K", constant(spec.k)),
@@ -303,14 +307,13 @@ impl Linear {
             spec,
             format,
             tokens,
-            norms_input: norm.is_some(),
         })
     }
 
     /// Whether the kernel norms its input itself (bound to the residual stream and the
     /// norm's weight).
     pub fn norms_input(&self) -> bool {
-        self.norms_input
+        applied_norm(self.spec, self.tokens).is_some()
     }
 
     /// The bias buffer to bind: the given one, or a placeholder when the spec has none.
@@ -328,7 +331,7 @@ impl Linear {
     pub fn bind(&self, ctx: &GpuContext, b: &LinearBindings) -> Result<wgpu::BindGroup> {
         let e = self.spec.epilogue;
         let bias = |bb| self.bias(ctx, bb);
-        let norm = match (self.norms_input, b.norm) {
+        let norm = match (self.norms_input(), b.norm) {
             (true, None) => {
                 return Err(Error::Gpu(format!(
                     "{}: no norm weight bound",
