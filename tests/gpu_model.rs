@@ -191,6 +191,69 @@ fn smollm2_on_gpu_matches_reference_and_llama_cpp() {
     );
 }
 
+fn argmax_as(m: &mut GpuModel, tokens: &[u32], pos: usize, out: ForwardOutput) -> u32 {
+    match block(m.forward(tokens, pos, out)).expect("forward") {
+        ForwardResult::Argmax(id) => id,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn decoding_ahead_gives_the_same_tokens_and_gives_way_to_other_calls() {
+    let ctx = gpu_context();
+    let (config, tensors) = load_tensors();
+    let mut gpu = gpu_model(&ctx, &config, &tensors, 256);
+    let raw = &fixture()["raw"][0];
+    let prompt = ids(&raw["prompt_ids"]);
+    let steps = 16;
+    let greedy = |gpu: &mut GpuModel, out| {
+        let mut got = vec![argmax_as(gpu, &prompt, 0, out)];
+        for i in 0..steps {
+            let next = argmax_as(gpu, &got[i..=i], prompt.len() + i, out);
+            got.push(next);
+        }
+        got
+    };
+    let plain = greedy(&mut gpu, ForwardOutput::Argmax);
+    assert_eq!(gpu.steps_taken_ahead(), 0);
+    let ahead = greedy(&mut gpu, ForwardOutput::ArgmaxAhead);
+    assert_eq!(ahead, plain, "greedy tokens one step ahead vs one step at a time");
+    assert_eq!(gpu.steps_taken_ahead(), steps as u64, "every step after the prompt's");
+    // llama.cpp's first greedy tokens (no near-tie in the first steps of this prompt).
+    assert_eq!(&plain[..4], &ids(&raw["greedy_ids"])[..4]);
+
+    // A step queued ahead (fed plain[1] at n + 1) that the caller does not take: another
+    // token there, then a new request from position 0, each against the same positions run
+    // without anything queued ahead.
+    let n = prompt.len();
+    let mut seq = prompt.clone();
+    seq.push(plain[0]);
+    let other = (plain[1] + 1) % config.n_vocab as u32;
+    let expected = {
+        block(gpu.forward(&seq, 0, ForwardOutput::Argmax)).expect("prefill");
+        last_logits(&mut gpu, &[other], n + 1)
+    };
+    argmax_as(&mut gpu, &prompt, 0, ForwardOutput::ArgmaxAhead);
+    argmax_as(&mut gpu, &[plain[0]], n, ForwardOutput::ArgmaxAhead);
+    let taken = gpu.steps_taken_ahead();
+    let got = last_logits(&mut gpu, &[other], n + 1);
+    assert_eq!(gpu.steps_taken_ahead(), taken);
+    let diff = max_abs_diff(&got, &expected);
+    assert!(diff <= PREFILL_VS_DECODE_TOL, "a token other than the argmax: {diff}");
+    argmax_as(&mut gpu, &[plain[1]], n + 1, ForwardOutput::ArgmaxAhead);
+    let fresh = last_logits(&mut gpu, &seq[..n - 1], 0);
+    let expected_fresh = {
+        let mut m = gpu_model(&ctx, &config, &tensors, 256);
+        last_logits(&mut m, &seq[..n - 1], 0)
+    };
+    assert!(max_abs_diff(&fresh, &expected_fresh) <= PREFILL_VS_DECODE_TOL);
+    // The last position of the context: nothing can be queued after it.
+    let mut short = gpu_model(&ctx, &config, &tensors, n + 1);
+    let first = argmax_as(&mut short, &prompt, 0, ForwardOutput::ArgmaxAhead);
+    assert_eq!(first, plain[0]);
+    assert_eq!(argmax_as(&mut short, &[first], n, ForwardOutput::ArgmaxAhead), plain[1]);
+}
+
 #[test]
 fn prefill_is_chunked_and_requests_are_checked() {
     let ctx = gpu_context();

@@ -362,10 +362,14 @@ impl Engine {
         }
         let first = g.usage.completion_tokens == 0;
         let started = Instant::now();
-        let output = if g.greedy_on_gpu {
-            ForwardOutput::Argmax
-        } else {
+        // Greedy steps let the GPU start the next one unless this is the last one allowed
+        // (a stop token or string may still end the answer: that costs one step's work).
+        let output = if !g.greedy_on_gpu {
             ForwardOutput::LastLogits
+        } else if g.usage.completion_tokens + 1 < g.max_tokens {
+            ForwardOutput::ArgmaxAhead
+        } else {
+            ForwardOutput::Argmax
         };
         let result = self.model.forward(&g.to_feed, pos, output).await;
         let result = match result {

@@ -332,9 +332,18 @@ impl GpuContext {
     }
 
     /// Maps `staging` (already filled by submitted copies), returns its first `len` bytes,
-    /// and unmaps it. Works natively (by polling the device) and on the web (by awaiting
-    /// the browser's callback).
-    pub async fn read_staging(&self, staging: &wgpu::Buffer, len: u64) -> Result<Vec<u8>> {
+    /// and unmaps it. Works natively (by polling the device until `submission`, the last
+    /// one that wrote it, is done: not the ones queued after it) and on the web (by
+    /// awaiting the browser's callback, which comes once the submissions that used the
+    /// buffer are done).
+    pub async fn read_staging(
+        &self,
+        staging: &wgpu::Buffer,
+        len: u64,
+        submission: wgpu::SubmissionIndex,
+    ) -> Result<Vec<u8>> {
+        #[cfg(target_arch = "wasm32")]
+        let _ = submission;
         let len = len.max(4).next_multiple_of(4);
         let slice = staging.slice(..len);
         let (tx, rx) = futures_channel::oneshot::channel();
@@ -344,7 +353,10 @@ impl GpuContext {
         });
         #[cfg(not(target_arch = "wasm32"))]
         self.device()
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
         rx.await
             .map_err(|_| Error::Gpu("buffer mapping was cancelled".into()))?
@@ -364,8 +376,8 @@ impl GpuContext {
         let staging = self.staging("readback", len);
         let mut enc = self.device().create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, len);
-        self.queue().submit([enc.finish()]);
-        self.read_staging(&staging, len).await
+        let submission = self.queue().submit([enc.finish()]);
+        self.read_staging(&staging, len, submission).await
     }
 
     pub async fn read_f32(&self, src: &wgpu::Buffer, n: usize) -> Result<Vec<f32>> {

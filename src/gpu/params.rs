@@ -16,6 +16,17 @@ pub struct Step {
     pub pad1: u32,
 }
 
+impl Step {
+    /// `n_tokens` tokens from position `pos` (both fit u32: `check_context` bounds them).
+    pub fn new(pos: usize, n_tokens: usize) -> Self {
+        Self {
+            pos: pos as u32,
+            n_tokens: n_tokens as u32,
+            ..Default::default()
+        }
+    }
+}
+
 /// Which rows of a row-sharded matrix one binding holds; `row_start` is the output row
 /// of the shard's first row (`struct Shard` in WGSL). Written
 /// once at load time, one buffer per shard.

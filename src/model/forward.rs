@@ -11,6 +11,20 @@ pub enum ForwardOutput {
     AllLogits,
     /// Only the argmax of the last token's logits (4 bytes read back from a GPU).
     Argmax,
+    /// The argmax, as `Argmax`, when the caller means to feed it back as the next token
+    /// (greedy decoding): a GPU queues that next step at once, fed on the device with this
+    /// argmax, so it runs while the caller reads this one back and decides. A next call
+    /// that feeds exactly that token at that position takes its result instead of running
+    /// it again; any other call discards it (it only wrote the cache past the positions
+    /// that call reads).
+    ArgmaxAhead,
+}
+
+impl ForwardOutput {
+    /// Whether only the argmax is read back.
+    pub fn is_argmax(self) -> bool {
+        matches!(self, ForwardOutput::Argmax | ForwardOutput::ArgmaxAhead)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -463,7 +463,7 @@ impl CpuModel {
         Ok(match out {
             ForwardOutput::AllLogits => ForwardResult::AllLogits(logits),
             ForwardOutput::LastLogits => ForwardResult::LastLogits(logits),
-            ForwardOutput::Argmax => {
+            ForwardOutput::Argmax | ForwardOutput::ArgmaxAhead => {
                 ForwardResult::Argmax(crate::reference::argmax(&logits).map_or(0, |i| i as u32))
             }
         })

@@ -29,6 +29,7 @@
 //! `forward` writes the small step uniform and the token ids, and records one command
 //! encoder per chunk of at most `max_batch` tokens.
 
+mod ahead;
 mod intake;
 mod linear;
 
@@ -45,6 +46,7 @@ use crate::model::forward::{check_context, check_request};
 use crate::model::{ModelConfig, RopeStyle};
 
 pub use intake::GpuModelBuilder;
+use ahead::{Ahead, Feed};
 use intake::{LayerBiases, LayerWeights, Weight};
 use linear::{LinearBinds, LinearPipelines, ProductInput};
 
@@ -182,7 +184,8 @@ struct Buffers {
     /// One u32: the argmax.
     result: wgpu::Buffer,
     logits_staging: wgpu::Buffer,
-    result_staging: wgpu::Buffer,
+    /// Two argmax readbacks: a step's and the one queued ahead of it.
+    result_staging: [wgpu::Buffer; 2],
     // Kept alive for the bind groups that reference them.
     _activations: Vec<wgpu::Buffer>,
 }
@@ -214,6 +217,10 @@ pub struct GpuModel {
     head: LinearBinds,
     argmax_binds: [wgpu::BindGroup; 2],
     weights: Weights,
+    /// The greedy step queued ahead by the last `ArgmaxAhead` call.
+    ahead: Option<Ahead>,
+    /// How many calls took the step queued ahead for them.
+    taken_ahead: u64,
 }
 
 /// The linear products of a layer, by their fixed shapes and fusions.
@@ -448,7 +455,7 @@ impl GpuModel {
             .post_norms
             .then(|| ctx.storage("block output [batch, dim]", f32s(batch * dim)));
         let logits_staging = ctx.staging("logits readback", f32s(batch * c.n_vocab));
-        let result_staging = ctx.staging("argmax readback", 4);
+        let result_staging = [0, 1].map(|_| ctx.staging("argmax readback", 4));
 
         let k = &kernels;
         let rows = |y, bias| LinearOut::Rows { y, bias };
@@ -661,6 +668,8 @@ impl GpuModel {
                 _output_norm_bias: output_norm_bias,
                 stored_bytes,
             },
+            ahead: None,
+            taken_ahead: 0,
         })
     }
 
@@ -690,6 +699,11 @@ impl GpuModel {
         }
     }
 
+    /// How many forward calls found their step already queued ahead (`ArgmaxAhead`).
+    pub fn steps_taken_ahead(&self) -> u64 {
+        self.taken_ahead
+    }
+
     /// The device the model lives on.
     pub fn context(&self) -> &GpuContext {
         &self.ctx
@@ -717,52 +731,100 @@ impl GpuModel {
         out: ForwardOutput,
     ) -> Result<ForwardResult> {
         check_request(tokens, pos, self.max_context, self.config.n_vocab)?;
-        let n_vocab = self.config.n_vocab;
-        let mut all = Vec::new();
-        let n_chunks = tokens.len().div_ceil(self.max_batch);
-        for (i, chunk) in tokens.chunks(self.max_batch).enumerate() {
-            let chunk_pos = pos + i * self.max_batch;
-            let last = i + 1 == n_chunks;
-            let head = match out {
-                ForwardOutput::AllLogits => true,
-                _ => last,
-            };
-            self.ctx
-                .checked("forward", || self.submit_chunk(chunk, chunk_pos, out, head))
-                .await?;
-            if out == ForwardOutput::AllLogits {
-                let bytes = (chunk.len() * n_vocab * 4) as u64;
-                let data = self
-                    .ctx
-                    .read_staging(&self.buffers.logits_staging, bytes)
-                    .await?;
-                all.extend(bytemuck::cast_slice::<u8, f32>(&data[..bytes as usize]));
+        // The step queued ahead is this call when it was fed this very token here.
+        let ahead = self
+            .ahead
+            .take()
+            .filter(|a| out.is_argmax() && a.runs(tokens, pos));
+        let (slot, all, submission) = match ahead {
+            Some(a) => {
+                self.taken_ahead += 1;
+                (a.slot, Vec::new(), a.submission)
             }
-        }
+            None => {
+                let (all, submission) = self.run_chunks(tokens, pos, out).await?;
+                (0, all, submission)
+            }
+        };
         match out {
             ForwardOutput::AllLogits => Ok(ForwardResult::AllLogits(all)),
             ForwardOutput::LastLogits => {
-                let bytes = (n_vocab * 4) as u64;
+                let bytes = (self.config.n_vocab * 4) as u64;
                 let data = self
                     .ctx
-                    .read_staging(&self.buffers.logits_staging, bytes)
+                    .read_staging(&self.buffers.logits_staging, bytes, submission)
                     .await?;
                 Ok(ForwardResult::LastLogits(
                     bytemuck::cast_slice::<u8, f32>(&data[..bytes as usize]).to_vec(),
                 ))
             }
-            ForwardOutput::Argmax => {
-                let data = self
-                    .ctx
-                    .read_staging(&self.buffers.result_staging, 4)
-                    .await?;
-                let id = data
-                    .get(..4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .ok_or_else(|| Error::Gpu("argmax readback was short".into()))?;
-                Ok(ForwardResult::Argmax(id))
+            ForwardOutput::Argmax | ForwardOutput::ArgmaxAhead => {
+                let next = pos + tokens.len();
+                if out == ForwardOutput::ArgmaxAhead && next < self.max_context {
+                    let ahead_slot = Ahead::other_slot(slot);
+                    let submitted = self
+                        .ctx
+                        .checked("forward", || {
+                            let step = Step::new(next, 1);
+                            self.submit_step(Feed::LastArgmax, step, ForwardOutput::Argmax, true, ahead_slot)
+                        })
+                        .await?;
+                    self.ahead = Some(Ahead::queued(next, ahead_slot, submitted));
+                }
+                let id = self.read_argmax(slot, submission).await;
+                match (&id, self.ahead.as_mut()) {
+                    (Ok(id), Some(a)) => a.fed = Some(*id),
+                    _ => self.ahead = None,
+                }
+                Ok(ForwardResult::Argmax(id?))
             }
         }
+    }
+
+    /// Submits `tokens` in chunks of at most `max_batch`, with the head on the last one (on
+    /// every one for AllLogits, whose logits are read after each and returned); an argmax
+    /// goes to readback slot 0. Returns those logits and the last submission.
+    async fn run_chunks(
+        &self,
+        tokens: &[u32],
+        pos: usize,
+        out: ForwardOutput,
+    ) -> Result<(Vec<f32>, wgpu::SubmissionIndex)> {
+        let n_vocab = self.config.n_vocab;
+        let mut all = Vec::new();
+        let mut submission = None;
+        let n_chunks = tokens.len().div_ceil(self.max_batch);
+        for (i, chunk) in tokens.chunks(self.max_batch).enumerate() {
+            let step = Step::new(pos + i * self.max_batch, chunk.len());
+            let head = out == ForwardOutput::AllLogits || i + 1 == n_chunks;
+            let submitted = self
+                .ctx
+                .checked("forward", || self.submit_step(Feed::Ids(chunk), step, out, head, 0))
+                .await?;
+            if out == ForwardOutput::AllLogits {
+                let bytes = (chunk.len() * n_vocab * 4) as u64;
+                let data = self
+                    .ctx
+                    .read_staging(&self.buffers.logits_staging, bytes, submitted.clone())
+                    .await?;
+                all.extend(bytemuck::cast_slice::<u8, f32>(&data[..bytes as usize]));
+            }
+            submission = Some(submitted);
+        }
+        // check_request refused an empty `tokens`.
+        let submission = submission.ok_or_else(|| Error::InvalidRequest("no tokens to run".into()))?;
+        Ok((all, submission))
+    }
+
+    /// Reads the argmax copied to readback `slot` by `submission`.
+    async fn read_argmax(&self, slot: usize, submission: wgpu::SubmissionIndex) -> Result<u32> {
+        let data = self
+            .ctx
+            .read_staging(&self.buffers.result_staging[slot], 4, submission)
+            .await?;
+        data.get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| Error::Gpu("argmax readback was short".into()))
     }
 
     fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
@@ -837,7 +899,7 @@ impl GpuModel {
             let last_only = out != ForwardOutput::AllLogits;
             count += norm(pass, &self.final_norm, &self.head, last_only);
             count += self.head.record(pass, n, last_only);
-            if out == ForwardOutput::Argmax {
+            if out.is_argmax() {
                 k.argmax.dispatch(pass, &self.argmax_binds);
                 count += self.argmax_binds.len();
             }
@@ -845,29 +907,35 @@ impl GpuModel {
         count
     }
 
-    /// Writes the chunk's step values and token ids, records every dispatch into one
-    /// encoder, and submits it. `head`: also compute logits (and the readback copy).
-    fn submit_chunk(&self, chunk: &[u32], pos: usize, out: ForwardOutput, head: bool) {
-        let n = chunk.len();
+    /// Writes a step's values and token ids (or copies them from the last argmax on the
+    /// device), records every dispatch into one encoder, and submits it. `head`: also
+    /// compute logits (and the readback copy; an argmax to readback `slot`).
+    fn submit_step(
+        &self,
+        feed: Feed<'_>,
+        step: Step,
+        out: ForwardOutput,
+        head: bool,
+        slot: usize,
+    ) -> wgpu::SubmissionIndex {
+        let n = step.n_tokens as usize;
         let q = self.ctx.queue();
-        let step = Step {
-            pos: pos as u32,
-            n_tokens: n as u32,
-            ..Default::default()
-        };
-        q.write_buffer(&self.buffers.step, 0, bytemuck::bytes_of(&step));
-        q.write_buffer(&self.buffers.tokens, 0, bytemuck::cast_slice(chunk));
-        if let Some(positions) = &self.buffers.positions {
-            let at: Vec<u32> = (pos..pos + n).map(|p| p as u32).collect();
+        let b = &self.buffers;
+        q.write_buffer(&b.step, 0, bytemuck::bytes_of(&step));
+        let mut enc = self.encoder("forward");
+        match feed {
+            Feed::Ids(ids) => q.write_buffer(&b.tokens, 0, bytemuck::cast_slice(ids)),
+            Feed::LastArgmax => enc.copy_buffer_to_buffer(&b.result, 0, &b.tokens, 0, 4),
+        }
+        if let Some(positions) = &b.positions {
+            let at: Vec<u32> = (step.pos..step.pos + step.n_tokens).collect();
             q.write_buffer(positions, 0, bytemuck::cast_slice(&at));
         }
-        let mut enc = self.encoder("forward");
         self.record_pass(&mut enc, "forward", n, out, head);
         if head {
-            let b = &self.buffers;
             match out {
-                ForwardOutput::Argmax => {
-                    enc.copy_buffer_to_buffer(&b.result, 0, &b.result_staging, 0, 4)
+                ForwardOutput::Argmax | ForwardOutput::ArgmaxAhead => {
+                    enc.copy_buffer_to_buffer(&b.result, 0, &b.result_staging[slot], 0, 4)
                 }
                 ForwardOutput::LastLogits => {
                     let bytes = (self.config.n_vocab * 4) as u64;
@@ -879,6 +947,6 @@ impl GpuModel {
                 }
             }
         }
-        q.submit([enc.finish()]);
+        q.submit([enc.finish()])
     }
 }
