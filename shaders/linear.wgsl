@@ -16,11 +16,12 @@
 // microseconds and every storage load is issued per lane; so loads are few per
 // multiply-add and sequential.
 //
-// Entry points: `tile8` computes 4 rows × 8 tokens per invocation (prefill: each decoded
-// weight serves 8 tokens, each input load 4 rows); `tile1` 32 / TILE1_LANES rows of one
+// Entry points: `tile8` computes 8 rows (of two tiles) × 8 tokens per invocation (prefill:
+// each decoded weight serves 8 tokens, each input load 8 rows); `tile1` 32 / TILE1_LANES rows of one
 // token, or with LAST_TOKEN only the chunk's last token, written to output row 0 (decode,
 // and the logits of the last token); `splitk` one token split over K (GPUs).
-// Workgroups: x (+ z beyond 65535) over tiles, y over tiles of tokens.
+// Workgroups: x (+ z beyond 65535) over tiles (pairs of tiles for `tile8`), y over tiles
+// of tokens.
 //
 // With NORM (`tile1`, `splitk`), X is the residual stream and the product is of its
 // RMSNorm: X[t] / rms(X[t]) * norm_w. Every invocation reads all of X[t] anyway, so it
@@ -110,7 +111,8 @@ fn rows4(p0: Pair, p1: Pair, p2: Pair, p3: Pair, a: vec4<f32>, b: vec4<f32>) -> 
 // tile (32 / TILE1_LANES rows: 4 or 8), so every input load serves that many rows.
 // TILE1_LANES is the adapter's SIMD width (4 on SwiftShader, 8 on lavapipe).
 override TILE1_LANES: u32 = 8u;
-const MAX_ROWS: u32 = 8u;
+/// Rows per invocation: 4 or 8 (gpu/context.rs `lanes`).
+override ROWS: u32 = ROW_TILE / TILE1_LANES;
 
 @compute @workgroup_size(TILE1_LANES)
 fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
@@ -125,13 +127,21 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
         t_in = step.n_tokens - 1u;
         t_out = 0u;
     }
-    let rows = ROW_TILE / TILE1_LANES;
     let base = row_base(tile, lid);
-    // Row lid + i TILE1_LANES is in the second block from i = rows / 2 on.
+    // Row lid + i TILE1_LANES is in the second block from i = ROWS / 2 on.
     let second = shard.n_groups * WORDS * ROW_BLOCK - ROW_BLOCK;
     var xi = 0u;
     var ss = 0.0;
-    var acc: array<f32, MAX_ROWS>;
+    // The sums as named variables, not an array: a compiler that does not unroll the row
+    // loop would index an array in memory (SwiftShader then checks every access).
+    var a0 = 0.0;
+    var a1 = 0.0;
+    var a2 = 0.0;
+    var a3 = 0.0;
+    var a4 = 0.0;
+    var a5 = 0.0;
+    var a6 = 0.0;
+    var a7 = 0.0;
     // One flat loop over 32-column sub-blocks (a nested loop over groups and sub-blocks is
     // slower on SwiftShader).
     let subs = GROUP / 32u;
@@ -140,31 +150,63 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
         let s = sb % subs;
         let xs = inputs32(t_in, xi, &ss);
         xi += 8u;
-        for (var i = 0u; i < rows; i++) {
-            let at = wi + i * TILE1_LANES + select(0u, second, 2u * i >= rows);
-            acc[i] += sub_dot(at, s, xs);
+        a0 += sub_dot(wi, s, xs);
+        a1 += sub_dot(wi + TILE1_LANES, s, xs);
+        if (ROWS == 8u) {
+            a2 += sub_dot(wi + 2u * TILE1_LANES, s, xs);
+            a3 += sub_dot(wi + 3u * TILE1_LANES, s, xs);
+            a4 += sub_dot(wi + 4u * TILE1_LANES + second, s, xs);
+            a5 += sub_dot(wi + 5u * TILE1_LANES + second, s, xs);
+            a6 += sub_dot(wi + 6u * TILE1_LANES + second, s, xs);
+            a7 += sub_dot(wi + 7u * TILE1_LANES + second, s, xs);
+        } else {
+            a2 += sub_dot(wi + 2u * TILE1_LANES + second, s, xs);
+            a3 += sub_dot(wi + 3u * TILE1_LANES + second, s, xs);
         }
     }
     if (t_in >= step.n_tokens) { return; }
     let scale = norm_scale(ss);
+    let r = lid;
+    let l = TILE1_LANES;
     if (PAIRED) {
-        for (var i = 0u; i < rows / 2u; i++) {
-            store_pair(t_out, tile * ROW_BLOCK + lid + i * TILE1_LANES,
-                       acc[i] * scale, acc[i + rows / 2u] * scale);
+        // Row i pairs with row i + ROWS / 2 (the same row of the other block).
+        let p = tile * ROW_BLOCK + r;
+        if (ROWS == 8u) {
+            store_pair(t_out, p, a0 * scale, a4 * scale);
+            store_pair(t_out, p + l, a1 * scale, a5 * scale);
+            store_pair(t_out, p + 2u * l, a2 * scale, a6 * scale);
+            store_pair(t_out, p + 3u * l, a3 * scale, a7 * scale);
+        } else {
+            store_pair(t_out, p, a0 * scale, a2 * scale);
+            store_pair(t_out, p + l, a1 * scale, a3 * scale);
         }
     } else {
-        for (var i = 0u; i < rows; i++) {
-            store_row(t_out, tile * ROW_TILE + lid + i * TILE1_LANES, acc[i] * scale);
+        let o = tile * ROW_TILE + r;
+        store_row(t_out, o, a0 * scale);
+        store_row(t_out, o + l, a1 * scale);
+        store_row(t_out, o + 2u * l, a2 * scale);
+        store_row(t_out, o + 3u * l, a3 * scale);
+        if (ROWS == 8u) {
+            store_row(t_out, o + 4u * l, a4 * scale);
+            store_row(t_out, o + 5u * l, a5 * scale);
+            store_row(t_out, o + 6u * l, a6 * scale);
+            store_row(t_out, o + 7u * l, a7 * scale);
         }
     }
 }
 
+// Prefill: two tiles per workgroup, so that each invocation computes 8 rows (4 of each
+// tile) × 8 tokens: each decoded weight serves 8 tokens and each input load 8 rows (input
+// loads are as many as weight loads on CPU adapters otherwise).
 @compute @workgroup_size(LANES)
 fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
-    let tile = wid.x + wid.z * nwg.x;
-    if (tile * TILE_UNITS + lid >= shard.n_rows) { return; }
+    let ta = 2u * (wid.x + wid.z * nwg.x);
+    if (ta * TILE_UNITS + lid >= shard.n_rows) { return; }
+    // Where the shard ends, the second tile is the first again, read but not stored.
+    let has_b = (ta + 1u) * TILE_UNITS + lid < shard.n_rows;
+    let tb = select(ta, ta + 1u, has_b);
     let t0 = wid.y * 8u;
     let last = step.n_tokens - 1u;
     let k4 = K / 4u;
@@ -177,6 +219,7 @@ fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
     let b5 = min(t0 + 5u, last) * k4;
     let b6 = min(t0 + 6u, last) * k4;
     let b7 = min(t0 + 7u, last) * k4;
+    // a_t / c_t: the 4 rows of tile ta / tb of token t0 + t.
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -185,46 +228,101 @@ fn tile8(@builtin(workgroup_id) wid: vec3<u32>,
     var a5 = vec4<f32>(0.0);
     var a6 = vec4<f32>(0.0);
     var a7 = vec4<f32>(0.0);
+    var c0 = vec4<f32>(0.0);
+    var c1 = vec4<f32>(0.0);
+    var c2 = vec4<f32>(0.0);
+    var c3 = vec4<f32>(0.0);
+    var c4 = vec4<f32>(0.0);
+    var c5 = vec4<f32>(0.0);
+    var c6 = vec4<f32>(0.0);
+    var c7 = vec4<f32>(0.0);
     let stride = WORDS * ROW_BLOCK;
-    // Rows lid, lid + 8 of the first block; lid, lid + 8 of the second.
-    var w0 = row_base(tile, lid);
-    var w2 = row_base(tile, lid + ROW_BLOCK);
+    // Rows lid, lid + 8 of each tile's first block; lid, lid + 8 of its second.
+    var w0 = row_base(ta, lid);
+    var w2 = row_base(ta, lid + ROW_BLOCK);
+    var v0 = row_base(tb, lid);
+    var v2 = row_base(tb, lid + ROW_BLOCK);
     var xi = 0u;
     for (var g = 0u; g < shard.n_groups; g++) {
         let w1 = w0 + LANES;
         let w3 = w2 + LANES;
+        let v1 = v0 + LANES;
+        let v3 = v2 + LANES;
         for (var s = 0u; s < GROUP / 32u; s++) {
             let h0 = sub_head(w0, s);
             let h1 = sub_head(w1, s);
             let h2 = sub_head(w2, s);
             let h3 = sub_head(w3, s);
+            let e0 = sub_head(v0, s);
+            let e1 = sub_head(v1, s);
+            let e2 = sub_head(v2, s);
+            let e3 = sub_head(v3, s);
             for (var u = 4u * s; u < 4u * s + 4u; u++) {
                 let p0 = decode8(w0, h0, u);
                 let p1 = decode8(w1, h1, u);
                 let p2 = decode8(w2, h2, u);
                 let p3 = decode8(w3, h3, u);
-                a0 += rows4(p0, p1, p2, p3, x[b0 + xi], x[b0 + xi + 1u]);
-                a1 += rows4(p0, p1, p2, p3, x[b1 + xi], x[b1 + xi + 1u]);
-                a2 += rows4(p0, p1, p2, p3, x[b2 + xi], x[b2 + xi + 1u]);
-                a3 += rows4(p0, p1, p2, p3, x[b3 + xi], x[b3 + xi + 1u]);
-                a4 += rows4(p0, p1, p2, p3, x[b4 + xi], x[b4 + xi + 1u]);
-                a5 += rows4(p0, p1, p2, p3, x[b5 + xi], x[b5 + xi + 1u]);
-                a6 += rows4(p0, p1, p2, p3, x[b6 + xi], x[b6 + xi + 1u]);
-                a7 += rows4(p0, p1, p2, p3, x[b7 + xi], x[b7 + xi + 1u]);
+                let q0 = decode8(v0, e0, u);
+                let q1 = decode8(v1, e1, u);
+                let q2 = decode8(v2, e2, u);
+                let q3 = decode8(v3, e3, u);
+                var p = x[b0 + xi];
+                var q = x[b0 + xi + 1u];
+                a0 += rows4(p0, p1, p2, p3, p, q);
+                c0 += rows4(q0, q1, q2, q3, p, q);
+                p = x[b1 + xi];
+                q = x[b1 + xi + 1u];
+                a1 += rows4(p0, p1, p2, p3, p, q);
+                c1 += rows4(q0, q1, q2, q3, p, q);
+                p = x[b2 + xi];
+                q = x[b2 + xi + 1u];
+                a2 += rows4(p0, p1, p2, p3, p, q);
+                c2 += rows4(q0, q1, q2, q3, p, q);
+                p = x[b3 + xi];
+                q = x[b3 + xi + 1u];
+                a3 += rows4(p0, p1, p2, p3, p, q);
+                c3 += rows4(q0, q1, q2, q3, p, q);
+                p = x[b4 + xi];
+                q = x[b4 + xi + 1u];
+                a4 += rows4(p0, p1, p2, p3, p, q);
+                c4 += rows4(q0, q1, q2, q3, p, q);
+                p = x[b5 + xi];
+                q = x[b5 + xi + 1u];
+                a5 += rows4(p0, p1, p2, p3, p, q);
+                c5 += rows4(q0, q1, q2, q3, p, q);
+                p = x[b6 + xi];
+                q = x[b6 + xi + 1u];
+                a6 += rows4(p0, p1, p2, p3, p, q);
+                c6 += rows4(q0, q1, q2, q3, p, q);
+                p = x[b7 + xi];
+                q = x[b7 + xi + 1u];
+                a7 += rows4(p0, p1, p2, p3, p, q);
+                c7 += rows4(q0, q1, q2, q3, p, q);
                 xi += 2u;
             }
         }
         w0 += stride;
         w2 += stride;
+        v0 += stride;
+        v2 += stride;
     }
-    store4(t0, tile, lid, a0);
-    store4(t0 + 1u, tile, lid, a1);
-    store4(t0 + 2u, tile, lid, a2);
-    store4(t0 + 3u, tile, lid, a3);
-    store4(t0 + 4u, tile, lid, a4);
-    store4(t0 + 5u, tile, lid, a5);
-    store4(t0 + 6u, tile, lid, a6);
-    store4(t0 + 7u, tile, lid, a7);
+    store4(t0, ta, lid, a0);
+    store4(t0 + 1u, ta, lid, a1);
+    store4(t0 + 2u, ta, lid, a2);
+    store4(t0 + 3u, ta, lid, a3);
+    store4(t0 + 4u, ta, lid, a4);
+    store4(t0 + 5u, ta, lid, a5);
+    store4(t0 + 6u, ta, lid, a6);
+    store4(t0 + 7u, ta, lid, a7);
+    if (!has_b) { return; }
+    store4(t0, tb, lid, c0);
+    store4(t0 + 1u, tb, lid, c1);
+    store4(t0 + 2u, tb, lid, c2);
+    store4(t0 + 3u, tb, lid, c3);
+    store4(t0 + 4u, tb, lid, c4);
+    store4(t0 + 5u, tb, lid, c5);
+    store4(t0 + 6u, tb, lid, c6);
+    store4(t0 + 7u, tb, lid, c7);
 }
 
 // The GPU shape of `tile1` (decode): a workgroup of ROW_TILE × SPLIT invocations takes one

@@ -217,8 +217,15 @@ fn decoding_ahead_gives_the_same_tokens_and_gives_way_to_other_calls() {
     let plain = greedy(&mut gpu, ForwardOutput::Argmax);
     assert_eq!(gpu.steps_taken_ahead(), 0);
     let ahead = greedy(&mut gpu, ForwardOutput::ArgmaxAhead);
-    assert_eq!(ahead, plain, "greedy tokens one step ahead vs one step at a time");
-    assert_eq!(gpu.steps_taken_ahead(), steps as u64, "every step after the prompt's");
+    assert_eq!(
+        ahead, plain,
+        "greedy tokens one step ahead vs one step at a time"
+    );
+    assert_eq!(
+        gpu.steps_taken_ahead(),
+        steps as u64,
+        "every step after the prompt's"
+    );
     // llama.cpp's first greedy tokens (no near-tie in the first steps of this prompt).
     assert_eq!(&plain[..4], &ids(&raw["greedy_ids"])[..4]);
 
@@ -239,7 +246,10 @@ fn decoding_ahead_gives_the_same_tokens_and_gives_way_to_other_calls() {
     let got = last_logits(&mut gpu, &[other], n + 1);
     assert_eq!(gpu.steps_taken_ahead(), taken);
     let diff = max_abs_diff(&got, &expected);
-    assert!(diff <= PREFILL_VS_DECODE_TOL, "a token other than the argmax: {diff}");
+    assert!(
+        diff <= PREFILL_VS_DECODE_TOL,
+        "a token other than the argmax: {diff}"
+    );
     argmax_as(&mut gpu, &[plain[1]], n + 1, ForwardOutput::ArgmaxAhead);
     let fresh = last_logits(&mut gpu, &seq[..n - 1], 0);
     let expected_fresh = {
@@ -251,7 +261,10 @@ fn decoding_ahead_gives_the_same_tokens_and_gives_way_to_other_calls() {
     let mut short = gpu_model(&ctx, &config, &tensors, n + 1);
     let first = argmax_as(&mut short, &prompt, 0, ForwardOutput::ArgmaxAhead);
     assert_eq!(first, plain[0]);
-    assert_eq!(argmax_as(&mut short, &[first], n, ForwardOutput::ArgmaxAhead), plain[1]);
+    assert_eq!(
+        argmax_as(&mut short, &[first], n, ForwardOutput::ArgmaxAhead),
+        plain[1]
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Small random models through the whole GPU forward pass against the CPU reference, in
 //! the shapes that choose how the stacked products run: paired (rope and the KV store in
 //! the Q|K|V epilogue, SwiGLU in the gate|up epilogue, each RMSNorm in the prologue of the
-//! product after it when decoding: five dispatches per layer) and
+//! product after it when decoding in the GPU shape: five dispatches per layer, seven in the
+//! CPU adapters' shape, where the norms stay dispatches of their own) and
 //! unpaired (head_dim not a multiple of 32, gate and up of different formats: separate
 //! rope and silu·mul kernels).
 
@@ -138,7 +139,8 @@ fn gpu_model(ctx: &hearth::gpu::GpuContext, c: &ModelConfig, ts: &[Tensor]) -> G
 }
 
 /// Prefill of 10 tokens (all logits) and one decode step against the reference, in both
-/// kernel shapes, and the dispatches of a decode step.
+/// kernel shapes, and the dispatches of a decode step (`layer_dispatches` per layer in the
+/// GPU shape, where RMSNorms are applied in the prologue of the products after them).
 fn check(c: ModelConfig, up: DType, layer_dispatches: usize) {
     let ts = tensors(&c, up);
     let weights: HashMap<String, Vec<f32>> = ts
@@ -152,12 +154,18 @@ fn check(c: ModelConfig, up: DType, layer_dispatches: usize) {
         let ctx = gpu_context().with_kernel_shape(shape);
         let mut gpu = gpu_model(&ctx, &c, &ts);
         // Embedding (and positions), the layers, the head (after a final norm of its own
-        // where the norm is a LayerNorm) and the argmax's two passes.
+        // where the norm is a LayerNorm, or where the CPU shape keeps RMSNorms as
+        // dispatches: two more per layer) and the argmax's two passes.
         let cost = gpu.decode_cost();
         let embedding = 1 + usize::from(c.learned_positions);
+        let rms_dispatches = usize::from(shape == KernelShape::Lanes && !c.layer_norm);
         assert_eq!(
             cost.dispatches,
-            embedding + c.n_layer * layer_dispatches + usize::from(c.layer_norm) + 3,
+            embedding
+                + c.n_layer * (layer_dispatches + 2 * rms_dispatches)
+                + usize::from(c.layer_norm)
+                + rms_dispatches
+                + 3,
             "{shape:?}"
         );
         let all = match block(gpu.forward(&tokens[..10], 0, ForwardOutput::AllLogits)) {

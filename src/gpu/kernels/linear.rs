@@ -376,11 +376,17 @@ impl Linear {
     ) {
         // `grid` puts tiles beyond 65535 in its second dimension; tokens take y here, so
         // that overflow goes to z (the shader flattens x + z * num_workgroups.x).
-        let [gx, overflow, _] = grid(tiles as u32);
-        let gy = match self.tokens {
-            LinearTokens::Last => 1,
-            LinearTokens::All { per_invocation } => (n_tokens as u32).div_ceil(per_invocation),
+        let (groups, gy) = match self.tokens {
+            LinearTokens::Last => (tiles, 1),
+            // `tile8` takes two tiles per workgroup.
+            LinearTokens::All { per_invocation: 8 } => {
+                (tiles.div_ceil(2), (n_tokens as u32).div_ceil(8))
+            }
+            LinearTokens::All { per_invocation } => {
+                (tiles, (n_tokens as u32).div_ceil(per_invocation))
+            }
         };
+        let [gx, overflow, _] = grid(groups as u32);
         self.kernel.dispatch(pass, bind, [gx, gy, overflow]);
     }
 }
