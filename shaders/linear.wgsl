@@ -107,12 +107,60 @@ fn rows4(p0: Pair, p1: Pair, p2: Pair, p3: Pair, a: vec4<f32>, b: vec4<f32>) -> 
     return vec4<f32>(dot8(p0, a, b), dot8(p1, a, b), dot8(p2, a, b), dot8(p3, a, b));
 }
 
-// One token: invocation l of the workgroup computes rows l, l + TILE1_LANES, ... of its
-// tile (32 / TILE1_LANES rows: 4 or 8), so every input load serves that many rows.
-// TILE1_LANES is the adapter's SIMD width (4 on SwiftShader, 8 on lavapipe).
+// One token: a workgroup takes two tiles; invocation l computes rows l, l + TILE1_LANES,
+// ... of each (32 / TILE1_LANES rows of each: ROWS, 4 or 8), so every input load serves
+// 2 ROWS rows. TILE1_LANES is the adapter's SIMD width (4 on SwiftShader, 8 on lavapipe).
 override TILE1_LANES: u32 = 8u;
-/// Rows per invocation: 4 or 8 (gpu/context.rs `lanes`).
+/// Rows of each tile per invocation: 4 or 8 (gpu/context.rs `lanes`).
 override ROWS: u32 = ROW_TILE / TILE1_LANES;
+
+/// Rows 0..4 of an invocation's 8 in a tile whose row `lid` starts at word `wi`, with the
+/// second block `second` words on: rows i TILE1_LANES (ROWS 8: rows 4..8 in `rows_hi`).
+fn rows_lo(wi: u32, second: u32, s: u32, xs: X32) -> vec4<f32> {
+    let l = TILE1_LANES;
+    if (ROWS == 8u) {
+        return vec4<f32>(sub_dot(wi, s, xs), sub_dot(wi + l, s, xs), sub_dot(wi + 2u * l, s, xs),
+                         sub_dot(wi + 3u * l, s, xs));
+    }
+    return vec4<f32>(sub_dot(wi, s, xs), sub_dot(wi + l, s, xs), sub_dot(wi + 2u * l + second, s, xs),
+                     sub_dot(wi + 3u * l + second, s, xs));
+}
+
+fn rows_hi(wi: u32, second: u32, s: u32, xs: X32) -> vec4<f32> {
+    let l = TILE1_LANES;
+    return vec4<f32>(sub_dot(wi + 4u * l + second, s, xs), sub_dot(wi + 5u * l + second, s, xs),
+                     sub_dot(wi + 6u * l + second, s, xs), sub_dot(wi + 7u * l + second, s, xs));
+}
+
+/// Stores an invocation's rows of one tile (lo: rows 0..4, hi: rows 4..8 with ROWS 8).
+fn store_tile1(t: u32, tile: u32, lid: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    let l = TILE1_LANES;
+    if (PAIRED) {
+        // Row i pairs with row i + ROWS / 2 (the same row of the other block).
+        let p = tile * ROW_BLOCK + lid;
+        if (ROWS == 8u) {
+            store_pair(t, p, lo.x, hi.x);
+            store_pair(t, p + l, lo.y, hi.y);
+            store_pair(t, p + 2u * l, lo.z, hi.z);
+            store_pair(t, p + 3u * l, lo.w, hi.w);
+        } else {
+            store_pair(t, p, lo.x, lo.z);
+            store_pair(t, p + l, lo.y, lo.w);
+        }
+    } else {
+        let o = tile * ROW_TILE + lid;
+        store_row(t, o, lo.x);
+        store_row(t, o + l, lo.y);
+        store_row(t, o + 2u * l, lo.z);
+        store_row(t, o + 3u * l, lo.w);
+        if (ROWS == 8u) {
+            store_row(t, o + 4u * l, hi.x);
+            store_row(t, o + 5u * l, hi.y);
+            store_row(t, o + 6u * l, hi.z);
+            store_row(t, o + 7u * l, hi.w);
+        }
+    }
+}
 
 @compute @workgroup_size(TILE1_LANES)
 fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
@@ -120,79 +168,47 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     // No early return: on SwiftShader a load is one wide load only while every lane of the
     // subgroup is active, so rows past the shard (zero padding) are computed, not stored.
-    let tile = wid.x + wid.z * nwg.x;
+    let ta = 2u * (wid.x + wid.z * nwg.x);
+    // Where the shard ends, the second tile is the first again, read but not stored.
+    let has_b = (ta + 1u) * TILE_UNITS < shard.n_rows;
+    let tb = select(ta, ta + 1u, has_b);
     var t_in = wid.y;
     var t_out = wid.y;
     if (LAST_TOKEN) {
         t_in = step.n_tokens - 1u;
         t_out = 0u;
     }
-    let base = row_base(tile, lid);
+    let base_a = row_base(ta, lid);
+    let base_b = row_base(tb, lid);
     // Row lid + i TILE1_LANES is in the second block from i = ROWS / 2 on.
     let second = shard.n_groups * WORDS * ROW_BLOCK - ROW_BLOCK;
     var xi = 0u;
     var ss = 0.0;
-    // The sums as named variables, not an array: a compiler that does not unroll the row
-    // loop would index an array in memory (SwiftShader then checks every access).
-    var a0 = 0.0;
-    var a1 = 0.0;
-    var a2 = 0.0;
-    var a3 = 0.0;
-    var a4 = 0.0;
-    var a5 = 0.0;
-    var a6 = 0.0;
-    var a7 = 0.0;
+    // Sums as named vectors, not an array: a compiler that does not unroll a loop over
+    // rows would index an array in memory (SwiftShader then checks every access).
+    var a_lo = vec4<f32>(0.0);
+    var a_hi = vec4<f32>(0.0);
+    var b_lo = vec4<f32>(0.0);
+    var b_hi = vec4<f32>(0.0);
     // One flat loop over 32-column sub-blocks (a nested loop over groups and sub-blocks is
     // slower on SwiftShader).
     let subs = GROUP / 32u;
     for (var sb = 0u; sb < shard.n_groups * subs; sb++) {
-        let wi = base + (sb / subs) * WORDS * ROW_BLOCK;
+        let off = (sb / subs) * WORDS * ROW_BLOCK;
         let s = sb % subs;
         let xs = inputs32(t_in, xi, &ss);
         xi += 8u;
-        a0 += sub_dot(wi, s, xs);
-        a1 += sub_dot(wi + TILE1_LANES, s, xs);
+        a_lo += rows_lo(base_a + off, second, s, xs);
+        b_lo += rows_lo(base_b + off, second, s, xs);
         if (ROWS == 8u) {
-            a2 += sub_dot(wi + 2u * TILE1_LANES, s, xs);
-            a3 += sub_dot(wi + 3u * TILE1_LANES, s, xs);
-            a4 += sub_dot(wi + 4u * TILE1_LANES + second, s, xs);
-            a5 += sub_dot(wi + 5u * TILE1_LANES + second, s, xs);
-            a6 += sub_dot(wi + 6u * TILE1_LANES + second, s, xs);
-            a7 += sub_dot(wi + 7u * TILE1_LANES + second, s, xs);
-        } else {
-            a2 += sub_dot(wi + 2u * TILE1_LANES + second, s, xs);
-            a3 += sub_dot(wi + 3u * TILE1_LANES + second, s, xs);
+            a_hi += rows_hi(base_a + off, second, s, xs);
+            b_hi += rows_hi(base_b + off, second, s, xs);
         }
     }
     if (t_in >= step.n_tokens) { return; }
     let scale = norm_scale(ss);
-    let r = lid;
-    let l = TILE1_LANES;
-    if (PAIRED) {
-        // Row i pairs with row i + ROWS / 2 (the same row of the other block).
-        let p = tile * ROW_BLOCK + r;
-        if (ROWS == 8u) {
-            store_pair(t_out, p, a0 * scale, a4 * scale);
-            store_pair(t_out, p + l, a1 * scale, a5 * scale);
-            store_pair(t_out, p + 2u * l, a2 * scale, a6 * scale);
-            store_pair(t_out, p + 3u * l, a3 * scale, a7 * scale);
-        } else {
-            store_pair(t_out, p, a0 * scale, a2 * scale);
-            store_pair(t_out, p + l, a1 * scale, a3 * scale);
-        }
-    } else {
-        let o = tile * ROW_TILE + r;
-        store_row(t_out, o, a0 * scale);
-        store_row(t_out, o + l, a1 * scale);
-        store_row(t_out, o + 2u * l, a2 * scale);
-        store_row(t_out, o + 3u * l, a3 * scale);
-        if (ROWS == 8u) {
-            store_row(t_out, o + 4u * l, a4 * scale);
-            store_row(t_out, o + 5u * l, a5 * scale);
-            store_row(t_out, o + 6u * l, a6 * scale);
-            store_row(t_out, o + 7u * l, a7 * scale);
-        }
-    }
+    store_tile1(t_out, ta, lid, a_lo * scale, a_hi * scale);
+    if (has_b) { store_tile1(t_out, tb, lid, b_lo * scale, b_hi * scale); }
 }
 
 // Prefill: two tiles per workgroup, so that each invocation computes 8 rows (4 of each

@@ -238,6 +238,9 @@ pub struct Linear {
     pub spec: LinearSpec,
     pub format: GpuFormat,
     pub tokens: LinearTokens,
+    /// Tiles of 32 rows per workgroup: two in the CPU adapters' kernels (`tile1`, `tile8`:
+    /// each input load serves twice the rows), one in `splitk`.
+    tiles_per_workgroup: usize,
 }
 
 impl Linear {
@@ -307,6 +310,7 @@ impl Linear {
             spec,
             format,
             tokens,
+            tiles_per_workgroup: if entry == "splitk" { 1 } else { 2 },
         })
     }
 
@@ -376,17 +380,11 @@ impl Linear {
     ) {
         // `grid` puts tiles beyond 65535 in its second dimension; tokens take y here, so
         // that overflow goes to z (the shader flattens x + z * num_workgroups.x).
-        let (groups, gy) = match self.tokens {
-            LinearTokens::Last => (tiles, 1),
-            // `tile8` takes two tiles per workgroup.
-            LinearTokens::All { per_invocation: 8 } => {
-                (tiles.div_ceil(2), (n_tokens as u32).div_ceil(8))
-            }
-            LinearTokens::All { per_invocation } => {
-                (tiles, (n_tokens as u32).div_ceil(per_invocation))
-            }
+        let gy = match self.tokens {
+            LinearTokens::Last => 1,
+            LinearTokens::All { per_invocation } => (n_tokens as u32).div_ceil(per_invocation),
         };
-        let [gx, overflow, _] = grid(groups as u32);
+        let [gx, overflow, _] = grid(tiles.div_ceil(self.tiles_per_workgroup) as u32);
         self.kernel.dispatch(pass, bind, [gx, gy, overflow]);
     }
 }
