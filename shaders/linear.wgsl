@@ -5,8 +5,8 @@
 //   acc[t, r] = X[t, :] · W[r, :]
 //
 // Layout (gpu/weights.rs): blocks of ROW_BLOCK = 16 rows; word j of group g of row i of
-// block b at ((b * n_groups + g) * WORDS + j) * ROW_BLOCK + i. A workgroup takes one tile
-// of two blocks (32 rows); row r of tile w is row r % 16 of block 2w + r / 16. Invocations
+// block b at ((b * n_groups + g) * WORDS + j) * ROW_BLOCK + i. A tile is two blocks (32
+// rows); row r of tile w is row r % 16 of block 2w + r / 16. Invocations
 // take rows lid, lid + LANES, ..., so each weight load of a subgroup reads consecutive
 // words and a block streams through memory in order, while X[t, 8u..8u+8] is the same for
 // every invocation (one broadcast load). In a paired product, rows r and r + 16 of a tile
@@ -16,18 +16,21 @@
 // microseconds and every storage load is issued per lane; so loads are few per
 // multiply-add and sequential.
 //
-// Entry points: `tile8` computes 8 rows (of two tiles) × 8 tokens per invocation (prefill:
-// each decoded weight serves 8 tokens, each input load 8 rows); `tile1` 32 / TILE1_LANES rows of one
-// token, or with LAST_TOKEN only the chunk's last token, written to output row 0 (decode,
-// and the logits of the last token); `splitk` one token split over K (GPUs).
-// Workgroups: x (+ z beyond 65535) over tiles (pairs of tiles for `tile8`), y over tiles
-// of tokens.
+// Entry points, the CPU adapters' two taking two tiles per workgroup so that each input
+// load serves more rows: `tile8` computes 8 rows × 8 tokens per invocation (prefill: each
+// decoded weight serves 8 tokens); `tile1` 2 × 32 / TILE1_LANES rows of one token, or with
+// LAST_TOKEN only the chunk's last token, written to output row 0 (decode, and the logits
+// of the last token); `splitk` one tile of one token split over K (GPUs).
+// Workgroups: x (+ z beyond 65535) over tiles or pairs of tiles (gpu/kernels/linear.rs
+// `tiles_per_workgroup`), y over tiles of tokens.
 //
 // With NORM (`tile1`, `splitk`), X is the residual stream and the product is of its
 // RMSNorm: X[t] / rms(X[t]) * norm_w. Every invocation reads all of X[t] anyway, so it
 // sums the squares beside the dot products and scales its sums at the end,
 //   acc = (W · (X[t] ∘ norm_w)) / sqrt(mean(X[t]²) + EPS),
-// which saves the norm's dispatch and the write and read of the normed row.
+// which saves the norm's dispatch and the write and read of the normed row. The model
+// asks for it on GPUs only (`splitk`): on CPU adapters the extra loads of every `tile1`
+// invocation cost more than the dispatch.
 
 #include quant
 

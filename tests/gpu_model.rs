@@ -98,10 +98,7 @@ fn last_logits(m: &mut GpuModel, tokens: &[u32], pos: usize) -> Vec<f32> {
 }
 
 fn argmax(m: &mut GpuModel, tokens: &[u32], pos: usize) -> u32 {
-    match block(m.forward(tokens, pos, ForwardOutput::Argmax)).expect("forward") {
-        ForwardResult::Argmax(id) => id,
-        other => panic!("unexpected {other:?}"),
-    }
+    argmax_as(m, tokens, pos, ForwardOutput::Argmax)
 }
 
 #[test]
