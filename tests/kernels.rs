@@ -48,12 +48,7 @@ fn buffer(ctx: &GpuContext, label: &str, values: &[f32]) -> wgpu::Buffer {
 }
 
 fn step(ctx: &GpuContext, pos: usize, n_tokens: usize) -> wgpu::Buffer {
-    let s = Step {
-        pos: pos as u32,
-        n_tokens: n_tokens as u32,
-        ..Default::default()
-    };
-    ctx.uniform_init("step", bytemuck::bytes_of(&s))
+    ctx.uniform_init("step", bytemuck::bytes_of(&Step::new(pos, n_tokens)))
 }
 
 /// Records what `f` dispatches into one compute pass and submits it.
