@@ -25,11 +25,14 @@ test-native: test-tools models
 	HEARTH_REQUIRE_GPU=1 cargo test
 
 ## Beyond CI (about 15 minutes here): fetch every real model (cached outside the checkout),
-## check Qwen2.5 0.5B's perplexity against llama.cpp's, load the 1.5B model in the browser and
+## check SmolLM2's (GPU kernels), Qwen2.5 0.5B's and Gemma 3's perplexity against llama.cpp's
+## over the whole GPL-3, load the 1.5B model in the browser and
 ## check both test models' fixtures on the CPU backend in a browser without WebGPU.
 test-models: test-tools web
 	scripts/fetch-models.sh all
 	cargo build --release --bin hearth
+	scripts/check-perplexity.py models/SmolLM2-135M-Instruct.Q4_1.gguf \
+		tests/fixtures/smollm2-135m-q4_1.json 0.0005 --backend gpu
 	scripts/check-perplexity.py models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
 		tests/fixtures/qwen2.5-coder-0.5b-instruct-q4_k_m.json 0.001
 	scripts/check-perplexity.py models/gemma-3-270m-q4_k_m.gguf \

@@ -92,36 +92,55 @@ fn run_json_reports_ids_and_timings() {
     assert!(v["timings"]["prefill_ms"].as_f64().unwrap() > 0.0);
 }
 
-#[test]
-fn perplexity_on_gpl3_is_within_0_05_percent_of_llama_cpp() {
-    let fx = fixture();
-    let want = fx["perplexity"]["ppl"].as_f64().unwrap();
-    let file = fx["perplexity"]["file"].as_str().unwrap();
-    let (ok, out, err) = hearth(&[
-        "perplexity",
-        model_path().to_str().unwrap(),
-        "--file",
-        file,
-        "--ctx",
-        "512",
-        // The GPU kernels; the CPU backend's greedy checks are tests/cpu_backend.rs.
-        "--backend",
-        "gpu",
-    ]);
-    assert!(ok, "{err}");
+/// `ppl: X` from the last line of `hearth perplexity`'s output.
+fn printed_ppl(out: &str) -> f64 {
     let last = out.lines().last().unwrap_or_default();
-    let ppl: f64 = last
-        .strip_prefix("ppl: ")
+    last.strip_prefix("ppl: ")
         .expect("last line is `ppl: X`")
         .parse()
-        .unwrap();
+        .unwrap()
+}
+
+// The whole fixture protocol (GPL-3 in 14 windows of 512, against llama.cpp's figure) takes
+// minutes on lavapipe: `make test-models` runs it. Here the command's protocol on the
+// fixture's file, cut short, gives the same figure from the GPU kernels and the CPU backend.
+#[test]
+fn perplexity_of_the_gpu_kernels_equals_the_cpu_backends() {
+    let fx = fixture();
+    let text = std::fs::read_to_string(fx["perplexity"]["file"].as_str().unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("hearth-cli-ppl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gpl3-start.txt");
+    // 871 tokens: six windows of 128.
+    std::fs::write(&file, &text[..4000]).unwrap();
+    let ppl = |backend: &str| {
+        let (ok, out, err) = hearth(&[
+            "perplexity",
+            model_path().to_str().unwrap(),
+            "--file",
+            file.to_str().unwrap(),
+            "--ctx",
+            "128",
+            "--backend",
+            backend,
+            "--activations",
+            "f32",
+        ]);
+        assert!(ok, "{err}");
+        assert!(
+            out.contains("tokens: 871, windows: 6, scored: 762"),
+            "{out}"
+        );
+        printed_ppl(&out)
+    };
+    let (gpu, cpu) = (ppl("gpu"), ppl("cpu"));
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(gpu > 1.0 && gpu < 100.0, "ppl {gpu}");
+    // Both read the same dequantized weights: only summation order differs.
     assert!(
-        // The fixture used exactly the weights the GPU holds: only summation order differs.
-        (ppl - want).abs() / want < 0.0005,
-        "ppl {ppl}, llama.cpp {want}"
+        (gpu - cpu).abs() / cpu < 0.0005,
+        "GPU ppl {gpu}, CPU ppl {cpu}"
     );
-    let scored = format!("scored: {}", fx["perplexity"]["scored_tokens"]);
-    assert!(out.contains(&scored), "{out}");
 }
 
 #[test]
