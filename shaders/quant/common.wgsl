@@ -5,7 +5,7 @@
 // `fn sub_head(wi, s) -> Sub` and `fn decode8(wi, h, u) -> Pair`: the weights of columns
 // 8u..8u+8 of the group (u / 4 is the sub-block of h), exactly as ggml dequantizes them;
 // and `fn sub_dot(wi, s, xs) -> f32`: the dot product of sub-block s with the inputs xs,
-// computed the cheapest way the format allows (factored scales, `unpack4x8unorm`), which
+// computed the cheapest way the format allows (scales factored out of the sums), which
 // rounds differently from decode8 but within f32 precision.
 
 /// 8 consecutive weights: columns 0..4 and 4..8.
@@ -21,16 +21,43 @@ struct X32 {
 fn x32(a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
        a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) -> X32 {
     let sum = dot((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7), vec4<f32>(1.0));
-    return X32(a0, a1, a2, a3, a4, a5, a6, a7, sum);
+    // Each format's sub_dot reads its inputs scaled by INPUT_SCALE_LO / _HI (powers of two:
+    // exact), which cancels the place value of its weights read in place (`in_place`).
+    let lo = INPUT_SCALE_LO;
+    let hi = INPUT_SCALE_HI;
+    return X32(a0 * lo, a1 * hi, a2 * lo, a3 * hi, a4 * lo, a5 * hi, a6 * lo, a7 * hi, sum);
 }
 
-/// Σ nibble · x over 8 columns of a nibble word, times 255 (unpack4x8unorm divides by
-/// 255; the caller folds 255 into the scale).
+/// Small non-negative integers as floats, converted as signed: one instruction on
+/// SwiftShader, whose unsigned conversion takes five (and so does `unpack4x8unorm`).
+fn as_f32(v: vec4<u32>) -> vec4<f32> { return vec4<f32>(bitcast<vec4<i32>>(v)); }
+
+/// The unsigned field of w under `mask` (bits below 23) times its place value 2^p: the
+/// mantissa of 2^23 + field · 2^p, minus 2^23, exactly. Masks and a float subtraction in
+/// place of shifts and conversions: SwiftShader's compiler (Subzero) turns each shift of a
+/// shader into four scalar ones and an unsigned conversion into five instructions.
+fn in_place(w: vec4<u32>, mask: vec4<u32>) -> vec4<f32> {
+    return bitcast<vec4<f32>>((w & mask) | vec4<u32>(0x4B000000u)) - vec4<f32>(8388608.0);
+}
+
+/// Where `nibble_dot` finds the nibbles of columns 0..4 and 4..8 (layout in
+/// gpu/formats.rs: column c at bit 8 (c % 4) + 4 (c / 4)): in w for bits below 20, in
+/// w >> 12 above; and their place values, which inputs are divided by (INPUT_SCALE_*).
+const NIBBLE_MASK_LO = vec4<u32>(0xFu, 0xF00u, 0xF0000u, 0xF000u);
+const NIBBLE_MASK_HI = vec4<u32>(0xF0u, 0xF000u, 0xF00u, 0xF0000u);
+const NIBBLE_SCALE_LO = vec4<f32>(1.0, 1.0 / 256.0, 1.0 / 65536.0, 1.0 / 4096.0);
+const NIBBLE_SCALE_HI = vec4<f32>(1.0 / 16.0, 1.0 / 4096.0, 1.0 / 256.0, 1.0 / 65536.0);
+/// Inputs as they are, for formats that decode their weights to their values.
+const UNSCALED = vec4<f32>(1.0);
+
+/// Σ nibble · x over 8 columns of a nibble word, with inputs scaled by NIBBLE_SCALE_*.
 fn nibble_dot(w: u32, lo: vec4<f32>, hi: vec4<f32>) -> f32 {
-    return dot(unpack4x8unorm(w & 0x0F0F0F0Fu), lo) + dot(unpack4x8unorm((w >> 4u) & 0x0F0F0F0Fu), hi);
+    let v = w >> 12u;
+    return dot(in_place(vec4<u32>(w, w, w, v), NIBBLE_MASK_LO), lo)
+         + dot(in_place(vec4<u32>(w, w, v, v), NIBBLE_MASK_HI), hi);
 }
 
-/// Σ nibble · x over the 32 columns of 4 consecutive nibble words from word j, / 255.
+/// Σ nibble · x over the 32 columns of 4 consecutive nibble words from word j.
 fn nibble_dot32(wi: u32, j: u32, xs: X32) -> f32 {
     return nibble_dot(word(wi, j), xs.a0, xs.a1) + nibble_dot(word(wi, j + 1u), xs.a2, xs.a3)
          + nibble_dot(word(wi, j + 2u), xs.a4, xs.a5) + nibble_dot(word(wi, j + 3u), xs.a6, xs.a7);

@@ -1,6 +1,8 @@
 // F16: 16 words per 32 columns, column pairs (low half first).
 const GROUP: u32 = 32u;
 const WORDS: u32 = 16u;
+const INPUT_SCALE_LO = UNSCALED;
+const INPUT_SCALE_HI = UNSCALED;
 struct Sub { a: f32 }
 fn sub_head(wi: u32, s: u32) -> Sub { return Sub(0.0); }
 fn decode8(wi: u32, h: Sub, u: u32) -> Pair {

@@ -2,6 +2,8 @@
 // weight = q · d + m.
 const GROUP: u32 = 32u;
 const WORDS: u32 = 6u;
+const INPUT_SCALE_LO = UNSCALED;
+const INPUT_SCALE_HI = UNSCALED;
 struct Sub { d: f32, m: f32, high: u32 }
 fn sub_head(wi: u32, s: u32) -> Sub {
     let dm = unpack2x16float(word(wi, 0u));
@@ -11,6 +13,6 @@ fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
     let w = word(wi, 1u + u);
     let lo = nibbles_lo(w) | (bits4(h.high, 8u * u) << vec4<u32>(4u));
     let hi = nibbles_hi(w) | (bits4(h.high, 8u * u + 4u) << vec4<u32>(4u));
-    return Pair(vec4<f32>(lo) * h.d + h.m, vec4<f32>(hi) * h.d + h.m);
+    return Pair(as_f32(lo) * h.d + h.m, as_f32(hi) * h.d + h.m);
 }
 fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 { return decoded_dot32(wi, s, xs); }

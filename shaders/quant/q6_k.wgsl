@@ -3,6 +3,8 @@
 // 16k..16k+16); weight = (d · sc) · (q - 32).
 const GROUP: u32 = 256u;
 const WORDS: u32 = 53u;
+const INPUT_SCALE_LO = UNSCALED;
+const INPUT_SCALE_HI = UNSCALED;
 struct Sub { a: f32, b: f32 }
 fn sub_head(wi: u32, s: u32) -> Sub {
     let d = half_of(word(wi, 0u), 0u);
@@ -17,6 +19,6 @@ fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
     let lo = nibbles_lo(w) | (crumbs4(hw, at) << vec4<u32>(4u));
     let hi = nibbles_hi(w) | (crumbs4(hw, at + 8u) << vec4<u32>(4u));
     let scale = select(h.a, h.b, (u % 4u) >= 2u);
-    return Pair(scale * (vec4<f32>(lo) - 32.0), scale * (vec4<f32>(hi) - 32.0));
+    return Pair(scale * (as_f32(lo) - 32.0), scale * (as_f32(hi) - 32.0));
 }
 fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 { return decoded_dot32(wi, s, xs); }
