@@ -9,8 +9,9 @@
 //!   sub-blocks (one scale, or two for Q6_K) and 8-column units.
 //! - 4-bit values: word `k` of the nibble section holds columns `8k..8k+8`: byte `b` holds
 //!   column `8k+b` in its low and column `8k+b+4` in its high nibble (ggml stores column
-//!   `j` and `j+16` in one byte). So `unpack4x8unorm(w & 0x0F0F0F0F)` is 4 columns at
-//!   once, the cheapest decode on CPU WebGPU implementations.
+//!   `j` and `j+16` in one byte). So `w & 0x0F0F0F0F` is 4 columns at once, and the
+//!   one-token kernel reads 5 of the 8 nibbles in place, without a shift
+//!   (`in_place` in shaders/quant/common.wgsl).
 //! - Fifth bits (Q5_*): one word per 32 columns, bit `i` for column `i`. Q6_K's two high
 //!   bits: one word per 16 columns, bits `2i..2i+2` for column `i`.
 //! - Scales first: `[d | m]` as two f16 in one word for the 32-column formats; the K-quants
