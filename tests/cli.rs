@@ -108,8 +108,7 @@ fn printed_ppl(out: &str) -> f64 {
 fn perplexity_of_the_gpu_kernels_equals_the_cpu_backends() {
     let fx = fixture();
     let text = std::fs::read_to_string(fx["perplexity"]["file"].as_str().unwrap()).unwrap();
-    let dir = std::env::temp_dir().join(format!("hearth-cli-ppl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("ppl");
     let file = dir.join("gpl3-start.txt");
     // 871 tokens: six windows of 128.
     std::fs::write(&file, &text[..4000]).unwrap();
@@ -145,8 +144,7 @@ fn perplexity_of_the_gpu_kernels_equals_the_cpu_backends() {
 
 #[test]
 fn bad_files_fail_with_a_message() {
-    let dir = std::env::temp_dir().join(format!("hearth-cli-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("bad");
     let not_gguf = dir.join("notes.gguf");
     std::fs::write(&not_gguf, b"this is not a model file at all").unwrap();
     let truncated = dir.join("truncated.gguf");
@@ -163,10 +161,16 @@ fn bad_files_fail_with_a_message() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Writes a synthetic GGUF into a fresh temporary folder (removed by the caller).
-fn write_gguf(test: &str, b: &GgufBuilder) -> (PathBuf, PathBuf) {
+/// A temporary folder of this process for one test (removed by the caller).
+fn scratch_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hearth-cli-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes a synthetic GGUF into a fresh temporary folder (removed by the caller).
+fn write_gguf(test: &str, b: &GgufBuilder) -> (PathBuf, PathBuf) {
+    let dir = scratch_dir(test);
     let file = dir.join("model.gguf");
     std::fs::write(&file, b.build()).unwrap();
     (dir, file)
