@@ -21,6 +21,11 @@ const WG: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> x: array<vec4<f32>>;
 
 fn word(wi: u32, j: u32) -> u32 { return wt[wi + j * ROW_BLOCK]; }
+// The formats' 4-row products (not used here) read through word4.
+fn word4(qi: u32, j: u32) -> vec4<u32> {
+    let i = 4u * qi + j * ROW_BLOCK;
+    return vec4<u32>(wt[i], wt[i + 1u], wt[i + 2u], wt[i + 3u]);
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,

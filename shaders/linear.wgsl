@@ -16,13 +16,20 @@
 // microseconds and every storage load is issued per lane; so loads are few per
 // multiply-add and sequential.
 //
-// Entry points, the CPU adapters' two taking two tiles per workgroup so that each input
+// Entry points, the CPU adapters' three taking two tiles per workgroup so that each input
 // load serves more rows: `tile8` computes 8 rows × 8 tokens per invocation (prefill: each
 // decoded weight serves 8 tokens); `tile1` 2 × 32 / TILE1_LANES rows of one token, or with
 // LAST_TOKEN only the chunk's last token, written to output row 0 (decode, and the logits
-// of the last token); `splitk` one tile of one token split over K (GPUs).
+// of the last token); `quad1` the same rows as `tile1` with 8 lanes, 4 consecutive rows
+// read per vector load (the weights bound as vec4<u32>: `WeightView::Quads`);
+// `splitk` one tile of one token split over K (GPUs).
 // Workgroups: x (+ z beyond 65535) over tiles or pairs of tiles (gpu/kernels/linear.rs
 // `tiles_per_workgroup`), y over tiles of tokens.
+//
+// The input x is bound as storage (every token's row), or for a one-token step on a CPU
+// adapter (`tile1`) as a uniform holding row 0 only: every invocation reads the same input
+// vectors, and a uniform load is one broadcast where lavapipe issues a storage load lane by
+// lane, each with its own bounds check.
 //
 // With NORM (`tile1`, `splitk`), X is the residual stream and the product is of its
 // RMSNorm: X[t] / rms(X[t]) * norm_w. Every invocation reads all of X[t] anyway, so it
@@ -39,8 +46,8 @@ struct Shard { row_start: u32, n_rows: u32, n_groups: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> shard: Shard;
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> wt: array<u32>;
+#include input
+#include weights
 @group(0) @binding(4) var<storage, read> norm_w: array<vec4<f32>>;
 
 #include epilogue
@@ -54,8 +61,6 @@ const ROW_TILE: u32 = 2u * ROW_BLOCK;
 /// Units (rows, or pairs) per tile.
 const TILE_UNITS: u32 = select(ROW_TILE, ROW_BLOCK, PAIRED);
 const LANES: u32 = ROW_TILE / 4u;
-
-fn word(wi: u32, j: u32) -> u32 { return wt[wi + j * ROW_BLOCK]; }
 
 /// Index of word 0 of group 0 of row r (< 32) of tile `tile`.
 fn row_base(tile: u32, r: u32) -> u32 {
@@ -212,6 +217,67 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
     let scale = norm_scale(ss);
     store_tile1(t_out, ta, lid, a_lo * scale, a_hi * scale);
     if (has_b) { store_tile1(t_out, tb, lid, b_lo * scale, b_hi * scale); }
+}
+
+// One token, 8 lanes (lavapipe), the weights read 4 rows at a time: lanes 0..4 take tile
+// ta, lanes 4..8 tile tb; lane q (mod 4) computes rows 4q..4q+4 of both blocks of its
+// tile, so the 4 rows' word j is one aligned vec4 (`word4`), and a pair's two rows (one
+// in each block) meet in one invocation. lavapipe issues every storage load lane by lane
+// with a bounds check, so a vec4 load costs about a third of four u32 loads per word.
+@compute @workgroup_size(8)
+fn quad1(@builtin(workgroup_id) wid: vec3<u32>,
+         @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let ta = 2u * (wid.x + wid.z * nwg.x);
+    // Where the shard ends, lanes 4..8 compute the first tile again and do not store it.
+    let has_b = (ta + 1u) * TILE_UNITS < shard.n_rows;
+    let stores = lid < 4u || has_b;
+    let tile = select(ta, ta + 1u, lid >= 4u && has_b);
+    let q = lid % 4u;
+    var t_in = wid.y;
+    var t_out = wid.y;
+    if (LAST_TOKEN) {
+        t_in = step.n_tokens - 1u;
+        t_out = 0u;
+    }
+    // vec4 indices of word 0 of group 0 of rows 4q.. of the tile's first and second block.
+    let block_quads = shard.n_groups * WORDS * (ROW_BLOCK / 4u);
+    let base0 = 2u * tile * block_quads + q;
+    let base1 = base0 + block_quads;
+    var xi = 0u;
+    var ss = 0.0;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    let subs = GROUP / 32u;
+    for (var sb = 0u; sb < shard.n_groups * subs; sb++) {
+        let off = (sb / subs) * WORDS * (ROW_BLOCK / 4u);
+        let s = sb % subs;
+        let xs = inputs32(t_in, xi, &ss);
+        xi += 8u;
+        acc0 += sub_dot4(base0 + off, s, xs);
+        acc1 += sub_dot4(base1 + off, s, xs);
+    }
+    if (t_in >= step.n_tokens || !stores) { return; }
+    let scale = norm_scale(ss);
+    acc0 *= scale;
+    acc1 *= scale;
+    if (PAIRED) {
+        let p = tile * ROW_BLOCK + 4u * q;
+        store_pair(t_out, p, acc0.x, acc1.x);
+        store_pair(t_out, p + 1u, acc0.y, acc1.y);
+        store_pair(t_out, p + 2u, acc0.z, acc1.z);
+        store_pair(t_out, p + 3u, acc0.w, acc1.w);
+    } else {
+        let o = tile * ROW_TILE + 4u * q;
+        store_row(t_out, o, acc0.x);
+        store_row(t_out, o + 1u, acc0.y);
+        store_row(t_out, o + 2u, acc0.z);
+        store_row(t_out, o + 3u, acc0.w);
+        store_row(t_out, o + ROW_BLOCK, acc1.x);
+        store_row(t_out, o + ROW_BLOCK + 1u, acc1.y);
+        store_row(t_out, o + ROW_BLOCK + 2u, acc1.z);
+        store_row(t_out, o + ROW_BLOCK + 3u, acc1.w);
+    }
 }
 
 // Prefill: two tiles per workgroup, so that each invocation computes 8 rows (4 of each

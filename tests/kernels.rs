@@ -7,7 +7,9 @@ mod common;
 use common::{gpu_context, max_abs_diff, random_tensor, random_vec, WEIGHT_DTYPES};
 use hearth::formats::DType;
 use hearth::gpu::formats::gpu_values;
-use hearth::gpu::kernels::{linear_source, with_activation, with_format, WEIGHT_SHADERS};
+use hearth::gpu::kernels::{
+    linear_source, with_activation, with_format, InputBinding, WeightView, WEIGHT_SHADERS,
+};
 use hearth::gpu::kernels::{
     rope::{Heads, RopeBindings},
     Argmax, Attention, Embedding, Epilogue, InputNorm, Linear, LinearBindings, LinearOut,
@@ -115,10 +117,14 @@ fn uniform_structs_match_wgsl() {
             with_format(WEIGHT_SHADERS[0].1, format),
         ));
         for e in epilogues {
-            sources.push((
-                format!("linear.wgsl+{}+{e:?}", format.name()),
-                linear_source(format, e),
-            ));
+            for view in [WeightView::Words, WeightView::Quads] {
+                for input in [InputBinding::Storage, InputBinding::UniformRow { k: 96 }] {
+                    sources.push((
+                        format!("linear.wgsl+{}+{view:?}+{input:?}+{e:?}", format.name()),
+                        linear_source(format, view, input, e),
+                    ));
+                }
+            }
         }
     }
     for (file, source) in &sources {
@@ -146,11 +152,11 @@ fn uniform_structs_match_wgsl() {
         }
     }
     // Step: rmsnorm, rope, attention, silu_mul, linear; Shard: linear, embedding (each
-    // weight shader once per format, linear once per epilogue).
+    // weight shader once per format, linear once per epilogue, weight view and input).
     let formats = GpuFormat::ALL.len();
     assert_eq!(
         checked,
-        4 + 2 * 3 * formats + formats,
+        4 + 2 * 3 * 2 * 2 * formats + formats,
         "uniform structs found in the shaders"
     );
 }
@@ -269,16 +275,30 @@ fn test_norm(ctx: &GpuContext, norm: bool, x: &[f32], k: usize) -> TestNorm {
     }
 }
 
+/// A kernel variant: shape, lanes of the one-token `Lanes` kernel, and whether 8 lanes
+/// read 4 rows per load (`quad1`) or one (`tile1`).
+type Variant = (KernelShape, u32, bool);
+const QUAD8: Variant = (KernelShape::Lanes, 8, true);
+const VARIANTS: [Variant; 4] = [
+    QUAD8,
+    (KernelShape::Lanes, 8, false),
+    (KernelShape::Lanes, 4, false),
+    (KernelShape::SplitK, 8, false),
+];
+
 /// Runs one linear kernel variant over a 2-shard [37, k] weight for a chunk of
 /// `n_tokens` and checks it against the reference.
 fn check_linear(
-    (shape, lanes): (KernelShape, u32),
+    (shape, lanes, quads): Variant,
     dtype: DType,
     tokens: LinearTokens,
     (bias, gelu, residual, norm): (bool, bool, bool, bool),
     n_tokens: usize,
 ) {
-    let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
+    let ctx = gpu_context()
+        .with_kernel_shape(shape)
+        .with_lanes(lanes)
+        .with_quads(quads);
     let rows = 37;
     let k = cols_for(dtype);
     let (w, w_ref) = weight(&ctx, dtype, rows, k, 32, 2);
@@ -300,7 +320,7 @@ fn check_linear(
     // Reference: the rows the kernel computes; `Last` writes the last token to row 0.
     let first = match tokens {
         LinearTokens::Last => n_tokens - 1,
-        LinearTokens::All { .. } => 0,
+        LinearTokens::All { .. } | LinearTokens::Single => 0,
     };
     let mut want = Vec::new();
     for (t, xr) in input.rows.chunks_exact(k).skip(first).enumerate() {
@@ -326,6 +346,12 @@ fn check_linear(
     let y_buf = buffer(&ctx, "y", &y0);
     let bias_buf = buffer(&ctx, "bias", &bias_v);
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
+    // CPU adapters read a decode step's input through a uniform binding.
+    let uniform_input = tokens == LinearTokens::Single && shape == KernelShape::Lanes;
+    assert_eq!(kernel.kernel.label.contains("uniform-x"), uniform_input);
+    let one_token = !matches!(tokens, LinearTokens::All { per_invocation: 8 });
+    let quad1 = quads && lanes == 8 && shape == KernelShape::Lanes && one_token;
+    assert_eq!(kernel.kernel.label.contains("quad1"), quad1);
     // The prefill kernel reads normed inputs (a norm dispatch writes them).
     let normed = !kernel.norms_input() && norm;
     let x_buf = match normed {
@@ -349,7 +375,7 @@ fn check_linear(
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= LINEAR_TOL,
-        "{shape:?}×{lanes} {dtype:?} {tokens:?} k={k} bias={bias} gelu={gelu} residual={residual} \
+        "{shape:?}×{lanes} quads={quads} {dtype:?} {tokens:?} k={k} bias={bias} gelu={gelu} residual={residual} \
          norm={norm} n={n_tokens}: max diff {diff}"
     );
 }
@@ -358,8 +384,8 @@ fn check_linear(
 fn linear_variants_match_reference() {
     let one = LinearTokens::All { per_invocation: 1 };
     let eight = LinearTokens::All { per_invocation: 8 };
-    let lanes = (KernelShape::Lanes, 8);
-    let shapes = [lanes, (KernelShape::Lanes, 4), (KernelShape::SplitK, 8)];
+    let lanes = QUAD8;
+    let shapes = VARIANTS;
     for shape in shapes {
         for dtype in WEIGHT_DTYPES {
             check_linear(shape, dtype, one, (true, false, true, false), 5);
@@ -376,6 +402,21 @@ fn linear_variants_match_reference() {
                 dtype,
                 LinearTokens::Last,
                 (false, false, false, false),
+                1,
+            );
+            // One token (a decode step: CPU adapters read it through a uniform binding).
+            check_linear(
+                shape,
+                dtype,
+                LinearTokens::Single,
+                (true, false, true, false),
+                1,
+            );
+            check_linear(
+                shape,
+                dtype,
+                LinearTokens::Single,
+                (false, false, false, true),
                 1,
             );
             // The input's RMSNorm in the kernel: every token, and the last of a chunk.
@@ -436,14 +477,26 @@ fn paired_matrix(
 }
 
 /// The SwiGLU epilogue: gate and up paired in one matrix of 37 pairs over 3 bindings.
+/// The tokens variant the model runs for a chunk of `n` at `per_invocation` (a decode step
+/// is `Single`).
+fn one_or_all(per_invocation: u32, n: usize) -> LinearTokens {
+    match (per_invocation, n) {
+        (1, 1) => LinearTokens::Single,
+        _ => LinearTokens::All { per_invocation },
+    }
+}
+
 fn check_glu(
-    (shape, lanes): (KernelShape, u32),
+    (shape, lanes, quads): Variant,
     dtype: DType,
     per_invocation: u32,
     n: usize,
     norm: bool,
 ) {
-    let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
+    let ctx = gpu_context()
+        .with_kernel_shape(shape)
+        .with_lanes(lanes)
+        .with_quads(quads);
     let (ff, k) = (37, cols_for(dtype));
     let gate = random_tensor(dtype, ff, k, 21);
     let up = random_tensor(dtype, ff, k, 22);
@@ -477,7 +530,7 @@ fn check_glu(
         epilogue: Epilogue::Glu { gelu: false },
         norm: input.spec,
     };
-    let tokens = LinearTokens::All { per_invocation };
+    let tokens = one_or_all(per_invocation, n);
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
     assert_eq!(kernel.norms_input(), norm && per_invocation == 1);
     let step_buf = step(&ctx, 0, n);
@@ -500,21 +553,24 @@ fn check_glu(
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= GLU_TOL,
-        "{shape:?}×{lanes} {dtype:?} x{per_invocation} n={n} norm={norm}: max diff {diff}"
+        "{shape:?}×{lanes} quads={quads} {dtype:?} x{per_invocation} n={n} norm={norm}: max diff {diff}"
     );
 }
 
 /// The rope + KV epilogue: Q, K and V paired in one matrix (over several bindings), bias
 /// added, Q and K rotated at positions pos.., K and V stored in the caches.
 fn check_rope_kv(
-    (shape, lanes): (KernelShape, u32),
+    (shape, lanes, quads): Variant,
     dtype: DType,
     style: RopeStyle,
     per_invocation: u32,
     n: usize,
     norm: bool,
 ) {
-    let ctx = gpu_context().with_kernel_shape(shape).with_lanes(lanes);
+    let ctx = gpu_context()
+        .with_kernel_shape(shape)
+        .with_lanes(lanes)
+        .with_quads(quads);
     let (pos, n_ctx, theta) = (3, 16, 10000.0f32);
     let hd = HEADS.head_dim;
     let (q_dim, kv_dim, k) = (HEADS.n_head * hd, HEADS.n_head_kv * hd, cols_for(dtype));
@@ -563,7 +619,7 @@ fn check_rope_kv(
         },
         norm: input.spec,
     };
-    let tokens = LinearTokens::All { per_invocation };
+    let tokens = one_or_all(per_invocation, n);
     let kernel = block(Linear::new(&ctx, spec, w.format, tokens)).unwrap();
     let step_buf = step(&ctx, pos, n);
     let x_buf = match kernel.norms_input() {
@@ -593,7 +649,7 @@ fn check_rope_kv(
     let got_q = block(ctx.read_f32(&q_buf, n * q_dim)).unwrap();
     let got_k = block(ctx.read_f32(&k_cache, n_ctx * kv_dim)).unwrap();
     let got_v = block(ctx.read_f32(&v_cache, n_ctx * kv_dim)).unwrap();
-    let what = format!("{shape:?}×{lanes} {dtype:?} {style:?} x{per_invocation} n={n} norm={norm}");
+    let what = format!("{shape:?}×{lanes} quads={quads} {dtype:?} {style:?} x{per_invocation} n={n} norm={norm}");
     for (t, xr) in input.rows.chunks_exact(k).enumerate() {
         let mut y = reference::matmul(xr, &w_ref, k);
         y.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
@@ -620,12 +676,7 @@ fn check_rope_kv(
 
 #[test]
 fn paired_epilogues_match_reference() {
-    let shapes = [
-        (KernelShape::Lanes, 8),
-        (KernelShape::Lanes, 4),
-        (KernelShape::SplitK, 8),
-    ];
-    for shape in shapes {
+    for shape in VARIANTS {
         for dtype in WEIGHT_DTYPES {
             check_glu(shape, dtype, 1, 1, false);
             check_glu(shape, dtype, 1, 1, true);
@@ -637,10 +688,10 @@ fn paired_epilogues_match_reference() {
             check_rope_kv(shape, DType::Q8_0, style, 8, 5, false);
         }
     }
-    check_glu((KernelShape::Lanes, 8), DType::Q4_1, 8, 11, true);
+    check_glu(QUAD8, DType::Q4_1, 8, 11, true);
     for dtype in WEIGHT_DTYPES {
         check_rope_kv(
-            (KernelShape::Lanes, 8),
+            QUAD8,
             dtype,
             RopeStyle::RotateHalf,
             1,

@@ -1,12 +1,16 @@
 // Shared by every weight format snippet (shaders/quant/<format>.wgsl). A kernel that reads
 // weights defines `fn word(wi: u32, j: u32) -> u32`: word j of the group whose word 0 is at
-// index wi of its weight binding. A format snippet defines GROUP (columns per group), WORDS
-// (words per group), `struct Sub` (the constants of one 32-column sub-block),
-// `fn sub_head(wi, s) -> Sub` and `fn decode8(wi, h, u) -> Pair`: the weights of columns
-// 8u..8u+8 of the group (u / 4 is the sub-block of h), exactly as ggml dequantizes them;
-// and `fn sub_dot(wi, s, xs) -> f32`: the dot product of sub-block s with the inputs xs,
-// computed the cheapest way the format allows (scales factored out of the sums), which
-// rounds differently from decode8 but within f32 precision.
+// index wi of its weight binding, and `fn word4(qi: u32, j: u32) -> vec4<u32>`: word j of
+// 4 consecutive rows whose word 0 starts at vec4 index qi (rows 4q..4q+4 of a block are
+// one aligned vec4 in the layout of gpu/weights.rs). A format snippet defines GROUP
+// (columns per group), WORDS (words per group), `struct Sub` (the constants of one
+// 32-column sub-block), `fn sub_head(wi, s) -> Sub` and `fn decode8(wi, h, u) -> Pair`:
+// the weights of columns 8u..8u+8 of the group (u / 4 is the sub-block of h), exactly as
+// ggml dequantizes them; `fn sub_dot(wi, s, xs) -> f32`: the dot product of sub-block s
+// with the inputs xs, computed the cheapest way the format allows (scales factored out of
+// the sums), which rounds differently from decode8 but within f32 precision; and
+// `fn sub_dot4(qi, s, xs) -> vec4<f32>`: sub_dot of 4 consecutive rows, each word of the
+// 4 rows read in one vector load.
 
 /// 8 consecutive weights: columns 0..4 and 4..8.
 struct Pair { lo: vec4<f32>, hi: vec4<f32> }
@@ -63,15 +67,39 @@ fn nibble_dot32(wi: u32, j: u32, xs: X32) -> f32 {
          + nibble_dot(word(wi, j + 2u), xs.a4, xs.a5) + nibble_dot(word(wi, j + 3u), xs.a6, xs.a7);
 }
 
+/// The dot product of a sub-block's 32 decoded weights with its inputs.
+fn pairs_dot(p0: Pair, p1: Pair, p2: Pair, p3: Pair, xs: X32) -> f32 {
+    return dot(p0.lo, xs.a0) + dot(p0.hi, xs.a1) + dot(p1.lo, xs.a2) + dot(p1.hi, xs.a3)
+         + dot(p2.lo, xs.a4) + dot(p2.hi, xs.a5) + dot(p3.lo, xs.a6) + dot(p3.hi, xs.a7);
+}
+
 /// The dot product of sub-block s through decode8 (formats without a cheaper way).
 fn decoded_dot32(wi: u32, s: u32, xs: X32) -> f32 {
     let h = sub_head(wi, s);
-    let p0 = decode8(wi, h, 4u * s);
-    let p1 = decode8(wi, h, 4u * s + 1u);
-    let p2 = decode8(wi, h, 4u * s + 2u);
-    let p3 = decode8(wi, h, 4u * s + 3u);
-    return dot(p0.lo, xs.a0) + dot(p0.hi, xs.a1) + dot(p1.lo, xs.a2) + dot(p1.hi, xs.a3)
-         + dot(p2.lo, xs.a4) + dot(p2.hi, xs.a5) + dot(p3.lo, xs.a6) + dot(p3.hi, xs.a7);
+    return pairs_dot(decode8(wi, h, 4u * s), decode8(wi, h, 4u * s + 1u), decode8(wi, h, 4u * s + 2u),
+                     decode8(wi, h, 4u * s + 3u), xs);
+}
+
+/// `nibble_dot` of 4 rows' words.
+fn nibble_dot4(w: vec4<u32>, lo: vec4<f32>, hi: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(nibble_dot(w.x, lo, hi), nibble_dot(w.y, lo, hi), nibble_dot(w.z, lo, hi),
+                     nibble_dot(w.w, lo, hi));
+}
+
+/// `nibble_dot32` of 4 consecutive rows.
+fn nibble_dot32_4(qi: u32, j: u32, xs: X32) -> vec4<f32> {
+    return nibble_dot4(word4(qi, j), xs.a0, xs.a1) + nibble_dot4(word4(qi, j + 1u), xs.a2, xs.a3)
+         + nibble_dot4(word4(qi, j + 2u), xs.a4, xs.a5) + nibble_dot4(word4(qi, j + 3u), xs.a6, xs.a7);
+}
+
+/// The f16 in the low (`lo_halves`) or high (`hi_halves`) half of each of 4 words.
+fn lo_halves(w: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(w.x).x, unpack2x16float(w.y).x, unpack2x16float(w.z).x,
+                     unpack2x16float(w.w).x);
+}
+fn hi_halves(w: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(w.x).y, unpack2x16float(w.y).y, unpack2x16float(w.z).y,
+                     unpack2x16float(w.w).y);
 }
 
 /// Nibbles of columns 0..4 and 4..8 of a word (layout in gpu/formats.rs).

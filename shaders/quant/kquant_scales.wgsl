@@ -17,3 +17,23 @@ fn kquant_sub(wi: u32, s: u32) -> vec2<f32> {
 
 /// Byte i of the 12 scale bytes.
 fn byte_of(wi: u32, i: u32) -> u32 { return (word(wi, 1u + i / 4u) >> (8u * (i % 4u))) & 255u; }
+/// `kquant_sub` of 4 consecutive rows.
+struct Sub4 { d: vec4<f32>, m: vec4<f32> }
+fn kquant_sub4(qi: u32, s: u32) -> Sub4 {
+    let dm = word4(qi, 0u);
+    var sc: vec4<u32>;
+    var m: vec4<u32>;
+    if (s < 4u) {
+        sc = byte_of4(qi, s) & vec4<u32>(63u);
+        m = byte_of4(qi, s + 4u) & vec4<u32>(63u);
+    } else {
+        sc = (byte_of4(qi, s + 4u) & vec4<u32>(15u)) | ((byte_of4(qi, s - 4u) >> vec4<u32>(6u)) << vec4<u32>(4u));
+        m = (byte_of4(qi, s + 4u) >> vec4<u32>(4u)) | ((byte_of4(qi, s) >> vec4<u32>(6u)) << vec4<u32>(4u));
+    }
+    return Sub4(lo_halves(dm) * vec4<f32>(sc), hi_halves(dm) * vec4<f32>(m));
+}
+
+/// `byte_of` of 4 consecutive rows.
+fn byte_of4(qi: u32, i: u32) -> vec4<u32> {
+    return (word4(qi, 1u + i / 4u) >> vec4<u32>(8u * (i % 4u))) & vec4<u32>(255u);
+}

@@ -16,3 +16,7 @@ fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
     let h = sub_head(wi, s);
     return h.d * nibble_dot32(wi, 1u, xs) + h.m * xs.sum;
 }
+fn sub_dot4(qi: u32, s: u32, xs: X32) -> vec4<f32> {
+    let dm = word4(qi, 0u);
+    return lo_halves(dm) * nibble_dot32_4(qi, 1u, xs) + hi_halves(dm) * xs.sum;
+}

@@ -17,3 +17,7 @@ fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 {
     let h = sub_head(wi, s);
     return h.d * nibble_dot32(wi, 4u + 4u * s, xs) - h.m * xs.sum;
 }
+fn sub_dot4(qi: u32, s: u32, xs: X32) -> vec4<f32> {
+    let h = kquant_sub4(qi, s);
+    return h.d * nibble_dot32_4(qi, 4u + 4u * s, xs) - h.m * xs.sum;
+}

@@ -6,10 +6,16 @@ const INPUT_SCALE_LO = UNSCALED;
 const INPUT_SCALE_HI = UNSCALED;
 struct Sub { d: f32, high: u32 }
 fn sub_head(wi: u32, s: u32) -> Sub { return Sub(half_of(word(wi, 0u), 0u), word(wi, 5u)); }
-fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
-    let w = word(wi, 1u + u);
+/// Columns 8u..8u+8 from their nibble word w.
+fn decode8_word(h: Sub, u: u32, w: u32) -> Pair {
     let lo = nibbles_lo(w) | (bits4(h.high, 8u * u) << vec4<u32>(4u));
     let hi = nibbles_hi(w) | (bits4(h.high, 8u * u + 4u) << vec4<u32>(4u));
     return Pair((as_f32(lo) - 16.0) * h.d, (as_f32(hi) - 16.0) * h.d);
 }
+fn decode8(wi: u32, h: Sub, u: u32) -> Pair { return decode8_word(h, u, word(wi, 1u + u)); }
 fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 { return decoded_dot32(wi, s, xs); }
+fn sub_dot4(qi: u32, s: u32, xs: X32) -> vec4<f32> {
+    let d = lo_halves(word4(qi, 0u));
+    let high = word4(qi, 5u);
+    return decoded_dot4(Sub(d.x, high.x), Sub(d.y, high.y), Sub(d.z, high.z), Sub(d.w, high.w), qi, 1u, xs);
+}

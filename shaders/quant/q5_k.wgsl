@@ -9,11 +9,18 @@ fn sub_head(wi: u32, s: u32) -> Sub {
     let dm = kquant_sub(wi, s);
     return Sub(dm.x, dm.y, word(wi, 36u + s));
 }
-fn decode8(wi: u32, h: Sub, u: u32) -> Pair {
-    let w = word(wi, 4u + u);
+/// Columns 8u..8u+8 of the group from their nibble word w.
+fn decode8_word(h: Sub, u: u32, w: u32) -> Pair {
     let at = 8u * (u % 4u);
     let lo = nibbles_lo(w) | (bits4(h.high, at) << vec4<u32>(4u));
     let hi = nibbles_hi(w) | (bits4(h.high, at + 4u) << vec4<u32>(4u));
     return Pair(h.d * as_f32(lo) - h.m, h.d * as_f32(hi) - h.m);
 }
+fn decode8(wi: u32, h: Sub, u: u32) -> Pair { return decode8_word(h, u, word(wi, 4u + u)); }
 fn sub_dot(wi: u32, s: u32, xs: X32) -> f32 { return decoded_dot32(wi, s, xs); }
+fn sub_dot4(qi: u32, s: u32, xs: X32) -> vec4<f32> {
+    let h = kquant_sub4(qi, s);
+    let high = word4(qi, 36u + s);
+    return decoded_dot4(Sub(h.d.x, h.m.x, high.x), Sub(h.d.y, h.m.y, high.y), Sub(h.d.z, h.m.z, high.z),
+                        Sub(h.d.w, h.m.w, high.w), qi, 4u + 4u * s, xs);
+}

@@ -88,6 +88,12 @@ fn lane_count(width: u32) -> u32 {
     }
 }
 
+/// `HEARTH_QUADS=0` (native only) keeps the one-token kernel of 8-lane adapters at one
+/// row per load (`tile1`), for comparisons.
+fn quads_allowed() -> bool {
+    std::env::var("HEARTH_QUADS").map_or(true, |v| v != "0")
+}
+
 /// A cloneable handle to one GPU device and its queue.
 #[derive(Clone)]
 pub struct GpuContext {
@@ -100,6 +106,9 @@ pub struct GpuContext {
     /// Invocations per row block of the one-token `Lanes` kernel: the adapter's SIMD width
     /// (8 on lavapipe's AVX2; 4 on SwiftShader), so a block is one SIMD group.
     lanes: u32,
+    /// Whether the one-token `Lanes` kernel may read 4 rows per vector load (`quad1`,
+    /// with 8 lanes only).
+    quads: bool,
 }
 
 impl GpuContext {
@@ -157,6 +166,7 @@ impl GpuContext {
         Ok(Self {
             shape: KernelShape::for_adapter(&info),
             lanes: lane_count(info.subgroup_max_size),
+            quads: quads_allowed(),
             inner: Arc::new(Inner {
                 device,
                 queue,
@@ -206,10 +216,8 @@ impl GpuContext {
     /// handle are split into more shards. Values above the device's limit are ignored.
     pub fn with_max_binding(&self, bytes: u64) -> Self {
         Self {
-            inner: self.inner.clone(),
             max_binding: bytes.clamp(4, self.max_binding),
-            shape: self.shape,
-            lanes: self.lanes,
+            ..self.clone()
         }
     }
 
@@ -230,6 +238,21 @@ impl GpuContext {
     /// Invocations per row block of the one-token `Lanes` kernel (4 or 8).
     pub fn lanes(&self) -> u32 {
         self.lanes
+    }
+
+    /// Whether the one-token `Lanes` kernel reads the weights of 4 consecutive rows per
+    /// vector load (`quad1`): with 8 lanes (lavapipe, whose storage loads are issued lane
+    /// by lane, so a vec4 costs about a third of four words), unless `with_quads(false)`.
+    pub fn quads(&self) -> bool {
+        self.quads && self.lanes == 8
+    }
+
+    /// The same device with `quad1` allowed or not (tests run both).
+    pub fn with_quads(&self, quads: bool) -> Self {
+        Self {
+            quads,
+            ..self.clone()
+        }
     }
 
     /// The same device with the `Lanes` kernels sized for another SIMD width (the web build
@@ -287,24 +310,28 @@ impl GpuContext {
         )
     }
 
-    /// A storage buffer holding `data`, readable by kernels and copyable out.
+    /// A storage buffer holding `data`, readable by kernels (also as a uniform, as
+    /// `storage`) and copyable out.
     pub fn storage_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
         self.device()
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: data,
                 usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::UNIFORM
                     | wgpu::BufferUsages::COPY_DST
                     | wgpu::BufferUsages::COPY_SRC,
             })
     }
 
-    /// A zeroed storage buffer of `size` bytes (rounded up to 4).
+    /// A zeroed storage buffer of `size` bytes (rounded up to 4), whose start can also be
+    /// bound as a uniform (`Slot::UniformPrefix`: a one-token step's input row).
     pub fn storage(&self, label: &str, size: u64) -> wgpu::Buffer {
         self.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size.max(4).next_multiple_of(4),
             usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::UNIFORM
                 | wgpu::BufferUsages::COPY_DST
                 | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,

@@ -14,11 +14,12 @@ use super::intake::Weight;
 /// Tokens per invocation of the prefill linear kernels.
 const PREFILL_TILE: u32 = 8;
 
-/// The kernels of one linear product in one format: one token per invocation (decode;
-/// for plain rows only the chunk's last token, which also serves the last-token logits),
-/// and every token of a chunk, 8 per invocation (prefill).
+/// The kernels of one linear product in one format: one token (decode), the chunk's last
+/// token only (plain rows: the last-token logits of a prefill chunk), and every token of a
+/// chunk, 8 per invocation (prefill).
 pub(super) struct LinearPair {
-    one: Linear,
+    single: Linear,
+    last: Option<Linear>,
     all: Linear,
 }
 
@@ -45,12 +46,15 @@ impl LinearPipelines {
                 per_invocation: PREFILL_TILE,
             };
             // Paired epilogues need every token (rope positions, KV rows).
-            let one = match spec.epilogue.layout() {
-                RowLayout::Rows => LinearTokens::Last,
-                RowLayout::Pairs => LinearTokens::All { per_invocation: 1 },
+            let last = match spec.epilogue.layout() {
+                RowLayout::Rows => {
+                    Some(Linear::new(ctx, spec, part.format, LinearTokens::Last).await?)
+                }
+                RowLayout::Pairs => None,
             };
             let pair = LinearPair {
-                one: Linear::new(ctx, spec, part.format, one).await?,
+                single: Linear::new(ctx, spec, part.format, LinearTokens::Single).await?,
+                last,
                 all: Linear::new(ctx, spec, part.format, all).await?,
             };
             self.pairs.insert(key, Arc::new(pair));
@@ -69,7 +73,10 @@ impl LinearPipelines {
 
     /// Distinct pipelines compiled.
     pub fn len(&self) -> usize {
-        2 * self.pairs.len()
+        self.pairs
+            .values()
+            .map(|p| 2 + usize::from(p.last.is_some()))
+            .sum()
     }
 }
 
@@ -104,14 +111,19 @@ impl<'a> ProductInput<'a> {
 struct ShardBind {
     kernels: Arc<LinearPair>,
     tiles: usize,
-    one: wgpu::BindGroup,
+    single: wgpu::BindGroup,
+    last: Option<wgpu::BindGroup>,
     all: wgpu::BindGroup,
 }
 
 impl ShardBind {
-    /// Whether the one-token kernel computes what `LinearBinds::record` asks for.
-    fn takes_one(&self, n_tokens: usize, last_only: bool) -> bool {
-        last_only && (self.kernels.one.tokens == LinearTokens::Last || n_tokens == 1)
+    /// The kernel (and its bind group) that computes what `LinearBinds::record` asks for.
+    fn kernel(&self, n_tokens: usize, last_only: bool) -> (&Linear, &wgpu::BindGroup) {
+        match (&self.kernels.last, &self.last) {
+            _ if last_only && n_tokens == 1 => (&self.kernels.single, &self.single),
+            (Some(kernel), Some(bind)) if last_only => (kernel, bind),
+            _ => (&self.kernels.all, &self.all),
+        }
     }
 }
 
@@ -150,7 +162,8 @@ impl LinearBinds {
                     kernel.bind(ctx, &b)
                 };
                 shards.push(ShardBind {
-                    one: bind(&kernels.one)?,
+                    single: bind(&kernels.single)?,
+                    last: kernels.last.as_ref().map(bind).transpose()?,
                     all: bind(&kernels.all)?,
                     kernels: kernels.clone(),
                     tiles: s.tiles,
@@ -173,11 +186,8 @@ impl LinearBinds {
         last_only: bool,
     ) -> usize {
         for s in &self.shards {
-            if s.takes_one(n_tokens, last_only) {
-                s.kernels.one.dispatch(pass, &s.one, s.tiles, n_tokens);
-            } else {
-                s.kernels.all.dispatch(pass, &s.all, s.tiles, n_tokens);
-            }
+            let (kernel, bind) = s.kernel(n_tokens, last_only);
+            kernel.dispatch(pass, bind, s.tiles, n_tokens);
         }
         self.shards.len()
     }
@@ -187,7 +197,7 @@ impl LinearBinds {
     pub fn reads_normed(&self, n_tokens: usize, last_only: bool) -> bool {
         self.shards
             .iter()
-            .any(|s| !(s.takes_one(n_tokens, last_only) && s.kernels.one.norms_input()))
+            .any(|s| !s.kernel(n_tokens, last_only).0.norms_input())
     }
 
     /// Weight bytes one pass over the product reads.

@@ -15,14 +15,76 @@ pub(super) const SOURCE: &str = include_str!("../../../shaders/linear.wgsl");
 const ROWS: &str = include_str!("../../../shaders/epilogue/rows.wgsl");
 const GLU: &str = include_str!("../../../shaders/epilogue/glu.wgsl");
 const ROPE_KV: &str = include_str!("../../../shaders/epilogue/rope_kv.wgsl");
+const WORDS: &str = include_str!("../../../shaders/weights/words.wgsl");
+const QUADS: &str = include_str!("../../../shaders/weights/quads.wgsl");
 
-/// The source of a linear kernel reading `format` and storing through `epilogue`.
-pub fn source(format: GpuFormat, epilogue: Epilogue) -> String {
-    with_activation(&with_format(SOURCE, format).replacen(
-        "#include epilogue",
-        epilogue.source(),
-        1,
-    ))
+/// The source of a linear kernel reading `format` through `view` and `input`, and storing
+/// through `epilogue`.
+pub fn source(
+    format: GpuFormat,
+    view: WeightView,
+    input: InputBinding,
+    epilogue: Epilogue,
+) -> String {
+    with_activation(
+        &with_format(SOURCE, format)
+            .replacen("#include weights", view.declaration(), 1)
+            .replacen("#include input", &input.declaration(), 1)
+            .replacen("#include epilogue", epilogue.source(), 1),
+    )
+}
+
+/// How a linear kernel sees its weights (`wt`, binding 3); `word` and `word4` read either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WeightView {
+    /// `array<u32>`: neighbouring lanes read neighbouring words.
+    Words,
+    /// `array<vec4<u32>>`: one lane reads word j of 4 consecutive rows at once (`quad1`).
+    Quads,
+}
+
+impl WeightView {
+    fn declaration(self) -> &'static str {
+        match self {
+            Self::Words => WORDS,
+            Self::Quads => QUADS,
+        }
+    }
+}
+
+/// How a linear kernel reads its input rows (`x`, binding 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputBinding {
+    /// Every token's row, from a read-only storage binding.
+    Storage,
+    /// Row 0 only (`k` columns), from a uniform binding of the buffer's first `4 k` bytes:
+    /// on CPU adapters a uniform load is one broadcast to the lanes, a storage load one
+    /// bounds-checked load per lane (lavapipe).
+    UniformRow { k: usize },
+}
+
+impl InputBinding {
+    /// The WGSL declaration of `x`.
+    fn declaration(self) -> String {
+        match self {
+            Self::Storage => {
+                "@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;".to_string()
+            }
+            Self::UniformRow { k } => format!(
+                "@group(0) @binding(2) var<uniform> x: array<vec4<f32>, {}>;",
+                k.div_ceil(4)
+            ),
+        }
+    }
+
+    fn slot(self) -> Slot {
+        match self {
+            Self::Storage => Slot::Read,
+            Self::UniformRow { k } => Slot::UniformPrefix {
+                bytes: 4 * k as u64,
+            },
+        }
+    }
 }
 
 /// How a product's results are stored.
@@ -174,15 +236,18 @@ pub struct LinearSpec {
 pub enum LinearTokens {
     /// Every token, `1` or `8` per invocation (8 reuses each weight word for 8 tokens).
     All { per_invocation: u32 },
-    /// Only the chunk's last token, written to output row 0 (decode, last-token logits).
+    /// Only the chunk's last token, written to output row 0 (the last-token logits).
     Last,
+    /// A chunk of exactly one token (a decode step); CPU adapters read its input row
+    /// through a uniform binding where one holds it (`InputBinding::UniformRow`).
+    Single,
 }
 
 impl LinearTokens {
     fn per_invocation(self) -> u32 {
         match self {
             Self::All { per_invocation } => per_invocation,
-            Self::Last => 1,
+            Self::Last | Self::Single => 1,
         }
     }
 }
@@ -255,6 +320,7 @@ impl Linear {
         let split = ctx.kernel_shape() == KernelShape::SplitK;
         let entry = match tokens.per_invocation() {
             1 if split => "splitk",
+            1 if ctx.quads() => "quad1",
             1 => "tile1",
             8 => "tile8",
             n => {
@@ -271,6 +337,15 @@ impl Linear {
             ));
         }
         let norm = applied_norm(spec, tokens);
+        let uniform_bytes = 4 * spec.k as u64;
+        let input = if tokens == LinearTokens::Single
+            && entry != "splitk"
+            && uniform_bytes <= u64::from(ctx.limits().max_uniform_buffer_binding_size)
+        {
+            InputBinding::UniformRow { k: spec.k }
+        } else {
+            InputBinding::Storage
+        };
         let mut constants = vec![
             ("TILE1_LANES", f64::from(ctx.lanes())),
             ("K", constant(spec.k)),
@@ -289,21 +364,26 @@ impl Linear {
             spec.k,
             spec.n_out,
             spec.epilogue.label(),
-            if last {
-                "last".to_string()
-            } else {
-                format!("x{}", tokens.per_invocation())
+            match tokens {
+                LinearTokens::Last => "last".to_string(),
+                LinearTokens::Single if input != InputBinding::Storage => "single uniform-x".into(),
+                LinearTokens::Single => "single".into(),
+                LinearTokens::All { per_invocation } => format!("x{per_invocation}"),
             }
         );
         let mut slots = vec![
             Slot::Uniform,
             Slot::Uniform,
-            Slot::Read,
+            input.slot(),
             Slot::Read,
             Slot::Read,
         ];
         slots.extend_from_slice(spec.epilogue.slots());
-        let source = source(format, spec.epilogue);
+        let view = match entry {
+            "quad1" => WeightView::Quads,
+            _ => WeightView::Words,
+        };
+        let source = source(format, view, input, spec.epilogue);
         let kernel = Kernel::new(ctx, &label, &source, entry, &slots, &constants).await?;
         Ok(Self {
             kernel,
@@ -381,7 +461,7 @@ impl Linear {
         // `grid` puts tiles beyond 65535 in its second dimension; tokens take y here, so
         // that overflow goes to z (the shader flattens x + z * num_workgroups.x).
         let gy = match self.tokens {
-            LinearTokens::Last => 1,
+            LinearTokens::Last | LinearTokens::Single => 1,
             LinearTokens::All { per_invocation } => (n_tokens as u32).div_ceil(per_invocation),
         };
         let [gx, overflow, _] = grid(tiles.div_ceil(self.tiles_per_workgroup) as u32);

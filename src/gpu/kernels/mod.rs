@@ -19,8 +19,8 @@ pub use argmax::Argmax;
 pub use attention::Attention;
 pub use embedding::Embedding;
 pub use linear::{
-    source as linear_source, Epilogue, InputNorm, Linear, LinearBindings, LinearOut, LinearSpec,
-    LinearTokens,
+    source as linear_source, Epilogue, InputBinding, InputNorm, Linear, LinearBindings, LinearOut,
+    LinearSpec, LinearTokens, WeightView,
 };
 pub use rmsnorm::{NormKind, RmsNorm};
 pub use rope::Rope;
@@ -36,6 +36,8 @@ use crate::error::{Error, Result};
 const QUANT_COMMON: &str = include_str!("../../../shaders/quant/common.wgsl");
 /// The 6-bit scales of Q4_K and Q5_K.
 const KQUANT_SCALES: &str = include_str!("../../../shaders/quant/kquant_scales.wgsl");
+/// The 4-row dot products of the formats that decode 8 columns from one word.
+const DECODED4: &str = include_str!("../../../shaders/quant/decoded4.wgsl");
 
 /// The source of a kernel that reads weights of `format`: its `#include quant` line becomes
 /// the layout constants, the shared decode helpers and the format's snippet.
@@ -46,6 +48,10 @@ pub fn with_format(source: &str, format: GpuFormat) -> String {
         quant.push('\n');
     }
     quant.push_str(format.snippet());
+    if matches!(format, GpuFormat::Q5_0 | GpuFormat::Q5_1 | GpuFormat::Q5K) {
+        quant.push('\n');
+        quant.push_str(DECODED4);
+    }
     source.replacen("#include quant", &quant, 1)
 }
 
@@ -81,8 +87,19 @@ pub const WEIGHT_SHADERS: [(&str, &str); 2] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     Uniform,
+    /// A uniform binding of the buffer's first `bytes` (a buffer may be larger than a
+    /// uniform binding can be).
+    UniformPrefix {
+        bytes: u64,
+    },
     Read,
     ReadWrite,
+}
+
+impl Slot {
+    fn is_storage(self) -> bool {
+        matches!(self, Slot::Read | Slot::ReadWrite)
+    }
 }
 
 /// A compute pipeline with its explicit bind group layout.
@@ -104,7 +121,7 @@ impl Kernel {
         slots: &[Slot],
         constants: &[(&str, f64)],
     ) -> Result<Self> {
-        let storage = slots.iter().filter(|s| **s != Slot::Uniform).count() as u32;
+        let storage = slots.iter().filter(|s| s.is_storage()).count() as u32;
         if storage > super::context::MAX_STORAGE_BUFFERS_PER_STAGE {
             return Err(Error::Gpu(format!(
                 "{label}: {storage} storage bindings is too many"
@@ -119,7 +136,7 @@ impl Kernel {
                     binding: i as u32,
                     visibility: wgpu::ShaderStages::COMPUTE,
                     ty: match slot {
-                        Slot::Uniform => wgpu::BindingType::Buffer {
+                        Slot::Uniform | Slot::UniformPrefix { .. } => wgpu::BindingType::Buffer {
                             ty: wgpu::BufferBindingType::Uniform,
                             has_dynamic_offset: false,
                             min_binding_size: None,
@@ -179,14 +196,32 @@ impl Kernel {
                 self.slots.len()
             )));
         }
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
+        let mut entries = Vec::with_capacity(buffers.len());
+        for (i, (b, slot)) in buffers.iter().zip(&self.slots).enumerate() {
+            let resource = match *slot {
+                Slot::UniformPrefix { bytes } => {
+                    let size = wgpu::BufferSize::new(bytes)
+                        .filter(|_| bytes <= b.size())
+                        .ok_or_else(|| {
+                            Error::Gpu(format!(
+                                "{}: binding {i} needs {bytes} bytes, the buffer has {}",
+                                self.label,
+                                b.size()
+                            ))
+                        })?;
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: b,
+                        offset: 0,
+                        size: Some(size),
+                    })
+                }
+                _ => b.as_entire_binding(),
+            };
+            entries.push(wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
+                resource,
+            });
+        }
         Ok(ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&self.label),
             layout: &self.layout,
