@@ -649,7 +649,9 @@ fn check_rope_kv(
     let got_q = block(ctx.read_f32(&q_buf, n * q_dim)).unwrap();
     let got_k = block(ctx.read_f32(&k_cache, n_ctx * kv_dim)).unwrap();
     let got_v = block(ctx.read_f32(&v_cache, n_ctx * kv_dim)).unwrap();
-    let what = format!("{shape:?}×{lanes} quads={quads} {dtype:?} {style:?} x{per_invocation} n={n} norm={norm}");
+    let what = format!(
+        "{shape:?}×{lanes} quads={quads} {dtype:?} {style:?} x{per_invocation} n={n} norm={norm}"
+    );
     for (t, xr) in input.rows.chunks_exact(k).enumerate() {
         let mut y = reference::matmul(xr, &w_ref, k);
         y.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
@@ -690,14 +692,7 @@ fn paired_epilogues_match_reference() {
     }
     check_glu(QUAD8, DType::Q4_1, 8, 11, true);
     for dtype in WEIGHT_DTYPES {
-        check_rope_kv(
-            QUAD8,
-            dtype,
-            RopeStyle::RotateHalf,
-            1,
-            2,
-            false,
-        );
+        check_rope_kv(QUAD8, dtype, RopeStyle::RotateHalf, 1, 2, false);
     }
     // A paired product computes every token: no last-token variant.
     let spec = LinearSpec {

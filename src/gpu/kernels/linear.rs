@@ -226,7 +226,7 @@ pub struct LinearSpec {
     /// Output units of the whole (unsharded) product: the output row stride.
     pub n_out: usize,
     pub epilogue: Epilogue,
-    /// The norm of the input, applied by the one-token kernels (`tile1`, `splitk`); the
+    /// The norm of the input, applied by the one-token kernels (`tile1`, `quad1`, `splitk`); the
     /// prefill kernel reads inputs normed by a norm dispatch.
     pub norm: Option<InputNorm>,
 }
@@ -303,14 +303,15 @@ pub struct Linear {
     pub spec: LinearSpec,
     pub format: GpuFormat,
     pub tokens: LinearTokens,
-    /// Tiles of 32 rows per workgroup: two in the CPU adapters' kernels (`tile1`, `tile8`:
+    /// Tiles of 32 rows per workgroup: two in the CPU adapters' kernels (`tile1`, `quad1`, `tile8`:
     /// each input load serves twice the rows), one in `splitk`.
     tiles_per_workgroup: usize,
 }
 
 impl Linear {
     /// The variant of `ctx.kernel_shape()`: one-token products run split over K on GPUs
-    /// (`splitk`), as lanes of rows on CPU adapters (`tile1`); 8-token tiles are one shape.
+    /// (`splitk`), as lanes of rows on CPU adapters (`tile1`; `quad1` with 8 lanes: 4 rows
+    /// per vector load); 8-token tiles are one shape.
     pub async fn new(
         ctx: &GpuContext,
         spec: LinearSpec,
@@ -340,7 +341,7 @@ impl Linear {
         let uniform_bytes = 4 * spec.k as u64;
         let input = if tokens == LinearTokens::Single
             && entry != "splitk"
-            && uniform_bytes <= u64::from(ctx.limits().max_uniform_buffer_binding_size)
+            && uniform_bytes <= ctx.limits().max_uniform_buffer_binding_size
         {
             InputBinding::UniformRow { k: spec.k }
         } else {
