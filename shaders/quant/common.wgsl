@@ -36,13 +36,12 @@ fn x32(a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
 /// SwiftShader, whose unsigned conversion takes five (and so does `unpack4x8unorm`).
 fn as_f32(v: vec4<u32>) -> vec4<f32> { return vec4<f32>(bitcast<vec4<i32>>(v)); }
 
-/// The unsigned field of w under `mask` (bits below 23) times its place value 2^p: the
-/// mantissa of 2^23 + field · 2^p, minus 2^23, exactly. Masks and a float subtraction in
-/// place of shifts and conversions: SwiftShader's compiler (Subzero) turns each shift of a
-/// shader into four scalar ones and an unsigned conversion into five instructions.
-fn in_place(w: vec4<u32>, mask: vec4<u32>) -> vec4<f32> {
-    return bitcast<vec4<f32>>((w & mask) | vec4<u32>(0x4B000000u)) - vec4<f32>(8388608.0);
-}
+/// The unsigned field of w under `mask` (bits below 31) times its place value 2^p, exactly
+/// (a field of at most 8 bits fits the mantissa wherever it sits): a mask and a signed
+/// conversion in place of a shift and an unsigned one. SwiftShader's compiler (Subzero)
+/// turns each shift of a shader into four scalar ones and an unsigned conversion into five
+/// instructions; a signed conversion is one instruction there and on lavapipe.
+fn in_place(w: vec4<u32>, mask: vec4<u32>) -> vec4<f32> { return as_f32(w & mask); }
 
 /// Where `nibble_dot` finds the nibbles of columns 0..4 and 4..8 (layout in
 /// gpu/formats.rs: column c at bit 8 (c % 4) + 4 (c / 4)): in w for bits below 20, in
