@@ -76,7 +76,7 @@ bench: models
 
 ## Beyond CI: 1,000 chat turns natively on lavapipe and 200 in the browser (random lengths,
 ## aborts, context overflows), checking that GPU buffers and process, wasm and JS memory
-## stay flat (40 minutes or more on 2 cores). CI runs the native test with 100 turns.
+## stay flat (40 minutes or more on 2 cores). CI runs the native test with 40 turns.
 soak: test-tools web models
 	HEARTH_REQUIRE_GPU=1 HEARTH_SOAK_TURNS=1000 cargo test --test soak -- --nocapture
 	node tests/e2e/run.mjs --soak
