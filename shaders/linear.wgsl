@@ -219,6 +219,17 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
     if (has_b) { store_tile1(t_out, tb, lid, b_lo * scale, b_hi * scale); }
 }
 
+/// Sub-block sb (32 columns) of quad1's rows of token t: rows 4q.. of the blocks whose
+/// word 0 is at vec4 index base0 and base1.
+fn quad1_sub(sb: u32, t: u32, base0: u32, base1: u32, ss: ptr<function, f32>,
+             acc0: ptr<function, vec4<f32>>, acc1: ptr<function, vec4<f32>>) {
+    let subs = GROUP / 32u;
+    let off = (sb / subs) * WORDS * (ROW_BLOCK / 4u);
+    let xs = inputs32(t, 8u * sb, ss);
+    *acc0 += sub_dot4(base0 + off, sb % subs, xs);
+    *acc1 += sub_dot4(base1 + off, sb % subs, xs);
+}
+
 // One token, 8 lanes (lavapipe), the weights read 4 rows at a time: lanes 0..4 take tile
 // ta, lanes 4..8 tile tb; lane q (mod 4) computes rows 4q..4q+4 of both blocks of its
 // tile, so the 4 rows' word j is one aligned vec4 (`word4`), and a pair's two rows (one
@@ -244,19 +255,11 @@ fn quad1(@builtin(workgroup_id) wid: vec3<u32>,
     let block_quads = shard.n_groups * WORDS * (ROW_BLOCK / 4u);
     let base0 = 2u * tile * block_quads + q;
     let base1 = base0 + block_quads;
-    var xi = 0u;
     var ss = 0.0;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
-    let subs = GROUP / 32u;
-    for (var sb = 0u; sb < shard.n_groups * subs; sb++) {
-        let off = (sb / subs) * WORDS * (ROW_BLOCK / 4u);
-        let s = sb % subs;
-        let xs = inputs32(t_in, xi, &ss);
-        xi += 8u;
-        acc0 += sub_dot4(base0 + off, s, xs);
-        acc1 += sub_dot4(base1 + off, s, xs);
-    }
+    // quad1_sub for every sub-block (gpu/kernels/linear.rs `InputBinding::sub_blocks`).
+#include sub_blocks
     if (t_in >= step.n_tokens || !stores) { return; }
     let scale = norm_scale(ss);
     acc0 *= scale;

@@ -30,6 +30,7 @@ pub fn source(
         &with_format(SOURCE, format)
             .replacen("#include weights", view.declaration(), 1)
             .replacen("#include input", &input.declaration(), 1)
+            .replacen("#include sub_blocks", &input.sub_blocks(), 1)
             .replacen("#include epilogue", epilogue.source(), 1),
     )
 }
@@ -74,6 +75,23 @@ impl InputBinding {
                 "@group(0) @binding(2) var<uniform> x: array<vec4<f32>, {}>;",
                 k.div_ceil(4)
             ),
+        }
+    }
+
+    /// quad1's walk over the 32-column sub-blocks (`quad1_sub`). Over a uniform row it is
+    /// unrolled, with row 0 named, so that every input load has a constant offset: lavapipe
+    /// loads a uniform at a constant offset once for all lanes, and at any other offset lane
+    /// by lane (a loop's counter is not a constant to it, whatever the loop's bounds).
+    fn sub_blocks(self) -> String {
+        match self {
+            Self::Storage => {
+                "    for (var sb = 0u; sb < shard.n_groups * (GROUP / 32u); sb++) {\n        \
+                quad1_sub(sb, t_in, base0, base1, &ss, &acc0, &acc1);\n    }\n"
+                    .to_string()
+            }
+            Self::UniformRow { k } => (0..k / 32)
+                .map(|sb| format!("    quad1_sub({sb}u, 0u, base0, base1, &ss, &acc0, &acc1);\n"))
+                .collect(),
         }
     }
 
