@@ -89,9 +89,9 @@ impl InputBinding {
 
     /// quad1's walk over the 32-column sub-blocks (`quad1_sub`). Over a uniform row it may
     /// be unrolled (`unrolls`), with row 0 named, so that every input load has a constant
-    /// offset: lavapipe loads a uniform at a constant offset
-    /// once for all lanes, and at any other offset lane by lane (a loop's counter is not a
-    /// constant to it, whatever the loop's bounds).
+    /// offset: lavapipe loads a uniform at a constant offset once for all lanes, and at any
+    /// other offset lane by lane (a loop's counter is not a constant to it, whatever the
+    /// loop's bounds).
     fn sub_blocks(self, format: GpuFormat) -> String {
         let walk = |t: &str| {
             format!(
