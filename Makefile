@@ -27,9 +27,12 @@ test-native: test-tools models
 ## Beyond CI (about 15 minutes here): fetch every real model (cached outside the checkout),
 ## check SmolLM2's (GPU kernels), Qwen2.5 0.5B's and Gemma 3's perplexity against llama.cpp's
 ## over the whole GPL-3, load the 1.5B model in the browser and
-## check both test models' fixtures on the CPU backend in a browser without WebGPU.
+## check both test models' fixtures on the CPU backend in a browser without WebGPU, and
+## natively every case of the fixtures that `make test` checks the first case of.
 test-models: test-tools web
 	scripts/fetch-models.sh all
+	HEARTH_REQUIRE_GPU=1 HEARTH_ALL_FIXTURE_CASES=1 cargo test --test greedy_fixtures \
+		--test cpu_backend --test convert
 	cargo build --release --bin hearth
 	scripts/check-perplexity.py models/SmolLM2-135M-Instruct.Q4_1.gguf \
 		tests/fixtures/smollm2-135m-q4_1.json 0.0005 --backend gpu
@@ -76,7 +79,7 @@ bench: models
 
 ## Beyond CI: 1,000 chat turns natively on lavapipe and 200 in the browser (random lengths,
 ## aborts, context overflows), checking that GPU buffers and process, wasm and JS memory
-## stay flat (40 minutes or more on 2 cores). CI runs the native test with 40 turns.
+## stay flat (40 minutes or more on 2 cores). CI runs the native test with 24 turns.
 soak: test-tools web models
 	HEARTH_REQUIRE_GPU=1 HEARTH_SOAK_TURNS=1000 cargo test --test soak -- --nocapture
 	node tests/e2e/run.mjs --soak

@@ -31,11 +31,11 @@ fn converted_folder_gives_the_same_greedy_continuations() {
     let mut engine = load_engine(&out, Some(512));
     assert_eq!(engine.info().format, "safetensors");
     let fx = fixture();
-    let cases = fx["chat"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .chain(fx["raw"].as_array().unwrap());
+    // fp16 decoding is the slowest on lavapipe: the first chat and raw case in CI.
+    let what = "converted SmolLM2";
+    let cases = first_cases_unless_all(what, &fx, "chat", false)
+        .into_iter()
+        .chain(first_cases_unless_all(what, &fx, "raw", false));
     for (i, case) in cases.enumerate() {
         let want = ids(&case["greedy_ids"]);
         let ours = greedy(
@@ -43,7 +43,7 @@ fn converted_folder_gives_the_same_greedy_continuations() {
             ids(&case["prompt_ids"]),
             want.len().min(GREEDY_COMPARE),
         );
-        let compared = check_greedy(&format!("converted case {i}"), &ours, case);
+        let compared = check_greedy(&format!("converted case {i}"), &ours, &case);
         eprintln!("converted case {i}: {compared} steps identical");
     }
     // The folder's tokenizer and template reproduce the GGUF's chat prompt exactly.

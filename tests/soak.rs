@@ -1,7 +1,7 @@
 //! Soak: many chat turns on the real model, with random lengths, aborts in the middle of a
 //! third of them, prompts that overflow the context and conversations that outgrow it, and
 //! after every tenth of the run the GPU buffers, GPU memory and process memory, which must not
-//! grow once the engine is warm. `HEARTH_SOAK_TURNS` sets the number of turns (40 here and in
+//! grow once the engine is warm. `HEARTH_SOAK_TURNS` sets the number of turns (24 here and in
 //! CI; `make soak` runs 1,000 and prints the samples).
 
 mod model_support;
@@ -132,7 +132,7 @@ fn memory_stays_flat_over_many_turns() {
     let turns: usize = std::env::var("HEARTH_SOAK_TURNS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(40);
+        .unwrap_or(24);
     let every = (turns / 10).max(1);
     let mut engine = load_engine(&model_path(), Some(CONTEXT));
     let mut rng = Rng(0x5eed);
