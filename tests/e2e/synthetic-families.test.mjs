@@ -1,8 +1,10 @@
 // The synthetic families (tests/fixtures/synthetic/: Qwen3, Llama 3, Gemma 3, Phi-3, small
-// random-weight models that llama.cpp ran) in the browser on WebGPU: each from its GGUF
-// file and from its Hugging Face folder, streamed through the wasm loader (Phi-3's fused
-// tensors split as they arrive), completes llama.cpp's first prompt with llama.cpp's greedy
-// tokens (a divergence only at a near-tie step).
+// random-weight models that llama.cpp ran) in the browser on WebGPU: each from its Hugging
+// Face folder, streamed through the wasm loader (Phi-3's fused tensors split as they
+// arrive), completes llama.cpp's first prompt with llama.cpp's greedy tokens (a divergence
+// only at a near-tie step). Their GGUF files hold the same fp16 weights, so they would
+// compile the same kernels: tests/synthetic_families.rs loads both natively, and the GGUF
+// path in the browser is every SmolLM2 test's.
 
 import assert from "node:assert/strict";
 import { createReadStream, readFileSync, readdirSync, statSync } from "node:fs";
@@ -24,7 +26,6 @@ function syntheticRoutes() {
   };
   for (const family of FAMILIES) {
     const dir = path.join(SYNTHETIC, family);
-    add(`/synthetic/${family}/model.gguf`, path.join(dir, "model.gguf"));
     for (const name of readdirSync(path.join(dir, "hf"))) {
       add(`/synthetic/${family}/hf/${name}`, path.join(dir, "hf", name));
     }
@@ -49,11 +50,11 @@ test("there are synthetic families to check", () => {
 });
 
 for (const family of FAMILIES) {
-  test(`${family} from GGUF and from its Hugging Face folder matches llama.cpp on WebGPU`, async (t) => {
+  test(`${family} from its Hugging Face folder matches llama.cpp on WebGPU`, async (t) => {
     const reference = JSON.parse(readFileSync(path.join(SYNTHETIC, family, "reference.json"), "utf8"));
     const [first] = reference.cases;
     const prompt = reference.tokenize[0].text;
-    const sources = [`/synthetic/${family}/model.gguf`, { folder: `/synthetic/${family}/hf/` }];
+    const sources = [{ folder: `/synthetic/${family}/hf/` }];
     let results;
     try {
       results = await page.evaluate(
@@ -81,7 +82,7 @@ for (const family of FAMILIES) {
     }
     assert.deepEqual(
       results.map((r) => r.format),
-      ["gguf", "safetensors"],
+      ["safetensors"],
     );
     for (const { backend, format, ids, promptTokens } of results) {
       assert.equal(backend, "webgpu");
