@@ -15,7 +15,7 @@ use super::intake::Weight;
 const PREFILL_TILE: u32 = 8;
 
 /// The kernels of one linear product in one format: one token (decode), the chunk's last
-/// token only (plain rows: the last-token logits of a prefill chunk), and every token of a
+/// token only (the head's: the last-token logits of a prefill chunk), and every token of a
 /// chunk, 8 per invocation (prefill).
 pub(super) struct LinearPair {
     single: Linear,
@@ -30,27 +30,36 @@ pub(super) struct LinearPipelines {
 }
 
 impl LinearPipelines {
-    /// Compiles the pipelines `weight` needs for `spec`, unless compiled already.
+    /// Compiles the pipelines `weight` needs for `spec`, unless compiled already; with
+    /// `last_token` (the head, to be prepared first) also the one of a chunk's last token.
+    /// Only what runs is compiled: a pipeline costs up to a second of loading on a CPU
+    /// adapter.
     pub async fn prepare(
         &mut self,
         ctx: &GpuContext,
         spec: LinearSpec,
         weight: &Weight,
+        last_token: bool,
     ) -> Result<()> {
+        // Paired epilogues need every token (rope positions, KV rows).
+        let last_token = last_token && spec.epilogue.layout() == RowLayout::Rows;
         for part in &weight.parts {
             let key = (spec, part.format);
-            if self.pairs.contains_key(&key) {
+            if let Some(pair) = self.pairs.get(&key) {
+                if last_token && pair.last.is_none() {
+                    return Err(Error::Gpu(format!(
+                        "{spec:?} in {} was prepared without its last-token kernel",
+                        part.format.name()
+                    )));
+                }
                 continue;
             }
             let all = LinearTokens::All {
                 per_invocation: PREFILL_TILE,
             };
-            // Paired epilogues need every token (rope positions, KV rows).
-            let last = match spec.epilogue.layout() {
-                RowLayout::Rows => {
-                    Some(Linear::new(ctx, spec, part.format, LinearTokens::Last).await?)
-                }
-                RowLayout::Pairs => None,
+            let last = match last_token {
+                true => Some(Linear::new(ctx, spec, part.format, LinearTokens::Last).await?),
+                false => None,
             };
             let pair = LinearPair {
                 single: Linear::new(ctx, spec, part.format, LinearTokens::Single).await?,
@@ -177,7 +186,7 @@ impl LinearBinds {
     }
 
     /// Records every token of the chunk, or with `last_only` the last one (to output row
-    /// 0; a paired product, which needs every token, takes `last_only` only for a chunk of
+    /// 0; a product prepared without `last_token` takes `last_only` only for a chunk of
     /// one token). Returns the dispatches recorded.
     pub fn record(
         &self,

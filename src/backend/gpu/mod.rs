@@ -372,18 +372,19 @@ impl GpuModel {
             .first()
             .ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?;
 
+        // Only the head computes a chunk's last token alone (the last-token logits).
         let mut linear = LinearPipelines::default();
+        linear.prepare(&ctx, specs.head, head_w, true).await?;
         for w in &weights {
             linear
-                .prepare(&ctx, specs.qkv(w.qkv.layout), &w.qkv)
+                .prepare(&ctx, specs.qkv(w.qkv.layout), &w.qkv, false)
                 .await?;
-            linear.prepare(&ctx, specs.wo, &w.wo).await?;
+            linear.prepare(&ctx, specs.wo, &w.wo, false).await?;
             linear
-                .prepare(&ctx, specs.gate_up(w.gate_up.layout), &w.gate_up)
+                .prepare(&ctx, specs.gate_up(w.gate_up.layout), &w.gate_up, false)
                 .await?;
-            linear.prepare(&ctx, specs.down, &w.down).await?;
+            linear.prepare(&ctx, specs.down, &w.down, false).await?;
         }
-        linear.prepare(&ctx, specs.head, head_w).await?;
         // Products that are not paired write their rows for a rope or silu·mul kernel.
         let unpaired = |w: fn(&LayerWeights) -> &Weight| {
             weights.iter().any(|l| w(l).layout == RowLayout::Rows)
