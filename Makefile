@@ -24,7 +24,7 @@ models:
 test-native: test-tools models
 	HEARTH_REQUIRE_GPU=1 cargo test
 
-## Beyond CI (about 15 minutes here): fetch every real model (cached outside the checkout),
+## Beyond CI (over half an hour on 2 cores): fetch every real model (cached outside the checkout),
 ## check SmolLM2's (GPU kernels), Qwen2.5 0.5B's and Gemma 3's perplexity against llama.cpp's
 ## over the whole GPL-3, load the 1.5B model in the browser and
 ## check both test models' fixtures on the CPU backend in a browser without WebGPU, and
