@@ -18,16 +18,16 @@
 //
 // Entry points, the CPU adapters' three taking two tiles per workgroup so that each input
 // load serves more rows: `tile8` computes 8 rows × 8 tokens per invocation (prefill: each
-// decoded weight serves 8 tokens); `tile1` 2 × 32 / TILE1_LANES rows of one token, or with
-// LAST_TOKEN only the chunk's last token, written to output row 0 (decode, and the logits
-// of the last token); `quad1` the same rows as `tile1` with 8 lanes, 4 consecutive rows
-// read per vector load (the weights bound as vec4<u32>: `WeightView::Quads`);
-// `splitk` one tile of one token split over K (GPUs).
+// decoded weight serves 8 tokens); `quad1` 8 rows of one token, or with LAST_TOKEN only
+// the chunk's last token, written to output row 0 (decode, and the logits of the last
+// token), 4 consecutive rows read per vector load (the weights bound as vec4<u32>:
+// `WeightView::Quads`); `tile1` the same with one row per load (kept for comparisons:
+// `HEARTH_QUADS=0`); `splitk` one tile of one token split over K (GPUs).
 // Workgroups: x (+ z beyond 65535) over tiles or pairs of tiles (gpu/kernels/linear.rs
 // `tiles_per_workgroup`), y over tiles of tokens.
 //
 // The input x is bound as storage (every token's row), or for a one-token step on a CPU
-// adapter (`tile1`) as a uniform holding row 0 only: every invocation reads the same input
+// adapter (`quad1`, `tile1`) as a uniform holding row 0 only: every invocation reads the same input
 // vectors, and a uniform load is one broadcast where lavapipe issues a storage load lane by
 // lane, each with its own bounds check.
 //
@@ -115,58 +115,33 @@ fn rows4(p0: Pair, p1: Pair, p2: Pair, p3: Pair, a: vec4<f32>, b: vec4<f32>) -> 
     return vec4<f32>(dot8(p0, a, b), dot8(p1, a, b), dot8(p2, a, b), dot8(p3, a, b));
 }
 
-// One token: a workgroup takes two tiles; invocation l computes rows l, l + TILE1_LANES,
-// ... of each (32 / TILE1_LANES rows of each: ROWS, 4 or 8), so every input load serves
-// 2 ROWS rows. TILE1_LANES is the adapter's SIMD width (4 on SwiftShader, 8 on lavapipe).
-override TILE1_LANES: u32 = 8u;
-/// Rows of each tile per invocation: 4 or 8 (gpu/context.rs `lanes`).
-override ROWS: u32 = ROW_TILE / TILE1_LANES;
+// One token: a workgroup of 8 invocations takes two tiles; invocation l computes rows l,
+// l + 8, l + 16, l + 24 of each (the last two in the tile's second block), so every input
+// load serves 8 rows.
+const TILE1_LANES: u32 = 8u;
 
-/// Rows 0..4 of an invocation's 8 in a tile whose row `lid` starts at word `wi`, with the
-/// second block `second` words on: rows i TILE1_LANES (ROWS 8: rows 4..8 in `rows_hi`).
-fn rows_lo(wi: u32, second: u32, s: u32, xs: X32) -> vec4<f32> {
+/// The 4 rows of a tile whose row `lid` starts at word `wi`, with the second block `second`
+/// words on.
+fn tile1_rows(wi: u32, second: u32, s: u32, xs: X32) -> vec4<f32> {
     let l = TILE1_LANES;
-    if (ROWS == 8u) {
-        return vec4<f32>(sub_dot(wi, s, xs), sub_dot(wi + l, s, xs), sub_dot(wi + 2u * l, s, xs),
-                         sub_dot(wi + 3u * l, s, xs));
-    }
     return vec4<f32>(sub_dot(wi, s, xs), sub_dot(wi + l, s, xs), sub_dot(wi + 2u * l + second, s, xs),
                      sub_dot(wi + 3u * l + second, s, xs));
 }
 
-fn rows_hi(wi: u32, second: u32, s: u32, xs: X32) -> vec4<f32> {
-    let l = TILE1_LANES;
-    return vec4<f32>(sub_dot(wi + 4u * l + second, s, xs), sub_dot(wi + 5u * l + second, s, xs),
-                     sub_dot(wi + 6u * l + second, s, xs), sub_dot(wi + 7u * l + second, s, xs));
-}
-
-/// Stores an invocation's rows of one tile (lo: rows 0..4, hi: rows 4..8 with ROWS 8).
-fn store_tile1(t: u32, tile: u32, lid: u32, lo: vec4<f32>, hi: vec4<f32>) {
+/// Stores an invocation's 4 rows of one tile.
+fn store_tile1(t: u32, tile: u32, lid: u32, acc: vec4<f32>) {
     let l = TILE1_LANES;
     if (PAIRED) {
-        // Row i pairs with row i + ROWS / 2 (the same row of the other block).
+        // Row i pairs with the same row of the other block (i + 2 of the invocation's).
         let p = tile * ROW_BLOCK + lid;
-        if (ROWS == 8u) {
-            store_pair(t, p, lo.x, hi.x);
-            store_pair(t, p + l, lo.y, hi.y);
-            store_pair(t, p + 2u * l, lo.z, hi.z);
-            store_pair(t, p + 3u * l, lo.w, hi.w);
-        } else {
-            store_pair(t, p, lo.x, lo.z);
-            store_pair(t, p + l, lo.y, lo.w);
-        }
+        store_pair(t, p, acc.x, acc.z);
+        store_pair(t, p + l, acc.y, acc.w);
     } else {
         let o = tile * ROW_TILE + lid;
-        store_row(t, o, lo.x);
-        store_row(t, o + l, lo.y);
-        store_row(t, o + 2u * l, lo.z);
-        store_row(t, o + 3u * l, lo.w);
-        if (ROWS == 8u) {
-            store_row(t, o + 4u * l, hi.x);
-            store_row(t, o + 5u * l, hi.y);
-            store_row(t, o + 6u * l, hi.z);
-            store_row(t, o + 7u * l, hi.w);
-        }
+        store_row(t, o, acc.x);
+        store_row(t, o + l, acc.y);
+        store_row(t, o + 2u * l, acc.z);
+        store_row(t, o + 3u * l, acc.w);
     }
 }
 
@@ -188,16 +163,12 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let base_a = row_base(ta, lid);
     let base_b = row_base(tb, lid);
-    // Row lid + i TILE1_LANES is in the second block from i = ROWS / 2 on.
+    // Rows lid + 16 and lid + 24 are in the second block.
     let second = shard.n_groups * WORDS * ROW_BLOCK - ROW_BLOCK;
     var xi = 0u;
     var ss = 0.0;
-    // Sums as named vectors, not an array: a compiler that does not unroll a loop over
-    // rows would index an array in memory (SwiftShader then checks every access).
-    var a_lo = vec4<f32>(0.0);
-    var a_hi = vec4<f32>(0.0);
-    var b_lo = vec4<f32>(0.0);
-    var b_hi = vec4<f32>(0.0);
+    var a = vec4<f32>(0.0);
+    var b = vec4<f32>(0.0);
     // One flat loop over 32-column sub-blocks (a nested loop over groups and sub-blocks is
     // slower on SwiftShader).
     let subs = GROUP / 32u;
@@ -206,17 +177,13 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
         let s = sb % subs;
         let xs = inputs32(t_in, xi, &ss);
         xi += 8u;
-        a_lo += rows_lo(base_a + off, second, s, xs);
-        b_lo += rows_lo(base_b + off, second, s, xs);
-        if (ROWS == 8u) {
-            a_hi += rows_hi(base_a + off, second, s, xs);
-            b_hi += rows_hi(base_b + off, second, s, xs);
-        }
+        a += tile1_rows(base_a + off, second, s, xs);
+        b += tile1_rows(base_b + off, second, s, xs);
     }
     if (t_in >= step.n_tokens) { return; }
     let scale = norm_scale(ss);
-    store_tile1(t_out, ta, lid, a_lo * scale, a_hi * scale);
-    if (has_b) { store_tile1(t_out, tb, lid, b_lo * scale, b_hi * scale); }
+    store_tile1(t_out, ta, lid, a * scale);
+    if (has_b) { store_tile1(t_out, tb, lid, b * scale); }
 }
 
 /// Sub-block sb (32 columns) of quad1's rows of token t: rows 4q.. of the blocks whose
@@ -230,11 +197,13 @@ fn quad1_sub(sb: u32, t: u32, base0: u32, base1: u32, ss: ptr<function, f32>,
     *acc1 += sub_dot4(base1 + off, sb % subs, xs);
 }
 
-// One token, 8 lanes (lavapipe), the weights read 4 rows at a time: lanes 0..4 take tile
+// One token, 8 lanes, the weights read 4 rows at a time: lanes 0..4 take tile
 // ta, lanes 4..8 tile tb; lane q (mod 4) computes rows 4q..4q+4 of both blocks of its
 // tile, so the 4 rows' word j is one aligned vec4 (`word4`), and a pair's two rows (one
 // in each block) meet in one invocation. lavapipe issues every storage load lane by lane
-// with a bounds check, so a vec4 load costs about a third of four u32 loads per word.
+// with a bounds check, so a vec4 load costs about a third of four u32 loads per word;
+// on SwiftShader (4-lane subgroups) a workgroup is two subgroups, and its kernels compile
+// in about half the time of `tile1` sized for 4 lanes (8 rows per invocation).
 @compute @workgroup_size(8)
 fn quad1(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>,

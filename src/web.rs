@@ -189,8 +189,7 @@ async fn open_backend(
 async fn open_gpu(software_adapter: Option<bool>) -> Result<GpuContext, JsValue> {
     let context = GpuContext::new().await.map_err(to_js)?;
     Ok(match software_adapter {
-        // SwiftShader: 4-lane subgroups.
-        Some(true) => context.with_kernel_shape(KernelShape::Lanes).with_lanes(4),
+        Some(true) => context.with_kernel_shape(KernelShape::Lanes),
         Some(false) => context.with_kernel_shape(KernelShape::SplitK),
         None => context,
     })

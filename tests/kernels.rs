@@ -275,30 +275,26 @@ fn test_norm(ctx: &GpuContext, norm: bool, x: &[f32], k: usize) -> TestNorm {
     }
 }
 
-/// A kernel variant: shape, lanes of the one-token `Lanes` kernel, and whether 8 lanes
-/// read 4 rows per load (`quad1`) or one (`tile1`).
-type Variant = (KernelShape, u32, bool);
-const QUAD8: Variant = (KernelShape::Lanes, 8, true);
-const VARIANTS: [Variant; 4] = [
+/// A kernel variant: shape, and whether the one-token `Lanes` kernel reads 4 rows per
+/// load (`quad1`) or one (`tile1`).
+type Variant = (KernelShape, bool);
+const QUAD8: Variant = (KernelShape::Lanes, true);
+const VARIANTS: [Variant; 3] = [
     QUAD8,
-    (KernelShape::Lanes, 8, false),
-    (KernelShape::Lanes, 4, false),
-    (KernelShape::SplitK, 8, false),
+    (KernelShape::Lanes, false),
+    (KernelShape::SplitK, false),
 ];
 
 /// Runs one linear kernel variant over a 2-shard [37, k] weight for a chunk of
 /// `n_tokens` and checks it against the reference.
 fn check_linear(
-    (shape, lanes, quads): Variant,
+    (shape, quads): Variant,
     dtype: DType,
     tokens: LinearTokens,
     (bias, gelu, residual, norm): (bool, bool, bool, bool),
     n_tokens: usize,
 ) {
-    let ctx = gpu_context()
-        .with_kernel_shape(shape)
-        .with_lanes(lanes)
-        .with_quads(quads);
+    let ctx = gpu_context().with_kernel_shape(shape).with_quads(quads);
     let rows = 37;
     let k = cols_for(dtype);
     let (w, w_ref) = weight(&ctx, dtype, rows, k, 32, 2);
@@ -350,7 +346,7 @@ fn check_linear(
     let uniform_input = tokens == LinearTokens::Single && shape == KernelShape::Lanes;
     assert_eq!(kernel.kernel.label.contains("uniform-x"), uniform_input);
     let one_token = !matches!(tokens, LinearTokens::All { per_invocation: 8 });
-    let quad1 = quads && lanes == 8 && shape == KernelShape::Lanes && one_token;
+    let quad1 = quads && shape == KernelShape::Lanes && one_token;
     assert_eq!(kernel.kernel.label.contains("quad1"), quad1);
     // The prefill kernel reads normed inputs (a norm dispatch writes them).
     let normed = !kernel.norms_input() && norm;
@@ -375,7 +371,7 @@ fn check_linear(
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= LINEAR_TOL,
-        "{shape:?}×{lanes} quads={quads} {dtype:?} {tokens:?} k={k} bias={bias} gelu={gelu} residual={residual} \
+        "{shape:?} quads={quads} {dtype:?} {tokens:?} k={k} bias={bias} gelu={gelu} residual={residual} \
          norm={norm} n={n_tokens}: max diff {diff}"
     );
 }
@@ -486,17 +482,8 @@ fn one_or_all(per_invocation: u32, n: usize) -> LinearTokens {
     }
 }
 
-fn check_glu(
-    (shape, lanes, quads): Variant,
-    dtype: DType,
-    per_invocation: u32,
-    n: usize,
-    norm: bool,
-) {
-    let ctx = gpu_context()
-        .with_kernel_shape(shape)
-        .with_lanes(lanes)
-        .with_quads(quads);
+fn check_glu((shape, quads): Variant, dtype: DType, per_invocation: u32, n: usize, norm: bool) {
+    let ctx = gpu_context().with_kernel_shape(shape).with_quads(quads);
     let (ff, k) = (37, cols_for(dtype));
     let gate = random_tensor(dtype, ff, k, 21);
     let up = random_tensor(dtype, ff, k, 22);
@@ -553,24 +540,21 @@ fn check_glu(
     let diff = max_abs_diff(&got, &want);
     assert!(
         diff <= GLU_TOL,
-        "{shape:?}×{lanes} quads={quads} {dtype:?} x{per_invocation} n={n} norm={norm}: max diff {diff}"
+        "{shape:?} quads={quads} {dtype:?} x{per_invocation} n={n} norm={norm}: max diff {diff}"
     );
 }
 
 /// The rope + KV epilogue: Q, K and V paired in one matrix (over several bindings), bias
 /// added, Q and K rotated at positions pos.., K and V stored in the caches.
 fn check_rope_kv(
-    (shape, lanes, quads): Variant,
+    (shape, quads): Variant,
     dtype: DType,
     style: RopeStyle,
     per_invocation: u32,
     n: usize,
     norm: bool,
 ) {
-    let ctx = gpu_context()
-        .with_kernel_shape(shape)
-        .with_lanes(lanes)
-        .with_quads(quads);
+    let ctx = gpu_context().with_kernel_shape(shape).with_quads(quads);
     let (pos, n_ctx, theta) = (3, 16, 10000.0f32);
     let hd = HEADS.head_dim;
     let (q_dim, kv_dim, k) = (HEADS.n_head * hd, HEADS.n_head_kv * hd, cols_for(dtype));
@@ -649,9 +633,8 @@ fn check_rope_kv(
     let got_q = block(ctx.read_f32(&q_buf, n * q_dim)).unwrap();
     let got_k = block(ctx.read_f32(&k_cache, n_ctx * kv_dim)).unwrap();
     let got_v = block(ctx.read_f32(&v_cache, n_ctx * kv_dim)).unwrap();
-    let what = format!(
-        "{shape:?}×{lanes} quads={quads} {dtype:?} {style:?} x{per_invocation} n={n} norm={norm}"
-    );
+    let what =
+        format!("{shape:?} quads={quads} {dtype:?} {style:?} x{per_invocation} n={n} norm={norm}");
     for (t, xr) in input.rows.chunks_exact(k).enumerate() {
         let mut y = reference::matmul(xr, &w_ref, k);
         y.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);

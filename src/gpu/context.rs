@@ -78,18 +78,8 @@ impl KernelShape {
     }
 }
 
-/// The `Lanes` kernels' invocations per row block for a SIMD (subgroup) width: 4 for
-/// 4-wide adapters (SwiftShader), 8 otherwise (lavapipe's AVX2; an unknown width).
-fn lane_count(width: u32) -> u32 {
-    if width == 4 {
-        4
-    } else {
-        8
-    }
-}
-
-/// `HEARTH_QUADS=0` (native only) keeps the one-token kernel of 8-lane adapters at one
-/// row per load (`tile1`), for comparisons.
+/// `HEARTH_QUADS=0` (native only) keeps the one-token kernel of CPU adapters at one row
+/// per load (`tile1`), for comparisons.
 fn quads_allowed() -> bool {
     std::env::var("HEARTH_QUADS").map_or(true, |v| v != "0")
 }
@@ -103,11 +93,7 @@ pub struct GpuContext {
     max_binding: u64,
     /// The kernel shape models built through this handle use.
     shape: KernelShape,
-    /// Invocations per row block of the one-token `Lanes` kernel: the adapter's SIMD width
-    /// (8 on lavapipe's AVX2; 4 on SwiftShader), so a block is one SIMD group.
-    lanes: u32,
-    /// Whether the one-token `Lanes` kernel may read 4 rows per vector load (`quad1`,
-    /// with 8 lanes only).
+    /// Whether the one-token `Lanes` kernel reads 4 rows per vector load (`quad1`).
     quads: bool,
 }
 
@@ -165,7 +151,6 @@ impl GpuContext {
         let info = adapter.get_info();
         Ok(Self {
             shape: KernelShape::for_adapter(&info),
-            lanes: lane_count(info.subgroup_max_size),
             quads: quads_allowed(),
             inner: Arc::new(Inner {
                 device,
@@ -235,31 +220,17 @@ impl GpuContext {
         }
     }
 
-    /// Invocations per row block of the one-token `Lanes` kernel (4 or 8).
-    pub fn lanes(&self) -> u32 {
-        self.lanes
-    }
-
     /// Whether the one-token `Lanes` kernel reads the weights of 4 consecutive rows per
-    /// vector load (`quad1`): with 8 lanes (lavapipe, whose storage loads are issued lane
-    /// by lane, so a vec4 costs about a third of four words), unless `with_quads(false)`.
+    /// vector load (`quad1`; lavapipe issues storage loads lane by lane, so a vec4 costs
+    /// about a third of four words), unless `with_quads(false)`.
     pub fn quads(&self) -> bool {
-        self.quads && self.lanes == 8
+        self.quads
     }
 
     /// The same device with `quad1` allowed or not (tests run both).
     pub fn with_quads(&self, quads: bool) -> Self {
         Self {
             quads,
-            ..self.clone()
-        }
-    }
-
-    /// The same device with the `Lanes` kernels sized for another SIMD width (the web build
-    /// learns SwiftShader's from the browser).
-    pub fn with_lanes(&self, lanes: u32) -> Self {
-        Self {
-            lanes: lane_count(lanes),
             ..self.clone()
         }
     }

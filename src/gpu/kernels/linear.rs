@@ -30,7 +30,7 @@ pub fn source(
         &with_format(SOURCE, format)
             .replacen("#include weights", view.declaration(), 1)
             .replacen("#include input", &input.declaration(), 1)
-            .replacen("#include sub_blocks", &input.sub_blocks(format), 1)
+            .replacen("#include sub_blocks", &input.sub_blocks(), 1)
             .replacen("#include epilogue", epilogue.source(), 1),
     )
 }
@@ -51,15 +51,6 @@ impl WeightView {
             Self::Quads => QUADS,
         }
     }
-}
-
-/// Whether `quad1` unrolls its walk over a uniform input row of `k` columns of `format`.
-/// Unrolled, SmolLM2's Q4_1 decode takes 4% fewer instructions on lavapipe for 1.6 s more
-/// of compiling; but LLVM's compile time grows faster than the code: Qwen2.5 0.5B's rows of
-/// 28 Q5_0 sub-blocks took 41 s more to load, its 152 sub-blocks of Q4_K minutes per
-/// pipeline. So only the one-scale 4-bit formats unroll, and only SmolLM2-sized rows.
-fn unrolls(format: GpuFormat, k: usize) -> bool {
-    matches!(format, GpuFormat::Q4_0 | GpuFormat::Q4_1) && k / 32 <= 48
 }
 
 /// How a linear kernel reads its input rows (`x`, binding 2).
@@ -87,25 +78,19 @@ impl InputBinding {
         }
     }
 
-    /// quad1's walk over the 32-column sub-blocks (`quad1_sub`). Over a uniform row it may
-    /// be unrolled (`unrolls`), with row 0 named, so that every input load has a constant
-    /// offset: lavapipe loads a uniform at a constant offset once for all lanes, and at any
-    /// other offset lane by lane (a loop's counter is not a constant to it, whatever the
-    /// loop's bounds).
-    fn sub_blocks(self, format: GpuFormat) -> String {
-        let walk = |t: &str| {
-            format!(
-                "    for (var sb = 0u; sb < shard.n_groups * (GROUP / 32u); sb++) {{\n        \
-                quad1_sub(sb, {t}, base0, base1, &ss, &acc0, &acc1);\n    }}\n"
-            )
+    /// quad1's walk over the 32-column sub-blocks (`quad1_sub`), of row 0 over a uniform
+    /// row. A loop: unrolled over SmolLM2's rows it decoded no faster on lavapipe, where the
+    /// model then loaded in 2.9 s instead of 0.9 s, and in Chromium's SwiftShader in 27 s
+    /// instead of 6 s.
+    fn sub_blocks(self) -> String {
+        let t = match self {
+            Self::Storage => "t_in",
+            Self::UniformRow { .. } => "0u",
         };
-        match self {
-            Self::Storage => walk("t_in"),
-            Self::UniformRow { k } if !unrolls(format, k) => walk("0u"),
-            Self::UniformRow { k } => (0..k / 32)
-                .map(|sb| format!("    quad1_sub({sb}u, 0u, base0, base1, &ss, &acc0, &acc1);\n"))
-                .collect(),
-        }
+        format!(
+            "    for (var sb = 0u; sb < shard.n_groups * (GROUP / 32u); sb++) {{\n        \
+            quad1_sub(sb, {t}, base0, base1, &ss, &acc0, &acc1);\n    }}\n"
+        )
     }
 
     fn slot(self) -> Slot {
@@ -341,8 +326,8 @@ pub struct Linear {
 
 impl Linear {
     /// The variant of `ctx.kernel_shape()`: one-token products run split over K on GPUs
-    /// (`splitk`), as lanes of rows on CPU adapters (`tile1`; `quad1` with 8 lanes: 4 rows
-    /// per vector load); 8-token tiles are one shape.
+    /// (`splitk`), as lanes of rows on CPU adapters (`quad1`: 4 rows per vector load;
+    /// `tile1`: one); 8-token tiles are one shape.
     pub async fn new(
         ctx: &GpuContext,
         spec: LinearSpec,
@@ -379,7 +364,6 @@ impl Linear {
             InputBinding::Storage
         };
         let mut constants = vec![
-            ("TILE1_LANES", f64::from(ctx.lanes())),
             ("K", constant(spec.k)),
             ("LAST_TOKEN", f64::from(u8::from(last))),
             ("NORM", f64::from(u8::from(norm.is_some()))),
