@@ -27,9 +27,9 @@
 // `tiles_per_workgroup`), y over tiles of tokens.
 //
 // The input x is bound as storage (every token's row), or for a one-token step on a CPU
-// adapter (`quad1`, `tile1`) as a uniform holding row 0 only: every invocation reads the same input
-// vectors, and a uniform load is one broadcast where lavapipe issues a storage load lane by
-// lane, each with its own bounds check.
+// adapter (`quad1`, `tile1`) as a uniform holding row 0 only: every invocation reads the
+// same input vectors, and a uniform load is one broadcast where lavapipe issues a storage
+// load lane by lane, each with its own bounds check.
 //
 // With NORM (`tile1`, `splitk`), X is the residual stream and the product is of its
 // RMSNorm: X[t] / rms(X[t]) * norm_w. Every invocation reads all of X[t] anyway, so it
@@ -201,9 +201,10 @@ fn quad1_sub(sb: u32, t: u32, base0: u32, base1: u32, ss: ptr<function, f32>,
 // ta, lanes 4..8 tile tb; lane q (mod 4) computes rows 4q..4q+4 of both blocks of its
 // tile, so the 4 rows' word j is one aligned vec4 (`word4`), and a pair's two rows (one
 // in each block) meet in one invocation. lavapipe issues every storage load lane by lane
-// with a bounds check, so a vec4 load costs about a third of four u32 loads per word;
-// on SwiftShader (4-lane subgroups) a workgroup is two subgroups, and its kernels compile
-// in about half the time of `tile1` sized for 4 lanes (8 rows per invocation).
+// with a bounds check, so a vec4 load costs about a third of four u32 loads per word.
+// On SwiftShader (4-lane subgroups) a workgroup is two subgroups; SmolLM2 loads there in
+// 5.9 s instead of 7.8 s with a `tile1` sized for 4 lanes (8 rows per invocation), at the
+// same decode speed.
 @compute @workgroup_size(8)
 fn quad1(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>,

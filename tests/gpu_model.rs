@@ -267,8 +267,9 @@ fn decoding_ahead_gives_the_same_tokens_and_gives_way_to_other_calls() {
 #[test]
 fn prefill_is_chunked_and_requests_are_checked() {
     let (config, tensors) = load_tensors();
-    // Bindings of 16 rows of logits: chunks of 16 tokens (and every large matrix in
-    // several shards), so that a prompt of a few chunks stays short on a CPU adapter.
+    // Bindings of 16 rows of logits: chunks of 16 tokens (and the 30 MB embedding and
+    // head in several shards), so that a prompt of a few chunks stays short on a CPU
+    // adapter.
     let ctx = gpu_context().with_max_binding(16 * 4 * config.n_vocab as u64);
     let mut gpu = gpu_model(&ctx, &config, &tensors, 200);
     assert_eq!(gpu.max_context(), 200);

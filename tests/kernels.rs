@@ -380,7 +380,7 @@ fn check_linear(
 fn linear_variants_match_reference() {
     let one = LinearTokens::All { per_invocation: 1 };
     let eight = LinearTokens::All { per_invocation: 8 };
-    let lanes = QUAD8;
+    let cpu = QUAD8;
     let shapes = VARIANTS;
     for shape in shapes {
         for dtype in WEIGHT_DTYPES {
@@ -427,13 +427,13 @@ fn linear_variants_match_reference() {
         }
     }
     for dtype in WEIGHT_DTYPES {
-        check_linear(lanes, dtype, eight, (false, false, false, false), 13);
-        check_linear(lanes, dtype, eight, (true, false, true, false), 5);
-        check_linear(lanes, dtype, eight, (true, true, false, false), 9);
+        check_linear(cpu, dtype, eight, (false, false, false, false), 13);
+        check_linear(cpu, dtype, eight, (true, false, true, false), 5);
+        check_linear(cpu, dtype, eight, (true, true, false, false), 9);
     }
-    check_linear(lanes, DType::Q4_1, eight, (false, false, true, false), 1);
+    check_linear(cpu, DType::Q4_1, eight, (false, false, true, false), 1);
     // A spec with a norm leaves it to a norm dispatch in the prefill kernel.
-    check_linear(lanes, DType::Q4_K, eight, (false, false, false, true), 9);
+    check_linear(cpu, DType::Q4_K, eight, (false, false, false, true), 9);
     let ctx = gpu_context();
     let spec = LinearSpec {
         k: 96,
