@@ -62,6 +62,13 @@ const ROW_TILE: u32 = 2u * ROW_BLOCK;
 const TILE_UNITS: u32 = select(ROW_TILE, ROW_BLOCK, PAIRED);
 const LANES: u32 = ROW_TILE / 4u;
 
+/// The token whose inputs the workgroups of token row y read: their own, or with LAST_TOKEN
+/// the chunk's last.
+fn token_in(y: u32) -> u32 { return select(y, step.n_tokens - 1u, LAST_TOKEN); }
+
+/// The output row those workgroups write: their own, or with LAST_TOKEN row 0.
+fn token_out(y: u32) -> u32 { return select(y, 0u, LAST_TOKEN); }
+
 /// Index of word 0 of group 0 of row r (< 32) of tile `tile`.
 fn row_base(tile: u32, r: u32) -> u32 {
     return (2u * tile + r / ROW_BLOCK) * shard.n_groups * WORDS * ROW_BLOCK + r % ROW_BLOCK;
@@ -155,12 +162,8 @@ fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
     // Where the shard ends, the second tile is the first again, read but not stored.
     let has_b = (ta + 1u) * TILE_UNITS < shard.n_rows;
     let tb = select(ta, ta + 1u, has_b);
-    var t_in = wid.y;
-    var t_out = wid.y;
-    if (LAST_TOKEN) {
-        t_in = step.n_tokens - 1u;
-        t_out = 0u;
-    }
+    let t_in = token_in(wid.y);
+    let t_out = token_out(wid.y);
     let base_a = row_base(ta, lid);
     let base_b = row_base(tb, lid);
     // Rows lid + 16 and lid + 24 are in the second block.
@@ -215,12 +218,8 @@ fn quad1(@builtin(workgroup_id) wid: vec3<u32>,
     let stores = lid < 4u || has_b;
     let tile = select(ta, ta + 1u, lid >= 4u && has_b);
     let q = lid % 4u;
-    var t_in = wid.y;
-    var t_out = wid.y;
-    if (LAST_TOKEN) {
-        t_in = step.n_tokens - 1u;
-        t_out = 0u;
-    }
+    let t_in = token_in(wid.y);
+    let t_out = token_out(wid.y);
     // vec4 indices of word 0 of group 0 of rows 4q.. of the tile's first and second block.
     let block_quads = shard.n_groups * WORDS * (ROW_BLOCK / 4u);
     let base0 = 2u * tile * block_quads + q;
@@ -398,12 +397,8 @@ fn splitk(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
     let tile = wid.x + wid.z * nwg.x;
     let i = lid.x;
-    var t_in = wid.y;
-    var t_out = wid.y;
-    if (LAST_TOKEN) {
-        t_in = step.n_tokens - 1u;
-        t_out = 0u;
-    }
+    let t_in = token_in(wid.y);
+    let t_out = token_out(wid.y);
     // Uniform per workgroup, so returning before the barrier is allowed.
     if (t_in >= step.n_tokens || tile * TILE_UNITS >= shard.n_rows) { return; }
     let stride = WORDS * ROW_BLOCK;
