@@ -309,6 +309,17 @@ impl GpuContext {
         })
     }
 
+    /// A zeroed buffer for one shard of a weight matrix: bound as storage only, filled by
+    /// `queue().write_buffer` while the file streams.
+    pub fn weight_storage(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     /// A uniform buffer holding `data`, rewritable with `queue().write_buffer`.
     pub fn uniform_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
         self.device()

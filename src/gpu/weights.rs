@@ -191,7 +191,7 @@ impl GpuMatrix {
                 pad1: 0,
             };
             shards.push(MatrixShard {
-                buffer: ctx.storage(&label, tiles as u64 * tile_bytes),
+                buffer: ctx.weight_storage(&label, tiles as u64 * tile_bytes),
                 params: ctx.uniform_init(&format!("{label} shard params"), bytemuck::bytes_of(&p)),
                 unit_start,
                 n_units,
