@@ -295,29 +295,37 @@ impl GpuContext {
             })
     }
 
-    /// A zeroed storage buffer of `size` bytes (rounded up to 4), whose start can also be
-    /// bound as a uniform (`Slot::UniformPrefix`: a one-token step's input row).
-    pub fn storage(&self, label: &str, size: u64) -> wgpu::Buffer {
+    /// A zeroed buffer of `size` bytes rounded up to 4 (what a copy or a binding needs).
+    fn zeroed(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A zeroed storage buffer of `size` bytes (rounded up to 4), whose start can also be
+    /// bound as a uniform (`Slot::UniformPrefix`: a one-token step's input row).
+    pub fn storage(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.zeroed(
+            label,
+            size,
+            wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::UNIFORM
                 | wgpu::BufferUsages::COPY_DST
                 | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
+        )
     }
 
     /// A zeroed buffer for one shard of a weight matrix: bound as storage only, filled by
     /// `queue().write_buffer` while the file streams.
     pub fn weight_storage(&self, label: &str, size: u64) -> wgpu::Buffer {
-        self.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+        self.zeroed(
+            label,
+            size,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        )
     }
 
     /// A uniform buffer holding `data`, rewritable with `queue().write_buffer`.
@@ -332,12 +340,11 @@ impl GpuContext {
 
     /// A buffer the CPU can map to read results back.
     pub fn staging(&self, label: &str, size: u64) -> wgpu::Buffer {
-        self.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+        self.zeroed(
+            label,
+            size,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        )
     }
 
     /// Maps `staging` (already filled by submitted copies), returns its first `len` bytes,
