@@ -129,6 +129,21 @@ fn real_model_header_only() {
 }
 
 #[test]
+fn a_header_only_reader_emits_the_header_and_no_tensor() {
+    let bytes = tiny_llama().build();
+    let (h_all, _) = read_all(&bytes).unwrap();
+    for chunk in [7, bytes.len()] {
+        let mut reader = GgufReader::with_file_len(bytes.len() as u64).header_only();
+        let mut events = Vec::new();
+        for piece in bytes.chunks(chunk) {
+            events.extend(reader.feed(piece).unwrap());
+        }
+        assert_eq!(events.len(), 1, "chunk size {chunk}");
+        assert!(matches!(&events[0], GgufEvent::Header(h) if *h == h_all));
+    }
+}
+
+#[test]
 fn synthetic_same_tensors_for_any_chunk_size() {
     let bytes = tiny_llama().build();
     let (h_all, t_all) = read_all(&bytes).unwrap();

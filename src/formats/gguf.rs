@@ -228,6 +228,8 @@ pub struct GgufReader {
     data: Option<TensorStream>,
     /// Set by the first error: the parse state is then not to be trusted.
     failed: bool,
+    /// Only the header is wanted: bytes after it are ignored, not gathered into tensors.
+    header_only: bool,
     /// Tensors larger than this are handed out in pieces (`with_pieces`).
     max_piece: Option<usize>,
 }
@@ -250,6 +252,7 @@ impl GgufReader {
             data: None,
             failed: false,
             max_piece: None,
+            header_only: false,
         }
     }
 
@@ -267,6 +270,13 @@ impl GgufReader {
             file_len: Some(file_len),
             ..Self::new()
         }
+    }
+
+    /// A reader that stops at the header: the data section is not read (no tensor
+    /// events), and nothing is reserved for tensors that are not wanted.
+    pub fn header_only(mut self) -> Self {
+        self.header_only = true;
+        self
     }
 
     /// Whether the header has been parsed.
@@ -289,6 +299,9 @@ impl GgufReader {
     fn feed_inner(&mut self, chunk: &[u8]) -> Result<Vec<GgufEvent>> {
         let mut events = Vec::new();
         if let Some(data) = self.data.as_mut() {
+            if self.header_only {
+                return Ok(events);
+            }
             let mut tensors = Vec::new();
             data.consume(chunk, &mut tensors);
             return Ok(tensors.into_iter().map(GgufEvent::Tensor).collect());
@@ -347,9 +360,11 @@ impl GgufReader {
                     )
                     .with_pieces(self.max_piece);
                     events.push(GgufEvent::Header(header));
-                    let mut tensors = Vec::new();
-                    data.consume(&pending[pos..], &mut tensors);
-                    events.extend(tensors.into_iter().map(GgufEvent::Tensor));
+                    if !self.header_only {
+                        let mut tensors = Vec::new();
+                        data.consume(&pending[pos..], &mut tensors);
+                        events.extend(tensors.into_iter().map(GgufEvent::Tensor));
+                    }
                     self.data = Some(data);
                     return Ok(pending.len());
                 }
@@ -798,7 +813,7 @@ pub fn read_gguf_header(path: &std::path::Path) -> Result<GgufHeader> {
     let mut file =
         std::fs::File::open(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
     let len = file.metadata()?.len();
-    let mut reader = GgufReader::with_file_len(len);
+    let mut reader = GgufReader::with_file_len(len).header_only();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf)?;
