@@ -7,6 +7,12 @@
 // WINDOW (sliding-window layers), position p attends to rows p+1-WINDOW..=p only.
 // MAX_VEC4 (registers per head) is set to HEAD_DIM / 4 when the pipeline is made.
 // Query head h reads KV head h / (N_HEAD / N_HEAD_KV) (llama.cpp's grouping).
+//
+// Two entry points: `main`, one invocation per (token, query head) walking all its keys,
+// for many tokens (prefill); and `split`, one workgroup per (token, query head) whose
+// SPLITS invocations share the keys and merge their partial softmaxes in workgroup memory,
+// for few tokens over a long cache (decode), where `main` would leave all but a handful of
+// invocations idle and walk thousands of keys in each.
 
 struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 
@@ -62,4 +68,73 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let o_base = t * q_dim4 + h * d4;
     for (var c = 0u; c < d4; c++) { out[o_base + c] = acc[c] / l; }
+}
+
+const SPLITS: u32 = 32u;
+/// vec4s of the head merged per round: SPLITS × MERGE_VEC4 vec4s of workgroup memory (8 KiB).
+const MERGE_VEC4: u32 = 16u;
+var<workgroup> split_m: array<f32, SPLITS>;
+var<workgroup> split_l: array<f32, SPLITS>;
+var<workgroup> split_acc: array<vec4<f32>, SPLITS * MERGE_VEC4>;
+
+@compute @workgroup_size(SPLITS)
+fn split(@builtin(workgroup_id) wid: vec3<u32>,
+         @builtin(local_invocation_index) lane: u32) {
+    let h = wid.x % N_HEAD;
+    let t = wid.x / N_HEAD;
+    // Uniform per workgroup, so returning before the barriers is allowed.
+    if (t >= step.n_tokens) { return; }
+    let d4 = HEAD_DIM / 4u;
+    let q_dim4 = N_HEAD * d4;
+    let kv_dim4 = N_HEAD_KV * d4;
+    let kv_off = (h / (N_HEAD / N_HEAD_KV)) * d4;
+    let scale = 1.0 / sqrt(f32(HEAD_DIM));
+
+    let q_base = t * q_dim4 + h * d4;
+    var q: array<vec4<f32>, MAX_VEC4>;
+    var acc: array<vec4<f32>, MAX_VEC4>;
+    for (var c = 0u; c < d4; c++) { q[c] = q_in[q_base + c] * scale; }
+
+    let n_keys = step.pos + t + 1u;
+    var first = 0u;
+    if (WINDOW > 0u && n_keys > WINDOW) { first = n_keys - WINDOW; }
+    // Invocation `lane` takes every SPLITS-th key from first + lane; one with no key keeps
+    // m = NEG_INF and l = 0, and so weighs nothing below.
+    var m = NEG_INF;
+    var l = 0.0;
+    for (var key = first + lane; key < n_keys; key += SPLITS) {
+        let kb = key * kv_dim4 + kv_off;
+        var s4 = vec4<f32>(0.0);
+        for (var c = 0u; c < d4; c++) { s4 += q[c] * k_cache[kb + c]; }
+        let s = (s4.x + s4.y) + (s4.z + s4.w);
+        let m_new = max(m, s);
+        let alpha = exp(m - m_new);
+        let p = exp(s - m_new);
+        l = l * alpha + p;
+        for (var c = 0u; c < d4; c++) { acc[c] = acc[c] * alpha + p * v_cache[kb + c]; }
+        m = m_new;
+    }
+    split_m[lane] = m;
+    split_l[lane] = l;
+    workgroupBarrier();
+    // The merged softmax: every partial rescaled to the largest max (key `first` is in
+    // invocation 0, so that max is finite).
+    var m_all = NEG_INF;
+    for (var i = 0u; i < SPLITS; i++) { m_all = max(m_all, split_m[i]); }
+    var l_all = 0.0;
+    for (var i = 0u; i < SPLITS; i++) { l_all += split_l[i] * exp(split_m[i] - m_all); }
+    let weight = exp(m - m_all) / l_all;
+    let o_base = t * q_dim4 + h * d4;
+    for (var c0 = 0u; c0 < d4; c0 += MERGE_VEC4) {
+        for (var j = 0u; j < MERGE_VEC4 && c0 + j < d4; j++) {
+            split_acc[lane * MERGE_VEC4 + j] = acc[c0 + j] * weight;
+        }
+        workgroupBarrier();
+        if (lane < MERGE_VEC4 && c0 + lane < d4) {
+            var sum = vec4<f32>(0.0);
+            for (var i = 0u; i < SPLITS; i++) { sum += split_acc[i * MERGE_VEC4 + lane]; }
+            out[o_base + c0 + lane] = sum;
+        }
+        workgroupBarrier();
+    }
 }

@@ -12,8 +12,8 @@ use hearth::gpu::kernels::{
 };
 use hearth::gpu::kernels::{
     rope::{Heads, RopeBindings},
-    Argmax, Attention, Embedding, Epilogue, InputNorm, Linear, LinearBindings, LinearOut,
-    LinearSpec, LinearTokens, NormKind, RmsNorm, Rope, SiluMul, Softmax,
+    Argmax, Attention, AttentionPath, Embedding, Epilogue, InputNorm, Linear, LinearBindings,
+    LinearOut, LinearSpec, LinearTokens, NormKind, RmsNorm, Rope, SiluMul, Softmax,
 };
 use hearth::gpu::params::Step;
 use hearth::gpu::{GpuContext, GpuFormat, GpuMatrix, KernelShape, RowLayout, RowMap};
@@ -862,8 +862,9 @@ fn attention_matches_reference(
         heads.n_head_kv * heads.head_dim,
     );
     let kernel = block(Attention::new(&ctx, heads, window)).unwrap();
-    // (pos, n): one query at 0; a prefill chunk crossing the 64-key block; decode at 70.
-    for (pos, n) in [(0, 1), (60, 5), (70, 1), (0, 7)] {
+    // (pos, n): one query at 0; a prefill chunk crossing the 64-key block; decode at 70
+    // and at 90 (keys not a multiple of `split`'s 32 invocations).
+    for (pos, n) in [(0, 1), (60, 5), (70, 1), (90, 1), (0, 7)] {
         let q = random_vec(n * q_dim, 10 + pos as u64);
         // Cache rows past pos + n hold garbage that must be ignored.
         let k = random_vec(n_ctx * kv_dim, 11);
@@ -885,18 +886,20 @@ fn attention_matches_reference(
             buffer(&ctx, "k", &k),
             buffer(&ctx, "v", &v),
         );
-        let out = ctx.storage("out", (n * q_dim * 4) as u64);
         let step_buf = step(&ctx, pos, n);
-        let g = kernel
-            .bind(&ctx, &step_buf, &q_buf, &k_buf, &v_buf, &out)
-            .unwrap();
-        run(&ctx, |pass| kernel.dispatch(pass, &g, n));
-        let got = block(ctx.read_f32(&out, n * q_dim)).unwrap();
-        let diff = max_abs_diff(&got, &want);
-        assert!(
-            diff <= ATTENTION_TOL,
-            "{heads:?} window {window:?} pos {pos} n {n}: max diff {diff}"
-        );
+        for path in [AttentionPath::Whole, AttentionPath::Split] {
+            let out = ctx.storage("out", (n * q_dim * 4) as u64);
+            let g = kernel
+                .bind(&ctx, &step_buf, &q_buf, &k_buf, &v_buf, &out)
+                .unwrap();
+            run(&ctx, |pass| kernel.dispatch_path(pass, &g, n, path));
+            let got = block(ctx.read_f32(&out, n * q_dim)).unwrap();
+            let diff = max_abs_diff(&got, &want);
+            assert!(
+                diff <= ATTENTION_TOL,
+                "{heads:?} window {window:?} pos {pos} n {n} {path:?}: max diff {diff}"
+            );
+        }
     }
 }
 

@@ -38,8 +38,8 @@ mod linear;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::rope::{Heads, RopeBindings};
 use crate::gpu::kernels::{
-    Argmax, Attention, Embedding, Epilogue, InputNorm, LinearOut, LinearSpec, NormKind, RmsNorm,
-    Rope, SiluMul,
+    Argmax, Attention, AttentionBinds, Embedding, Epilogue, InputNorm, LinearOut, LinearSpec,
+    NormKind, RmsNorm, Rope, SiluMul,
 };
 use crate::gpu::params::Step;
 use crate::gpu::{GpuContext, KernelShape, RowLayout};
@@ -140,16 +140,17 @@ impl Kernels {
         }
     }
 
-    /// Compute pipelines compiled: the linear ones, one each for embed, norm and
-    /// attention, the optional ones where needed, and the argmax's two passes.
+    /// Compute pipelines compiled: the linear ones, one each for embed and norm, two for
+    /// each attention (its two paths), the optional ones where needed, and the argmax's
+    /// two passes.
     fn pipelines(&self) -> usize {
         let optional = [
             self.silu_mul.is_some(),
             self.rope.is_some(),
             self.post_norm.is_some(),
-            self.local_attention.is_some(),
         ];
-        self.linear.len() + 3 + optional.into_iter().filter(|&o| o).count() + 2
+        let attentions = 1 + usize::from(self.local_attention.is_some());
+        self.linear.len() + 2 + 2 * attentions + optional.into_iter().filter(|&o| o).count() + 2
     }
 }
 
@@ -159,7 +160,7 @@ struct LayerBinds {
     qkv: LinearBinds,
     /// The rope kernel, where the Q|K|V product is not paired.
     rope: Option<wgpu::BindGroup>,
-    attention: wgpu::BindGroup,
+    attention: AttentionBinds,
     /// The layer attends to a sliding window (`Kernels::local_attention`).
     local: bool,
     wo: LinearBinds,
@@ -683,7 +684,15 @@ impl GpuModel {
     /// Dispatches of one decode step, counted by recording one (never submitted).
     fn count_dispatches(&self) -> usize {
         let mut enc = self.encoder("dispatch count");
-        self.record_pass(&mut enc, "dispatch count", 1, ForwardOutput::Argmax, true)
+        // Either attention path is one dispatch.
+        self.record_pass(
+            &mut enc,
+            "dispatch count",
+            1,
+            1,
+            ForwardOutput::Argmax,
+            true,
+        )
     }
 
     /// What one decode step reads and dispatches.
@@ -849,13 +858,15 @@ impl GpuModel {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
     }
 
-    /// Records the dispatches of a chunk of `n` tokens into one compute pass of `enc`;
-    /// `head`: also the logits. Returns the number of dispatches.
+    /// Records the dispatches of a chunk of `n` tokens whose last one attends to `n_keys`
+    /// cache rows into one compute pass of `enc`; `head`: also the logits. Returns the
+    /// number of dispatches.
     fn record_pass(
         &self,
         enc: &mut wgpu::CommandEncoder,
         label: &str,
         n: usize,
+        n_keys: usize,
         out: ForwardOutput,
         head: bool,
     ) -> usize {
@@ -892,7 +903,8 @@ impl GpuModel {
                 rope.dispatch(pass, bind, n);
                 count += 1;
             }
-            k.layer_attention(l.local).dispatch(pass, &l.attention, n);
+            k.layer_attention(l.local)
+                .dispatch(pass, &l.attention, n, n_keys);
             count += 1 + l.wo.record(pass, n, decode);
             if let (Some(bind), Some(post_norm)) = (&l.attn_post_norm, &k.post_norm) {
                 post_norm.dispatch(pass, bind, n);
@@ -947,7 +959,8 @@ impl GpuModel {
             let at: Vec<u32> = (step.pos..step.pos + step.n_tokens).collect();
             q.write_buffer(positions, 0, bytemuck::cast_slice(&at));
         }
-        self.record_pass(&mut enc, "forward", n, out, head);
+        let n_keys = (step.pos + step.n_tokens) as usize;
+        self.record_pass(&mut enc, "forward", n, n_keys, out, head);
         if head {
             match out {
                 ForwardOutput::Argmax | ForwardOutput::ArgmaxAhead => {

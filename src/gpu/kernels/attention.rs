@@ -1,6 +1,8 @@
 //! `shaders/attention.wgsl`: causal grouped-query attention over the KV cache with an
-//! online softmax, one invocation per (token, query head), barrier-free; optionally over a
-//! sliding window. The shader's register arrays are sized to the head when it compiles.
+//! online softmax, optionally over a sliding window: one invocation per (token, query
+//! head), barrier-free (`main`), or for a few tokens over a long cache one workgroup per
+//! (token, query head) that splits the keys (`split`). The shader's register arrays are
+//! sized to the head when it compiles.
 
 use super::rope::Heads;
 use super::{constant, Kernel, Slot};
@@ -16,10 +18,40 @@ const MAX_VEC4_LINE: &str = "const MAX_VEC4: u32 = 32u;";
 
 /// Invocations per workgroup (`WG` in the shader).
 const INVOCATIONS_PER_GROUP: u32 = 64;
+/// Invocations sharing the keys of one (token, head) in `split` (`SPLITS` in the shader).
+const SPLITS: usize = 32;
+
+/// How a dispatch spreads the work (`Attention::dispatch` picks one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionPath {
+    /// One invocation per (token, query head).
+    Whole,
+    /// One workgroup per (token, query head), the keys shared by its invocations.
+    Split,
+}
+
+impl AttentionPath {
+    /// `Split` where `Whole` would run fewer invocations than a workgroup of `split`
+    /// shares keys between and the last token has more than two keys per invocation.
+    pub fn for_step(heads: &Heads, n_tokens: usize, n_keys: usize) -> Self {
+        if n_tokens * heads.n_head < 4 * SPLITS && n_keys > 2 * SPLITS {
+            AttentionPath::Split
+        } else {
+            AttentionPath::Whole
+        }
+    }
+}
 
 pub struct Attention {
     pub kernel: Kernel,
+    pub split: Kernel,
     pub heads: Heads,
+}
+
+/// A layer's bindings for both paths.
+pub struct AttentionBinds {
+    whole: wgpu::BindGroup,
+    split: wgpu::BindGroup,
 }
 
 impl Attention {
@@ -66,6 +98,15 @@ impl Attention {
         ];
         Ok(Self {
             kernel: Kernel::new(ctx, &label, &source, "main", &slots, &constants).await?,
+            split: Kernel::new(
+                ctx,
+                &format!("{label} split"),
+                &source,
+                "split",
+                &slots,
+                &constants,
+            )
+            .await?,
             heads,
         })
     }
@@ -79,18 +120,40 @@ impl Attention {
         k_cache: &wgpu::Buffer,
         v_cache: &wgpu::Buffer,
         out: &wgpu::Buffer,
-    ) -> Result<wgpu::BindGroup> {
-        self.kernel.bind(ctx, &[step, q, k_cache, v_cache, out])
+    ) -> Result<AttentionBinds> {
+        let buffers = [step, q, k_cache, v_cache, out];
+        Ok(AttentionBinds {
+            whole: self.kernel.bind(ctx, &buffers)?,
+            split: self.split.bind(ctx, &buffers)?,
+        })
     }
 
+    /// `n_keys`: the keys of the step's last token (its position + 1).
     pub fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
-        bind: &wgpu::BindGroup,
+        binds: &AttentionBinds,
         n_tokens: usize,
+        n_keys: usize,
     ) {
-        let invocations = (self.heads.n_head * n_tokens) as u32;
-        let groups = invocations.div_ceil(INVOCATIONS_PER_GROUP);
-        self.kernel.dispatch(pass, bind, [groups, 1, 1]);
+        let path = AttentionPath::for_step(&self.heads, n_tokens, n_keys);
+        self.dispatch_path(pass, binds, n_tokens, path);
+    }
+
+    pub fn dispatch_path(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        binds: &AttentionBinds,
+        n_tokens: usize,
+        path: AttentionPath,
+    ) {
+        let pairs = (self.heads.n_head * n_tokens) as u32;
+        match path {
+            AttentionPath::Whole => {
+                let groups = pairs.div_ceil(INVOCATIONS_PER_GROUP);
+                self.kernel.dispatch(pass, &binds.whole, [groups, 1, 1]);
+            }
+            AttentionPath::Split => self.split.dispatch(pass, &binds.split, [pairs, 1, 1]),
+        }
     }
 }

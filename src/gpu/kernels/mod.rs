@@ -16,7 +16,7 @@ mod silu_mul;
 mod softmax;
 
 pub use argmax::Argmax;
-pub use attention::Attention;
+pub use attention::{Attention, AttentionBinds, AttentionPath};
 pub use embedding::Embedding;
 pub use linear::{
     source as linear_source, Epilogue, InputBinding, InputNorm, Linear, LinearBindings, LinearOut,
