@@ -31,6 +31,44 @@ const NEG_INF: f32 = -3.0e38;
 @group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
+override D4: u32 = HEAD_DIM / 4u;
+override Q_DIM4: u32 = N_HEAD * D4;
+
+/// A running softmax over some keys: its max and its sum of exp(score - max).
+struct Running { m: f32, l: f32 }
+
+/// Query head h of token t over keys first + lane, first + lane + stride, ... of its
+/// range: the running max and sum, and the values weighted by exp(score - max) in `acc`.
+/// Without a key, m = NEG_INF and l = 0.
+fn attend(t: u32, h: u32, lane: u32, stride: u32, acc: ptr<function, array<vec4<f32>, MAX_VEC4>>) -> Running {
+    let kv_dim4 = N_HEAD_KV * D4;
+    let kv_off = (h / (N_HEAD / N_HEAD_KV)) * D4;
+    let scale = 1.0 / sqrt(f32(HEAD_DIM));
+
+    let q_base = t * Q_DIM4 + h * D4;
+    var q: array<vec4<f32>, MAX_VEC4>;
+    for (var c = 0u; c < D4; c++) { q[c] = q_in[q_base + c] * scale; }
+
+    let n_keys = step.pos + t + 1u;
+    var first = 0u;
+    if (WINDOW > 0u && n_keys > WINDOW) { first = n_keys - WINDOW; }
+    var m = NEG_INF;
+    var l = 0.0;
+    for (var key = first + lane; key < n_keys; key += stride) {
+        let kb = key * kv_dim4 + kv_off;
+        var s4 = vec4<f32>(0.0);
+        for (var c = 0u; c < D4; c++) { s4 += q[c] * k_cache[kb + c]; }
+        let s = (s4.x + s4.y) + (s4.z + s4.w);
+        let m_new = max(m, s);
+        let alpha = exp(m - m_new);
+        let p = exp(s - m_new);
+        l = l * alpha + p;
+        for (var c = 0u; c < D4; c++) { (*acc)[c] = (*acc)[c] * alpha + p * v_cache[kb + c]; }
+        m = m_new;
+    }
+    return Running(m, l);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -38,36 +76,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let h = i % N_HEAD;
     let t = i / N_HEAD;
     if (t >= step.n_tokens) { return; }
-    let d4 = HEAD_DIM / 4u;
-    let q_dim4 = N_HEAD * d4;
-    let kv_dim4 = N_HEAD_KV * d4;
-    let kv_off = (h / (N_HEAD / N_HEAD_KV)) * d4;
-    let scale = 1.0 / sqrt(f32(HEAD_DIM));
-
-    let q_base = t * q_dim4 + h * d4;
-    var q: array<vec4<f32>, MAX_VEC4>;
     var acc: array<vec4<f32>, MAX_VEC4>;
-    for (var c = 0u; c < d4; c++) { q[c] = q_in[q_base + c] * scale; }
-
-    let n_keys = step.pos + t + 1u;
-    var first = 0u;
-    if (WINDOW > 0u && n_keys > WINDOW) { first = n_keys - WINDOW; }
-    var m = NEG_INF;
-    var l = 0.0;
-    for (var key = first; key < n_keys; key++) {
-        let kb = key * kv_dim4 + kv_off;
-        var s4 = vec4<f32>(0.0);
-        for (var c = 0u; c < d4; c++) { s4 += q[c] * k_cache[kb + c]; }
-        let s = (s4.x + s4.y) + (s4.z + s4.w);
-        let m_new = max(m, s);
-        let alpha = exp(m - m_new);
-        let p = exp(s - m_new);
-        l = l * alpha + p;
-        for (var c = 0u; c < d4; c++) { acc[c] = acc[c] * alpha + p * v_cache[kb + c]; }
-        m = m_new;
-    }
-    let o_base = t * q_dim4 + h * d4;
-    for (var c = 0u; c < d4; c++) { out[o_base + c] = acc[c] / l; }
+    let r = attend(t, h, 0u, 1u, &acc);
+    let o_base = t * Q_DIM4 + h * D4;
+    for (var c = 0u; c < D4; c++) { out[o_base + c] = acc[c] / r.l; }
 }
 
 const SPLITS: u32 = 32u;
@@ -84,38 +96,11 @@ fn split(@builtin(workgroup_id) wid: vec3<u32>,
     let t = wid.x / N_HEAD;
     // Uniform per workgroup, so returning before the barriers is allowed.
     if (t >= step.n_tokens) { return; }
-    let d4 = HEAD_DIM / 4u;
-    let q_dim4 = N_HEAD * d4;
-    let kv_dim4 = N_HEAD_KV * d4;
-    let kv_off = (h / (N_HEAD / N_HEAD_KV)) * d4;
-    let scale = 1.0 / sqrt(f32(HEAD_DIM));
-
-    let q_base = t * q_dim4 + h * d4;
-    var q: array<vec4<f32>, MAX_VEC4>;
+    // Invocation `lane` takes every SPLITS-th key; one with no key weighs nothing below.
     var acc: array<vec4<f32>, MAX_VEC4>;
-    for (var c = 0u; c < d4; c++) { q[c] = q_in[q_base + c] * scale; }
-
-    let n_keys = step.pos + t + 1u;
-    var first = 0u;
-    if (WINDOW > 0u && n_keys > WINDOW) { first = n_keys - WINDOW; }
-    // Invocation `lane` takes every SPLITS-th key from first + lane; one with no key keeps
-    // m = NEG_INF and l = 0, and so weighs nothing below.
-    var m = NEG_INF;
-    var l = 0.0;
-    for (var key = first + lane; key < n_keys; key += SPLITS) {
-        let kb = key * kv_dim4 + kv_off;
-        var s4 = vec4<f32>(0.0);
-        for (var c = 0u; c < d4; c++) { s4 += q[c] * k_cache[kb + c]; }
-        let s = (s4.x + s4.y) + (s4.z + s4.w);
-        let m_new = max(m, s);
-        let alpha = exp(m - m_new);
-        let p = exp(s - m_new);
-        l = l * alpha + p;
-        for (var c = 0u; c < d4; c++) { acc[c] = acc[c] * alpha + p * v_cache[kb + c]; }
-        m = m_new;
-    }
-    split_m[lane] = m;
-    split_l[lane] = l;
+    let r = attend(t, h, lane, SPLITS, &acc);
+    split_m[lane] = r.m;
+    split_l[lane] = r.l;
     workgroupBarrier();
     // The merged softmax: every partial rescaled to the largest max (key `first` is in
     // invocation 0, so that max is finite).
@@ -123,14 +108,14 @@ fn split(@builtin(workgroup_id) wid: vec3<u32>,
     for (var i = 0u; i < SPLITS; i++) { m_all = max(m_all, split_m[i]); }
     var l_all = 0.0;
     for (var i = 0u; i < SPLITS; i++) { l_all += split_l[i] * exp(split_m[i] - m_all); }
-    let weight = exp(m - m_all) / l_all;
-    let o_base = t * q_dim4 + h * d4;
-    for (var c0 = 0u; c0 < d4; c0 += MERGE_VEC4) {
-        for (var j = 0u; j < MERGE_VEC4 && c0 + j < d4; j++) {
+    let weight = exp(r.m - m_all) / l_all;
+    let o_base = t * Q_DIM4 + h * D4;
+    for (var c0 = 0u; c0 < D4; c0 += MERGE_VEC4) {
+        for (var j = 0u; j < MERGE_VEC4 && c0 + j < D4; j++) {
             split_acc[lane * MERGE_VEC4 + j] = acc[c0 + j] * weight;
         }
         workgroupBarrier();
-        if (lane < MERGE_VEC4 && c0 + lane < d4) {
+        if (lane < MERGE_VEC4 && c0 + lane < D4) {
             var sum = vec4<f32>(0.0);
             for (var i = 0u; i < SPLITS; i++) { sum += split_acc[i * MERGE_VEC4 + lane]; }
             out[o_base + c0 + lane] = sum;
