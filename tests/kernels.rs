@@ -904,6 +904,31 @@ fn attention_matches_reference(
 }
 
 #[test]
+fn attention_splits_the_keys_of_few_tokens_over_a_long_cache_only() {
+    // SmolLM2's 9 query heads.
+    let heads = Heads {
+        n_head: 9,
+        n_head_kv: 3,
+        head_dim: 64,
+    };
+    assert_eq!(
+        AttentionPath::for_step(&heads, 1, 1000),
+        AttentionPath::Split
+    );
+    assert_eq!(
+        AttentionPath::for_step(&heads, 4, 200),
+        AttentionPath::Split
+    );
+    // Few keys: the workgroup's invocations would mostly have none.
+    assert_eq!(AttentionPath::for_step(&heads, 1, 20), AttentionPath::Whole);
+    // A prompt: one invocation per (token, head) already fills the adapter.
+    assert_eq!(
+        AttentionPath::for_step(&heads, 128, 1000),
+        AttentionPath::Whole
+    );
+}
+
+#[test]
 fn embedding_gathers_from_sharded_table() {
     let ctx = gpu_context();
     for dtype in WEIGHT_DTYPES {
