@@ -31,8 +31,8 @@ pub enum AttentionPath {
 }
 
 impl AttentionPath {
-    /// `Split` where `Whole` would run fewer invocations than a workgroup of `split`
-    /// shares keys between and the last token has more than two keys per invocation.
+    /// `Split` where `Whole` would run fewer than 4 × SPLITS invocations, too few to keep
+    /// an adapter busy, and the last token has more than two keys per `split` invocation.
     pub fn for_step(heads: &Heads, n_tokens: usize, n_keys: usize) -> Self {
         if n_tokens * heads.n_head < 4 * SPLITS && n_keys > 2 * SPLITS {
             AttentionPath::Split
