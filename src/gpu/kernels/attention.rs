@@ -46,6 +46,8 @@ pub struct Attention {
     pub kernel: Kernel,
     pub split: Kernel,
     pub heads: Heads,
+    /// The sliding window, if the layer has one.
+    window: Option<usize>,
 }
 
 /// A layer's bindings for both paths.
@@ -108,6 +110,7 @@ impl Attention {
             )
             .await?,
             heads,
+            window,
         })
     }
 
@@ -128,7 +131,8 @@ impl Attention {
         })
     }
 
-    /// `n_keys`: the keys of the step's last token (its position + 1).
+    /// `n_keys`: the cache rows up to the step's last token (its position + 1), of which it
+    /// attends to the last `window`.
     pub fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -136,7 +140,8 @@ impl Attention {
         n_tokens: usize,
         n_keys: usize,
     ) {
-        let path = AttentionPath::for_step(&self.heads, n_tokens, n_keys);
+        let attended = self.window.map_or(n_keys, |w| n_keys.min(w));
+        let path = AttentionPath::for_step(&self.heads, n_tokens, attended);
         self.dispatch_path(pass, binds, n_tokens, path);
     }
 
