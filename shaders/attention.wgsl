@@ -1,18 +1,19 @@
-// Causal grouped-query attention over the KV cache, one invocation per (token, query
-// head), with no workgroup memory and no barriers (a barrier costs microseconds on CPU
-// WebGPU implementations). Token t sits at position p = pos + t and attends cache rows
-// 0..=p with an ONLINE softmax: running max m, running sum l, and the output accumulated
-// in registers, rescaled by exp(m_old - m_new) whenever the max grows, so scores are never
-// stored and any context length works. Scores are scaled by 1/sqrt(HEAD_DIM). With a
-// WINDOW (sliding-window layers), position p attends to rows p+1-WINDOW..=p only.
+// Causal grouped-query attention over the KV cache. Token t sits at position p = pos + t
+// and attends cache rows 0..=p with an ONLINE softmax: running max m, running sum l, and
+// the output accumulated in registers, rescaled by exp(m_old - m_new) whenever the max
+// grows, so scores are never stored and any context length works. Scores are scaled by
+// 1/sqrt(HEAD_DIM). With a WINDOW (sliding-window layers), position p attends to rows
+// p+1-WINDOW..=p only.
 // MAX_VEC4 (registers per head) is set to HEAD_DIM / 4 when the pipeline is made.
 // Query head h reads KV head h / (N_HEAD / N_HEAD_KV) (llama.cpp's grouping).
 //
 // Two entry points: `main`, one invocation per (token, query head) walking all its keys,
-// for many tokens (prefill); and `split`, one workgroup per (token, query head) whose
-// SPLITS invocations share the keys and merge their partial softmaxes in workgroup memory,
-// for few tokens over a long cache (decode), where `main` would leave all but a handful of
-// invocations idle and walk thousands of keys in each.
+// with no workgroup memory and no barriers (a barrier costs microseconds on CPU WebGPU
+// implementations), for many tokens (prefill); and `split`, one workgroup per (token,
+// query head) whose SPLITS invocations share the keys and merge their partial softmaxes in
+// workgroup memory (two barriers per MERGE_VEC4 vec4s of the head), for few tokens over a
+// long cache (decode), where `main` would leave all but a handful of invocations idle and
+// walk thousands of keys in each.
 
 struct Step { pos: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 

@@ -43,8 +43,8 @@ impl AttentionPath {
 }
 
 pub struct Attention {
-    pub kernel: Kernel,
-    pub split: Kernel,
+    kernel: Kernel,
+    split: Kernel,
     pub heads: Heads,
     /// The sliding window, if the layer has one.
     window: Option<usize>,
