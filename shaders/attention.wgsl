@@ -4,7 +4,11 @@
 // grows, so scores are never stored and any context length works. Scores are scaled by
 // 1/sqrt(HEAD_DIM). With a WINDOW (sliding-window layers), position p attends to rows
 // p+1-WINDOW..=p only.
-// MAX_VEC4 (registers per head) is set to HEAD_DIM / 4 when the pipeline is made.
+// MAX_VEC4 is set to HEAD_DIM / 4 when the pipeline is made, and each `//#unroll` block is
+// written once per vec4 of the head, `$c` its index (gpu/kernels/mod.rs `unroll`): the
+// query and the weighted sum of values are D4 variables each, not arrays indexed by a loop
+// counter, which CPU adapters keep in memory (SwiftShader reads and writes such an array
+// lane by lane, component by component, for every key).
 // Query head h reads KV head h / (N_HEAD / N_HEAD_KV) (llama.cpp's grouping).
 //
 // Two entry points: `main`, one invocation per (token, query head) walking all its keys,
@@ -38,17 +42,24 @@ override Q_DIM4: u32 = N_HEAD * D4;
 /// A running softmax over some keys: its max and its sum of exp(score - max).
 struct Running { m: f32, l: f32 }
 
+//#unroll
+var<private> q$c: vec4<f32>;
+var<private> acc$c: vec4<f32>;
+//#end
+
 /// Query head h of token t over keys first + lane, first + lane + stride, ... of its
-/// range: the running max and sum, and the values weighted by exp(score - max) in `acc`.
-/// Without a key, m = NEG_INF and l = 0.
-fn attend(t: u32, h: u32, lane: u32, stride: u32, acc: ptr<function, array<vec4<f32>, MAX_VEC4>>) -> Running {
+/// range: the running max and sum, and the values weighted by exp(score - max) in
+/// acc0, acc1, .... Without a key, m = NEG_INF and l = 0.
+fn attend(t: u32, h: u32, lane: u32, stride: u32) -> Running {
     let kv_dim4 = N_HEAD_KV * D4;
     let kv_off = (h / (N_HEAD / N_HEAD_KV)) * D4;
     let scale = 1.0 / sqrt(f32(HEAD_DIM));
 
     let q_base = t * Q_DIM4 + h * D4;
-    var q: array<vec4<f32>, MAX_VEC4>;
-    for (var c = 0u; c < D4; c++) { q[c] = q_in[q_base + c] * scale; }
+    //#unroll
+    q$c = q_in[q_base + $cu] * scale;
+    acc$c = vec4<f32>(0.0);
+    //#end
 
     let n_keys = step.pos + t + 1u;
     var first = 0u;
@@ -58,13 +69,17 @@ fn attend(t: u32, h: u32, lane: u32, stride: u32, acc: ptr<function, array<vec4<
     for (var key = first + lane; key < n_keys; key += stride) {
         let kb = key * kv_dim4 + kv_off;
         var s4 = vec4<f32>(0.0);
-        for (var c = 0u; c < D4; c++) { s4 += q[c] * k_cache[kb + c]; }
+        //#unroll
+        s4 += q$c * k_cache[kb + $cu];
+        //#end
         let s = (s4.x + s4.y) + (s4.z + s4.w);
         let m_new = max(m, s);
         let alpha = exp(m - m_new);
         let p = exp(s - m_new);
         l = l * alpha + p;
-        for (var c = 0u; c < D4; c++) { (*acc)[c] = (*acc)[c] * alpha + p * v_cache[kb + c]; }
+        //#unroll
+        acc$c = acc$c * alpha + p * v_cache[kb + $cu];
+        //#end
         m = m_new;
     }
     return Running(m, l);
@@ -77,10 +92,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let h = i % N_HEAD;
     let t = i / N_HEAD;
     if (t >= step.n_tokens) { return; }
-    var acc: array<vec4<f32>, MAX_VEC4>;
-    let r = attend(t, h, 0u, 1u, &acc);
+    let r = attend(t, h, 0u, 1u);
     let o_base = t * Q_DIM4 + h * D4;
-    for (var c = 0u; c < D4; c++) { out[o_base + c] = acc[c] / r.l; }
+    //#unroll
+    out[o_base + $cu] = acc$c / r.l;
+    //#end
 }
 
 const SPLITS: u32 = 32u;
@@ -98,8 +114,7 @@ fn split(@builtin(workgroup_id) wid: vec3<u32>,
     // Uniform per workgroup, so returning before the barriers is allowed.
     if (t >= step.n_tokens) { return; }
     // Invocation `lane` takes every SPLITS-th key; one with no key weighs nothing below.
-    var acc: array<vec4<f32>, MAX_VEC4>;
-    let r = attend(t, h, lane, SPLITS, &acc);
+    let r = attend(t, h, lane, SPLITS);
     split_m[lane] = r.m;
     split_l[lane] = r.l;
     workgroupBarrier();
@@ -110,10 +125,15 @@ fn split(@builtin(workgroup_id) wid: vec3<u32>,
     var l_all = 0.0;
     for (var i = 0u; i < SPLITS; i++) { l_all += split_l[i] * exp(split_m[i] - m_all); }
     let weight = exp(r.m - m_all) / l_all;
+    // The merge walks the head in rounds: its vec4s, weighted, copied once into an array.
+    var acc: array<vec4<f32>, MAX_VEC4>;
+    //#unroll
+    acc[$cu] = acc$c * weight;
+    //#end
     let o_base = t * Q_DIM4 + h * D4;
     for (var c0 = 0u; c0 < D4; c0 += MERGE_VEC4) {
         for (var j = 0u; j < MERGE_VEC4 && c0 + j < D4; j++) {
-            split_acc[lane * MERGE_VEC4 + j] = acc[c0 + j] * weight;
+            split_acc[lane * MERGE_VEC4 + j] = acc[c0 + j];
         }
         workgroupBarrier();
         if (lane < MERGE_VEC4 && c0 + lane < D4) {

@@ -97,7 +97,14 @@ fn uniform_structs_match_wgsl() {
         .iter()
         .filter(|(f, _)| !WEIGHT_SHADERS.iter().any(|(w, _)| w == f))
         .map(|(f, s)| (f.to_string(), with_activation(s)))
+        .filter(|(f, _)| f != "attention.wgsl")
         .collect();
+    for head_dim in [64, 256] {
+        sources.push((
+            format!("attention.wgsl head_dim {head_dim}"),
+            hearth::gpu::kernels::attention_source(head_dim).expect("attention source"),
+        ));
+    }
     let epilogues = [
         Epilogue::Rows {
             residual: true,
@@ -151,12 +158,13 @@ fn uniform_structs_match_wgsl() {
             checked += 1;
         }
     }
-    // Step: rmsnorm, rope, attention, silu_mul, linear; Shard: linear, embedding (each
-    // weight shader once per format, linear once per epilogue, weight view and input).
+    // Step: rmsnorm, rope, attention (two head sizes), silu_mul, linear; Shard: linear,
+    // embedding (each weight shader once per format, linear once per epilogue, weight view
+    // and input).
     let formats = GpuFormat::ALL.len();
     assert_eq!(
         checked,
-        4 + 2 * 3 * 2 * 2 * formats + formats,
+        5 + 2 * 3 * 2 * 2 * formats + formats,
         "uniform structs found in the shaders"
     );
 }

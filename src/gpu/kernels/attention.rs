@@ -1,11 +1,11 @@
 //! `shaders/attention.wgsl`: causal grouped-query attention over the KV cache with an
 //! online softmax, optionally over a sliding window: one invocation per (token, query
 //! head), barrier-free (`main`), or for a few tokens over a long cache one workgroup per
-//! (token, query head) that splits the keys (`split`). The shader's register arrays are
-//! sized to the head when it compiles.
+//! (token, query head) that splits the keys (`split`). The shader's per-vec4 variables are
+//! written out for the head when it compiles (`source`).
 
 use super::rope::Heads;
-use super::{constant, Kernel, Slot};
+use super::{constant, unroll, Kernel, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::context::GpuContext;
 
@@ -56,6 +56,19 @@ pub struct AttentionBinds {
     split: wgpu::BindGroup,
 }
 
+/// The kernel's source for heads of `head_dim` (a multiple of 4): its arrays sized and its
+/// `//#unroll` blocks written once per vec4 of the head.
+pub fn source(head_dim: usize) -> Result<String> {
+    if !SOURCE.contains(MAX_VEC4_LINE) {
+        return Err(Error::Gpu("attention.wgsl no longer sizes MAX_VEC4".into()));
+    }
+    let d4 = head_dim / 4;
+    Ok(unroll(
+        &SOURCE.replacen(MAX_VEC4_LINE, &format!("const MAX_VEC4: u32 = {d4}u;"), 1),
+        d4,
+    ))
+}
+
 impl Attention {
     /// `window`: attend to the last `window` positions only (a sliding-window layer).
     pub async fn new(ctx: &GpuContext, heads: Heads, window: Option<usize>) -> Result<Self> {
@@ -83,14 +96,7 @@ impl Attention {
             heads.head_dim,
             window.map_or(String::new(), |w| format!(" window {w}"))
         );
-        if !SOURCE.contains(MAX_VEC4_LINE) {
-            return Err(Error::Gpu("attention.wgsl no longer sizes MAX_VEC4".into()));
-        }
-        let source = SOURCE.replacen(
-            MAX_VEC4_LINE,
-            &format!("const MAX_VEC4: u32 = {}u;", heads.head_dim / 4),
-            1,
-        );
+        let source = source(heads.head_dim)?;
         let slots = [
             Slot::Uniform,
             Slot::Read,

@@ -16,7 +16,7 @@ mod silu_mul;
 mod softmax;
 
 pub use argmax::Argmax;
-pub use attention::{Attention, AttentionBinds, AttentionPath};
+pub use attention::{source as attention_source, Attention, AttentionBinds, AttentionPath};
 pub use embedding::Embedding;
 pub use linear::{
     source as linear_source, Epilogue, InputBinding, InputNorm, Linear, LinearBindings, LinearOut,
@@ -61,6 +61,38 @@ const ACTIVATION: &str = include_str!("../../../shaders/activation.wgsl");
 /// `source` with its `#include activation` replaced by the activation functions.
 pub fn with_activation(source: &str) -> String {
     source.replacen("#include activation", ACTIVATION, 1)
+}
+
+/// `source` with each block between a `//#unroll` line and an `//#end` line written `n`
+/// times, `$c` replaced by 0, 1, ..., n - 1: values a kernel would keep in an array indexed
+/// by a loop counter become `n` variables. CPU adapters keep such an array in memory
+/// (SwiftShader reads it lane by lane, component by component); variables stay in
+/// registers.
+pub fn unroll(source: &str, n: usize) -> String {
+    let mut out = String::with_capacity(source.len() + 64 * n);
+    let mut block: Option<Vec<&str>> = None;
+    for line in source.lines() {
+        let marker = line.trim();
+        if let Some(lines) = block.as_mut() {
+            if marker != "//#end" {
+                lines.push(line);
+                continue;
+            }
+            for c in 0..n {
+                for l in lines.iter() {
+                    out.push_str(&l.replace("$c", &c.to_string()));
+                    out.push('\n');
+                }
+            }
+            block = None;
+        } else if marker == "//#unroll" {
+            block = Some(Vec::new());
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Every WGSL source, by file name (for tests that parse them all); the kernels that read
