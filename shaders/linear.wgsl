@@ -156,8 +156,8 @@ fn store_tile1(t: u32, tile: u32, lid: u32, acc: vec4<f32>) {
 fn tile1(@builtin(workgroup_id) wid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
-    // No early return: on SwiftShader a load is one wide load only while every lane of the
-    // subgroup is active, so rows past the shard (zero padding) are computed, not stored.
+    // No early return: rows past the shard (zero padding) are computed, not stored, so the
+    // lanes of a subgroup stay active together.
     let ta = 2u * (wid.x + wid.z * nwg.x);
     // Where the shard ends, the second tile is the first again, read but not stored.
     let has_b = (ta + 1u) * TILE_UNITS < shard.n_rows;

@@ -7,8 +7,8 @@
 //! Layout of a shard: rows are grouped in blocks of `ROW_BLOCK`; word `j` of group `g` of
 //! row `i` of block `b` is at `((b * n_groups + g) * words + j) * ROW_BLOCK + i`. The
 //! invocations of a subgroup take adjacent rows, so every weight load of a subgroup reads
-//! consecutive 32-bit words (one wide load on SwiftShader, sequential on lavapipe), and a
-//! block streams through memory in order. A workgroup of the linear kernels takes a *tile*
+//! consecutive 32-bit words (the same cache lines; SwiftShader and lavapipe still load
+//! them lane by lane), and a block streams through memory in order. A workgroup of the linear kernels takes a *tile*
 //! of two blocks; matrices are padded with zero rows to whole tiles.
 //!
 //! A matrix produces output *units* (`RowLayout`): plain rows, or pairs of rows that one
