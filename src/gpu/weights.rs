@@ -8,8 +8,9 @@
 //! row `i` of block `b` is at `((b * n_groups + g) * words + j) * ROW_BLOCK + i`. The
 //! invocations of a subgroup take adjacent rows, so every weight load of a subgroup reads
 //! consecutive 32-bit words (the same cache lines; SwiftShader and lavapipe still load
-//! them lane by lane), and a block streams through memory in order. A workgroup of the linear kernels takes a *tile*
-//! of two blocks; matrices are padded with zero rows to whole tiles.
+//! them lane by lane), and a block streams through memory in order. A workgroup of the
+//! linear kernels takes a *tile* of two blocks; matrices are padded with zero rows to whole
+//! tiles.
 //!
 //! A matrix produces output *units* (`RowLayout`): plain rows, or pairs of rows that one
 //! invocation computes together so that an epilogue can combine them — gate and up of a

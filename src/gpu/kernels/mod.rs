@@ -95,8 +95,9 @@ pub fn unroll(source: &str, n: usize) -> String {
     out
 }
 
-/// Every WGSL source, by file name (for tests that parse them all); the kernels that read
-/// weights are composed with a format (`with_format`) before they compile.
+/// Every WGSL source, by file name (for tests that parse them all); before they compile,
+/// the kernels that read weights are composed with a format (`with_format`), attention for
+/// a head size (`attention_source`).
 pub const SHADERS: [(&str, &str); 8] = [
     ("argmax.wgsl", argmax::SOURCE),
     ("attention.wgsl", attention::SOURCE),
